@@ -1,0 +1,97 @@
+"""Databases: one per owner (each service and the gateway).
+
+On PostgreSQL every owner lives in its own schema (named after it) unless it
+has its own `<OWNER>_DATABASE_URL`; on SQLite in its own file. The nameko
+dependency `Database` gives each worker a session that is closed, and rolled
+back if not committed, when the worker ends.
+"""
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import sessionmaker
+
+from common.config import database_url
+
+_engines = {}
+
+
+def is_sqlite(url):
+    return str(url).startswith("sqlite")
+
+
+def make_engine(owner, url=None):
+    """A new engine for `owner`'s database."""
+    url = url or database_url(owner)
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"options": f"-csearch_path={owner}"},
+    )
+
+
+def engine_for(owner):
+    """The process-wide engine of `owner`'s database (created once)."""
+    if owner not in _engines:
+        _engines[owner] = make_engine(owner)
+    return _engines[owner]
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    # WAL lets the CLI read while a service writes; FKs are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _green_psycopg():
+    """Under eventlet, psycopg2 must yield to other green threads while it waits."""
+    import eventlet.patcher
+
+    if eventlet.patcher.is_monkey_patched("socket"):
+        from psycogreen.eventlet import patch_psycopg
+
+        patch_psycopg()
+
+
+def ensure_schema(connection, owner):
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{owner}"'))
+
+
+def check(engine):
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+class Database(DependencyProvider):
+    """A SQLAlchemy session per worker, on the service's own database."""
+
+    def setup(self):
+        _green_psycopg()
+        self._sessions = {}
+        self.engine = make_engine(self.container.service_name)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def stop(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        session = self.sessionmaker()
+        self._sessions[worker_ctx] = session
+        return session
+
+    def worker_teardown(self, worker_ctx):
+        session = self._sessions.pop(worker_ctx, None)
+        if session is not None:
+            session.close()

@@ -1,0 +1,124 @@
+"""Runs the whole cluster on one machine (`make run`): the five services, the
+scheduler and the gateway as child processes; a child that dies is logged
+and restarted (with a growing pause if it keeps dying); Ctrl-C stops all."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from common.config import ROOT, SERVICES, service_config_path
+
+log = logging.getLogger("debito.supervisor")
+PYTHON = sys.executable
+NAMEKO = os.path.join(os.path.dirname(PYTHON), "nameko")
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    stopped: bool = field(default=False)
+
+
+def service_argv(service):
+    class_name = service.capitalize() + "Service"
+    return [NAMEKO, "run", "--config", str(service_config_path(service)),
+            f"{service}.service:{class_name}"]
+
+
+def cluster_children(with_gateway=True, with_scheduler=True):
+    children = [Child(name, service_argv(name)) for name in SERVICES]
+    if with_scheduler:
+        children.append(Child("scheduler", [NAMEKO, "run", "--config",
+                                            str(ROOT / "deploy" / "scheduler.yml"), "debito.scheduler:Scheduler"]))
+    if with_gateway:
+        children.append(Child("gateway", [PYTHON, "-m", "debito.gateway_server"]))
+    return children
+
+
+class Supervisor:
+    def __init__(self, children, env=None, log_dir=None):
+        self.children = {child.name: child for child in children}
+        self.env = dict(os.environ if env is None else env)
+        self.log_dir = log_dir
+
+    def _spawn(self, child):
+        output = None
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+            output = open(os.path.join(self.log_dir, f"{child.name}.log"), "ab")
+        child.process = subprocess.Popen(child.argv, env=self.env, cwd=ROOT, stdout=output,
+                                         stderr=subprocess.STDOUT if output else None)
+        if output:
+            output.close()  # the child has its own descriptor now
+        child.started_at = time.monotonic()
+        child.stopped = False
+        log.info("started %s (pid %s)", child.name, child.process.pid)
+
+    def start(self):
+        for child in self.children.values():
+            self._spawn(child)
+
+    def check(self):
+        """Restart every child that died; returns the names restarted."""
+        restarted = []
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.stopped or child.process is None:
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if child.next_start == 0.0:
+                uptime = now - child.started_at
+                # A child that dies soon after its start waits longer each time.
+                child.restarts = child.restarts + 1 if uptime < 30 else 1
+                pause = min(2 ** (child.restarts - 1), 30)
+                child.next_start = now + pause
+                log.error("%s died (exit code %s) after %.0fs; restarting in %ss",
+                          child.name, code, uptime, pause)
+            if now >= child.next_start:
+                child.next_start = 0.0
+                self._spawn(child)
+                restarted.append(child.name)
+        return restarted
+
+    def stop_child(self, name, sig=signal.SIGTERM, timeout=15):
+        """Stop one child and keep it stopped (until `start_child`)."""
+        child = self.children[name]
+        child.stopped = True
+        _terminate([child.process], sig, timeout)
+
+    def start_child(self, name):
+        self._spawn(self.children[name])
+
+    def stop(self, timeout=15):
+        for child in self.children.values():
+            child.stopped = True
+        _terminate([c.process for c in self.children.values()], signal.SIGTERM, timeout)
+
+    def watch(self, interval=0.5):
+        while True:
+            self.check()
+            time.sleep(interval)
+
+
+def _terminate(processes, sig, timeout):
+    alive = [p for p in processes if p is not None and p.poll() is None]
+    for process in alive:
+        process.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    for process in alive:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("pid %s did not stop in %ss: killing it", process.pid, timeout)
+            process.kill()
+            process.wait()

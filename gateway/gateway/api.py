@@ -1,0 +1,100 @@
+"""The JSON API under /api/v1: bearer authentication, and a registry that
+adds each endpoint both to Flask and to the OpenAPI document (spec §6)."""
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, g, jsonify, request
+
+from common.errors import Malformed, Unauthorized
+from gateway import accounts, schemas
+from gateway.db import db_session
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+_operations = []
+PUBLIC = {"api.openapi"}
+
+
+def operation(path, method, *, summary, tag, response=None, body=None, query=None, status=200):
+    """Route `view` at /api/v1`path` and describe it in the OpenAPI document."""
+
+    def decorator(view):
+        api.add_url_rule(path, view.__name__, view, methods=[method])
+        _operations.append(dict(path=path, method=method.lower(), summary=summary, tag=tag,
+                                response=response, body=body, query=query, status=status))
+        return view
+
+    return decorator
+
+
+def json_body():
+    """The request's JSON object; a `null` field counts as left out (spec §6)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Malformed("the request body must be a JSON object", {"body": "not a JSON object"})
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@api.before_request
+def authenticate():
+    if request.endpoint in PUBLIC:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    merchant = accounts.merchant_for_api_key(db_session(), key.strip())
+    if merchant is None:
+        raise Unauthorized("invalid API key")
+    g.merchant = merchant
+
+
+@operation("/merchant", "GET", summary="The merchant owning the API key", tag="merchant",
+           response=schemas.MerchantOut)
+def merchant():
+    return jsonify(schemas.MerchantOut().dump(g.merchant))
+
+
+def _openapi_path(path):
+    return path.replace("<", "{").replace(">", "}").replace("{path:", "{").replace("{int:", "{")
+
+
+def build_openapi():
+    spec = APISpec(title="Debito API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   servers=[{"url": "/api/v1"}],
+                   security=[{"bearer": []}])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", schema=schemas.Error)
+    paths = {}
+    for op in _operations:
+        responses = {str(op["status"]): {"description": "OK"},
+                     "401": {"description": "missing or wrong API key",
+                             "content": {"application/json": {"schema": "Error"}}}}
+        if op["response"] is not None:
+            responses[str(op["status"])]["content"] = {"application/json": {"schema": op["response"]}}
+        item = {"summary": op["summary"], "tags": [op["tag"]], "responses": responses}
+        if op["body"] is not None:
+            item["requestBody"] = {"required": True,
+                                   "content": {"application/json": {"schema": op["body"]}}}
+            responses["400"] = {"description": "malformed body",
+                                "content": {"application/json": {"schema": "Error"}}}
+            responses["422"] = {"description": "invalid field",
+                                "content": {"application/json": {"schema": "Error"}}}
+        if op["query"] is not None:
+            item["parameters"] = [{"in": "query", "schema": op["query"]}]
+        path = _openapi_path(op["path"])
+        params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        if params:
+            item.setdefault("parameters", []).extend(
+                {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+                for name in params)
+            responses["404"] = {"description": "not found (also another merchant's object)",
+                                "content": {"application/json": {"schema": "Error"}}}
+        paths.setdefault(path, {})[op["method"]] = item
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@api.route("/openapi.json")
+def openapi():
+    return jsonify(build_openapi())

@@ -1,0 +1,94 @@
+"""The cluster as a merchant and an operator meet it: every service up on
+RabbitMQ and PostgreSQL, the API locked to API keys, health that names the
+silent service."""
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.cluster
+
+SERVICES = {"mandates", "plans", "payments", "signing", "reporting"}
+
+
+def test_healthz_is_green_when_every_service_answers(cluster):
+    status, body = cluster.health()
+    assert status == 200
+    assert body["status"] == "ok"
+    assert set(body["services"]) == SERVICES
+    assert set(body["services"].values()) == {"ok"}
+
+
+def test_merchant_created_by_the_command_line_can_call_the_api(cluster):
+    merchant = cluster.create_merchant(name="Salle Lumière")
+    assert merchant["merchant_id"].startswith("MC")
+    response = cluster.api(merchant["api_key"]).get("/merchant")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == merchant["merchant_id"]
+    assert body["name"] == "Salle Lumière"
+    assert body["creditor_id"] == "FR72ZZZ123456"
+    assert body["iban"] == "FR7630006000011234567890189"
+
+
+def test_api_without_a_key_answers_401_in_json(cluster):
+    response = requests.get(cluster.url + "/api/v1/merchant", timeout=10)
+    assert response.status_code == 401
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("key", [
+    "dbt_000000000000_notarealkeynotarealkeynotarealkey",
+    "not-even-the-format",
+])
+def test_api_with_a_wrong_key_answers_401_in_json(cluster, key):
+    merchant = cluster.create_merchant()
+    tampered = merchant["api_key"][:-1] + ("A" if merchant["api_key"][-1] != "A" else "B")
+    for wrong in (key, tampered):
+        response = cluster.api(wrong).get("/merchant")
+        assert response.status_code == 401, wrong
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_unknown_api_path_answers_404_in_json(cluster):
+    merchant = cluster.create_merchant()
+    response = cluster.api(merchant["api_key"]).get("/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_document_describes_the_endpoints(cluster):
+    response = requests.get(cluster.url + "/api/v1/openapi.json", timeout=10)
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert "/merchant" in document["paths"]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_command_line_refuses_a_bad_iban_naming_the_field(cluster):
+    result = cluster.debito("merchant", "create", "--name", "X", "--creditor-id", "FR72ZZZ123456",
+                            "--iban", "FR7630006000011234567890188", "--email", "x@x.test",
+                            "--password", "long enough pass", check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "iban" in result.stderr
+
+
+def test_a_stopped_service_makes_healthz_503_naming_it(cluster):
+    cluster.supervisor.stop_child("signing")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            status, body = cluster.health()
+            if status == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status == 503
+        assert body["silent"] == ["signing"]
+        assert body["services"]["signing"] != "ok"
+        assert body["services"]["payments"] == "ok"
+    finally:
+        cluster.supervisor.start_child("signing")
+        cluster.wait_healthy()

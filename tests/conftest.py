@@ -1,0 +1,64 @@
+"""Test harness: eventlet first (nameko and psycopg2 run green), then the
+real RabbitMQ and PostgreSQL the suite talks to.
+
+RabbitMQ: AMQP_URI (default the local one) and its management API
+(RABBIT_API_URI, default http://guest:guest@localhost:15672), for the vhost
+nameko's fixtures make per test. PostgreSQL: TEST_DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres): the suite creates its own
+databases there and drops them. When neither is reachable and Docker is,
+testcontainers starts them; otherwise the suite stops naming what is missing.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+from psycogreen.eventlet import patch_psycopg  # noqa: E402
+
+patch_psycopg()
+
+import os  # noqa: E402
+import warnings  # noqa: E402
+
+import pytest  # noqa: E402
+
+from harness.infrastructure import Infrastructure  # noqa: E402
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def pytest_configure(config):
+    # nameko's plugin reads --amqp-uri / --rabbit-api-uri; let the environment set them.
+    if os.environ.get("AMQP_URI") and config.getoption("RABBIT_AMQP_URI").startswith("pyamqp://guest:guest@localhost"):
+        config.option.RABBIT_AMQP_URI = os.environ["AMQP_URI"]
+    if os.environ.get("RABBIT_API_URI"):
+        config.option.RABBIT_API_URI = os.environ["RABBIT_API_URI"]
+
+
+@pytest.fixture(scope="session")
+def infrastructure(request):
+    infra = Infrastructure.find(request.config)
+    yield infra
+    infra.close()
+
+
+@pytest.fixture(scope="session")
+def rabbit_manager(infrastructure):
+    """nameko's management client, on the broker the suite found."""
+    return infrastructure.rabbit_manager()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(infrastructure):
+    """A PostgreSQL database of the suite's own, dropped at the end."""
+    with infrastructure.database("debito_test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def cluster(infrastructure, postgres_database, tmp_path_factory):
+    """The five services, the scheduler and the gateway, as `make run` starts
+    them, on the real broker (a vhost of their own) and PostgreSQL."""
+    from harness.cluster import Cluster
+
+    with Cluster.start(infrastructure, postgres_database, tmp_path_factory.mktemp("cluster")) as running:
+        yield running

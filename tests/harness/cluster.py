@@ -1,0 +1,114 @@
+"""The whole cluster in child processes, started the way `make run` starts
+it (the same supervisor), for tests that drive Debito as a merchant would."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from debito.supervisor import Supervisor, cluster_children
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBITO = str(Path(sys.executable).parent / "debito")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, env, supervisor, log_dir):
+        self.env = env
+        self.supervisor = supervisor
+        self.log_dir = log_dir
+        self.url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+
+    @classmethod
+    @contextmanager
+    def start(cls, infrastructure, database_url, workdir):
+        with infrastructure.vhost() as amqp_uri:
+            env = dict(os.environ, AMQP_URI=amqp_uri, DATABASE_URL=database_url,
+                       DEBITO_VAR=str(workdir / "var"), GATEWAY_HOST="127.0.0.1",
+                       GATEWAY_PORT=str(free_port()), SECRET_KEY="test-secret-key",
+                       PYTHONWARNINGS="ignore::DeprecationWarning", LOG_LEVEL="INFO")
+            subprocess.run([DEBITO, "migrate"], env=env, check=True, capture_output=True)
+            supervisor = Supervisor(cluster_children(), env=env, log_dir=str(workdir / "logs"))
+            cluster = cls(env, supervisor, workdir / "logs")
+            supervisor.start()
+            try:
+                cluster.wait_healthy()
+                yield cluster
+            finally:
+                supervisor.stop()
+
+    def health(self):
+        response = requests.get(self.url + "/healthz", timeout=10)
+        return response.status_code, response.json()
+
+    def wait_healthy(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                status, last = self.health()
+                if status == 200:
+                    return last
+            except requests.RequestException as error:
+                last = repr(error)
+            time.sleep(0.5)
+        raise AssertionError(f"cluster not healthy after {timeout}s: {last}\n{self.logs()}")
+
+    def logs(self, tail=40):
+        out = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()[-tail:]
+            out.append(f"--- {path.name}\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    def debito(self, *args, check=True):
+        """Run the `debito` command line against this cluster."""
+        result = subprocess.run([DEBITO, *args], env=self.env, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"debito {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def create_merchant(self, name="Acme Gym", email=None, password="correct horse battery",
+                        creditor_id="FR72ZZZ123456", iban="FR7630006000011234567890189"):
+        email = email or f"owner-{time.monotonic_ns()}@acme.test"
+        result = self.debito("merchant", "create", "--name", name, "--creditor-id", creditor_id,
+                             "--iban", iban, "--email", email, "--password", password)
+        merchant = json.loads(result.stdout)
+        merchant["password"] = password
+        return merchant
+
+    def api(self, api_key):
+        """A requests session on /api/v1 with the merchant's key."""
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {api_key}"
+        session.base = self.url + "/api/v1"
+        return ApiClient(session)
+
+
+class ApiClient:
+    def __init__(self, session):
+        self.session = session
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.session.base + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
