@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast chromium translations clean
+.PHONY: install run test test-fast chromium translations translations-update clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -q -d gateway/gateway/translations
+	$(BIN)/pybabel compile --use-fuzzy -d gateway/gateway/translations
+
+# After adding text to the dashboard: extract it, then translate the new French entries.
+translations-update: $(STAMP)
+	$(BIN)/pybabel extract -F gateway/babel.cfg -k _l -o gateway/messages.pot gateway
+	$(BIN)/pybabel update -i gateway/messages.pot -d gateway/gateway/translations
 
 install: $(STAMP) translations
 

@@ -1,0 +1,168 @@
+"""docker-compose.yml and deploy/entrypoint.sh, checked without a Docker engine
+(none runs on the development machines: see deploy/README.md)."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
+
+SERVICES = ("mandates", "plans", "payments", "signing", "reporting")
+LONG_RUNNING = SERVICES + ("scheduler", "gateway")
+SPEC_ENVIRONMENT = (
+    "AMQP_URI", "DATABASE_URL", "PUBLIC_URL", "SECRET_KEY", "BANK_OUTBOX", "BANK_INBOX",
+    "SMTP_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "DEBITO_VAR",
+)
+
+
+@pytest.fixture(scope="module")
+def services():
+    return yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+
+
+def words(command):
+    return command.split() if isinstance(command, str) else list(command)
+
+
+def environment(service):
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return env
+
+
+def volume_mounts(service):
+    return [volume if isinstance(volume, str) else f"{volume['source']}:{volume['target']}"
+            for volume in service.get("volumes", [])]
+
+
+def test_no_service_pins_a_container_name_so_any_can_be_scaled(services):
+    assert [name for name, service in services.items() if "container_name" in service] == []
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_each_part_runs_its_own_role_and_is_restarted(services, name):
+    assert words(services[name]["command"]) == [name]
+    assert services[name]["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_each_part_waits_for_a_healthy_broker_and_database_and_applied_migrations(services, name):
+    depends_on = services[name]["depends_on"]
+    assert depends_on["rabbitmq"]["condition"] == "service_healthy"
+    assert depends_on["postgres"]["condition"] == "service_healthy"
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_migrations_run_once_in_a_one_shot_service(services):
+    migrate = services["migrate"]
+    assert words(migrate["command"]) == ["migrate"]
+    assert migrate.get("restart", "no") == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_broker_and_database_report_their_health(services):
+    assert "rabbitmq-diagnostics" in words(services["rabbitmq"]["healthcheck"]["test"])
+    assert "pg_isready" in words(services["postgres"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING + ("migrate",))
+def test_every_debito_container_runs_the_one_image_with_the_configuration_of_spec_9(services, name):
+    service = services[name]
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert service["image"] == services["gateway"]["image"]
+    env = environment(service)
+    assert [variable for variable in SPEC_ENVIRONMENT if variable not in env] == []
+    assert env["DATABASE_URL"] == "postgresql://debito:debito@postgres:5432/debito"
+    assert f"var:{env['DEBITO_VAR']}" in volume_mounts(service)
+
+
+def test_the_secret_key_must_be_given_by_the_operator(services):
+    assert environment(services["gateway"])["SECRET_KEY"].startswith("${SECRET_KEY:?")
+
+
+def test_payments_exchanges_files_with_the_bank_on_the_bank_volume(services):
+    env = environment(services["payments"])
+    mounts = dict(mount.split(":", 1)[::-1] for mount in volume_mounts(services["payments"]))
+    bank_folders = [target for target, source in mounts.items() if source == "bank"]
+    assert len(bank_folders) == 1
+    assert env["BANK_OUTBOX"].startswith(bank_folders[0] + "/")
+    assert env["BANK_INBOX"].startswith(bank_folders[0] + "/")
+
+
+def test_the_gateway_listens_on_all_interfaces_and_publishes_port_8000(services):
+    gateway = services["gateway"]
+    assert environment(gateway)["GATEWAY_HOST"] == "0.0.0.0"
+    assert "8000:8000" in [str(port) for port in gateway["ports"]]
+    assert "/healthz" in " ".join(words(gateway["healthcheck"]["test"]))
+
+
+@pytest.fixture
+def fake_debito(tmp_path):
+    """A `debito` on PATH that records its arguments instead of running."""
+    record = tmp_path / "calls"
+    script = tmp_path / "bin" / "debito"
+    script.parent.mkdir()
+    script.write_text('#!/bin/sh\necho "$*" >> "$RECORD"\n')
+    script.chmod(0o755)
+    env = {"PATH": f"{script.parent}:/usr/bin:/bin", "RECORD": str(record)}
+
+    def run(*args, **extra_env):
+        result = subprocess.run(["sh", str(ENTRYPOINT), *args], env={**env, **extra_env},
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        calls = record.read_text().splitlines() if record.exists() else []
+        return calls, result.stdout
+
+    return run
+
+
+@pytest.mark.parametrize("args, calls", [
+    (("migrate",), ["migrate"]),
+    (("migrate", "payments"), ["migrate payments"]),
+    (("gateway",), ["gateway"]),
+    ((), ["gateway"]),
+    *[((name,), [f"service {name}"]) for name in SERVICES + ("scheduler",)],
+    (("debito", "merchant", "create", "--name", "Acme"), ["merchant create --name Acme"]),
+])
+def test_the_entrypoint_runs_the_debito_command_of_each_role(fake_debito, args, calls):
+    assert fake_debito(*args)[0] == calls
+
+
+def test_a_lone_gateway_container_can_migrate_before_it_starts(fake_debito):
+    assert fake_debito("gateway", DEBITO_MIGRATE="1")[0] == ["migrate", "gateway"]
+
+
+def test_the_entrypoint_runs_any_other_command_as_given(fake_debito):
+    calls, output = fake_debito("echo", "hello")
+    assert (calls, output) == ([], "hello\n")
+
+
+def compose_command():
+    """`docker compose` (v2), as a plugin or standalone; None when neither is here."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        if not shutil.which(command[0]):
+            continue
+        version = subprocess.run([*command, "version"], capture_output=True, text=True)
+        if version.returncode == 0 and " v2." in version.stdout:
+            return command
+    return None
+
+
+@pytest.mark.skipif(compose_command() is None, reason="no Docker Compose v2 CLI on this machine")
+def test_docker_compose_accepts_the_file_and_requires_a_secret_key(tmp_path):
+    command = [*compose_command(), "--env-file", str(tmp_path / "empty.env"), "-f", str(COMPOSE_FILE),
+               "config", "-q"]
+    (tmp_path / "empty.env").write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    without_key = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert without_key.returncode != 0 and "SECRET_KEY" in without_key.stderr
+    with_key = subprocess.run(command, env={**env, "SECRET_KEY": "test"}, capture_output=True,
+                              text=True, timeout=60)
+    assert with_key.returncode == 0, with_key.stderr
