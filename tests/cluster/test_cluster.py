@@ -92,3 +92,30 @@ def test_a_stopped_service_makes_healthz_503_naming_it(cluster):
     finally:
         cluster.supervisor.start_child("signing")
         cluster.wait_healthy()
+
+
+def test_login_form_without_its_csrf_token_is_refused(cluster):
+    merchant = cluster.create_merchant()
+    browser = requests.Session()
+    response = browser.post(cluster.url + "/login", timeout=10, allow_redirects=False,
+                            data={"email": merchant["email"], "password": merchant["password"]})
+    assert response.status_code == 400
+    assert "CSRF" in response.text
+    after = browser.get(cluster.url + "/dashboard/overview", timeout=10, allow_redirects=False)
+    assert after.status_code == 302 and "/login" in after.headers["Location"]
+
+
+def test_session_cookie_is_http_only_and_same_site(cluster):
+    import re
+
+    merchant = cluster.create_merchant()
+    browser = requests.Session()
+    form = browser.get(cluster.url + "/login", timeout=10).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    response = browser.post(cluster.url + "/login", timeout=10, allow_redirects=False,
+                            data={"email": merchant["email"], "password": merchant["password"],
+                                  "csrf_token": token})
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert browser.get(cluster.url + "/dashboard/mandates", timeout=10).status_code == 200

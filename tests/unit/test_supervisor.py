@@ -1,0 +1,73 @@
+"""`make run`'s supervisor restarts a process that dies and logs its death;
+`debito run` explains a missing broker in plain words."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from debito.supervisor import Child, Supervisor
+
+DEBITO = str(Path(sys.executable).parent / "debito")
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_child_is_logged_and_restarted(caplog, tmp_path):
+    sleeper = Child("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    supervisor = Supervisor([sleeper], log_dir=str(tmp_path))
+    supervisor.start()
+    try:
+        first_pid = sleeper.process.pid
+        os.kill(first_pid, signal.SIGKILL)
+        with caplog.at_level(logging.ERROR, logger="debito.supervisor"):
+            assert wait_for(lambda: supervisor.check() == ["sleeper"])
+        assert sleeper.process.pid != first_pid
+        assert sleeper.process.poll() is None
+        assert "sleeper died (exit code -9)" in caplog.text
+    finally:
+        supervisor.stop()
+    assert sleeper.process.poll() is not None
+
+
+def test_a_child_stopped_on_purpose_is_not_restarted(tmp_path):
+    sleeper = Child("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    supervisor = Supervisor([sleeper], log_dir=str(tmp_path))
+    supervisor.start()
+    supervisor.stop_child("sleeper")
+    time.sleep(0.2)
+    assert supervisor.check() == []
+    supervisor.stop()
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time(tmp_path):
+    crasher = Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    supervisor = Supervisor([crasher], log_dir=str(tmp_path))
+    supervisor.start()
+    try:
+        assert wait_for(lambda: supervisor.check() == ["crasher"])  # first restart after 1 s
+        assert wait_for(lambda: crasher.process.poll() is not None)
+        supervisor.check()
+        assert crasher.restarts == 2
+        assert crasher.next_start - time.monotonic() > 1.0  # the second pause is 2 s
+    finally:
+        supervisor.stop()
+
+
+def test_run_without_a_broker_explains_how_to_start_one(tmp_path):
+    env = dict(os.environ, AMQP_URI="amqp://guest:guest@127.0.0.1:1/", DEBITO_VAR=str(tmp_path))
+    result = subprocess.run([DEBITO, "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "RabbitMQ is not reachable at 127.0.0.1:1/" in result.stderr
+    assert "apt-get install rabbitmq-server" in result.stderr
+    assert "docker compose up -d rabbitmq" in result.stderr
+    assert "Traceback" not in result.stderr
