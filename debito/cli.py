@@ -32,7 +32,8 @@ def merchant():
 @click.option("--bic", default=None)
 @click.option("--email", required=True, help="login of the first dashboard user")
 @click.option("--password", required=True, help="password of the first dashboard user")
-def merchant_create(name, creditor_id, iban, bic, email, password):
+@click.option("--address", default=None, help="postal address, printed on mandates")
+def merchant_create(name, creditor_id, iban, bic, email, password, address):
     """Create a merchant, its first user and an API key (printed once, as JSON)."""
     from common.errors import DebitoError
     from gateway.accounts import create_merchant
@@ -41,7 +42,8 @@ def merchant_create(name, creditor_id, iban, bic, email, password):
     with standalone_session() as session:
         try:
             merchant, api_key = create_merchant(session, name=name, creditor_id=creditor_id,
-                                                iban=iban, bic=bic, email=email, password=password)
+                                                iban=iban, bic=bic, email=email, password=password,
+                                                address=address)
         except DebitoError as error:
             field = next(iter(error.fields), None)
             fail(f"{field}: {error.message}" if field else error.message)

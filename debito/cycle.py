@@ -6,7 +6,9 @@ its date (spec §5: running a cycle again never does anything twice).
 as the features land (dormancy, pre-notification, submission, bank import).
 """
 
-STEPS = ()
+STEPS = (
+    ("mandates", "expire_dormant"),
+)
 
 
 def run_cycle(cluster, as_of):

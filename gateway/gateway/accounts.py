@@ -24,7 +24,7 @@ def _require(condition, field, message):
         raise Invalid(message, {field: message})
 
 
-def validate_merchant(name, creditor_id, iban, bic, email, password):
+def validate_merchant(name, creditor_id, iban, bic, email, password, address=None):
     """Normalised merchant fields, or Invalid naming the first bad field."""
     name = (name or "").strip()
     _require(0 < len(name) <= 140, "name", "name is required (at most 140 characters)")
@@ -37,15 +37,18 @@ def validate_merchant(name, creditor_id, iban, bic, email, password):
     email = (email or "").strip().lower()
     _require(_EMAIL.match(email), "email", "email is not a valid address")
     _require(password and len(password) >= 10, "password", "password needs at least 10 characters")
-    return dict(name=name, creditor_id=creditor_id, iban=iban, bic=bic, email=email), password
+    address = (address or "").strip() or None
+    _require(address is None or len(address) <= 280, "address", "address is at most 280 characters")
+    return dict(name=name, creditor_id=creditor_id, iban=iban, bic=bic, email=email,
+                address=address), password
 
 
-def create_merchant(session, *, name, creditor_id, iban, bic=None, email, password):
+def create_merchant(session, *, name, creditor_id, iban, bic=None, email, password, address=None):
     """A merchant with its first dashboard user and API key.
 
     Returns (merchant, api_key): the key in clear is returned this once only.
     """
-    fields, password = validate_merchant(name, creditor_id, iban, bic, email, password)
+    fields, password = validate_merchant(name, creditor_id, iban, bic, email, password, address)
     now = clock.now()
     merchant = Merchant(id=new_id("MC"), created_at=now, availability_delay_days=5,
                         prenotification_days=14, automatic_retry=False, **fields)

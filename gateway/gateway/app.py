@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from common.config import SERVICES, amqp_uri, env, var_dir
 from common.database import engine_for
+from gateway import api_mandates, dashboard_mandates  # noqa: F401  (register their routes)
 from gateway.api import api
 from gateway.dashboard import dashboard, select_locale
 from gateway.db import close_db_session
@@ -48,7 +49,7 @@ def create_app(overrides=None):
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="en",
         BABEL_TRANSLATION_DIRECTORIES="translations",
-        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,  # a 10 MB scan, base64 in JSON
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})

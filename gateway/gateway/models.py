@@ -16,6 +16,7 @@ class Merchant(Base):
     iban: Mapped[str] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
     email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str | None] = mapped_column(String(280))
     availability_delay_days: Mapped[int] = mapped_column(Integer, default=5)
     prenotification_days: Mapped[int] = mapped_column(Integer, default=14)
     automatic_retry: Mapped[bool] = mapped_column(Boolean, default=False)

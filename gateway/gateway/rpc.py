@@ -79,3 +79,11 @@ def _close(context):
         context.stop()
     except Exception:  # closing a broken connection must not mask the real error
         pass
+
+
+def call(service, method, *args, **kwargs):
+    """Call `service.method` through the app's pool (one proxy per call)."""
+    from flask import current_app
+
+    with current_app.extensions["debito.rpc"].proxy() as cluster:
+        return getattr(getattr(cluster, service), method)(*args, **kwargs)

@@ -19,6 +19,7 @@ class MerchantOut(Schema):
     iban = fields.String()
     bic = fields.String(allow_none=True)
     email = fields.String()
+    address = fields.String(allow_none=True)
     availability_delay_days = fields.Integer()
     prenotification_days = fields.Integer()
     created_at = fields.DateTime()

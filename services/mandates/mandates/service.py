@@ -1,16 +1,121 @@
 """The `mandates` service.
 
-Owns: subscribers (debtors), mandates, amendments, mandate PDFs and the
-36-month dormancy expiry.
-Emits: mandates.subscriber_created, mandates.mandate_signed,
-mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired
-(as features land).
+Owns: subscribers (debtors), mandates, amendments, mandate scans and PDFs and
+the 36-month dormancy expiry.
+Emits: mandates.subscriber_created, mandates.mandate_signed (imports too),
+mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired.
 Listens to: nothing.
-RPC `mandates`: ping (more with each feature). Every call takes the caller's
+RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
+import_mandate, list_mandates, get_mandate, get_mandate_scan,
+render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
+expire_dormant. Every call but expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
 """
+import base64
+from datetime import date
+
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+
+from common.errors import Invalid
 from common.service import DebitoService
+from mandates import events, mandates, subscribers
+from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn,
+                              MandateListItemOut, MandateOut, RevokeIn, SubscriberDetailOut,
+                              SubscriberFiltersIn, SubscriberIn, SubscriberOut, dump_page, load)
+
+
+def iso_date(value, field):
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class MandatesService(DebitoService):
     name = "mandates"
+    dispatch = EventDispatcher()
+
+    @rpc
+    def create_subscriber(self, merchant_id, payload):
+        subscriber = subscribers.create_subscriber(self.db, merchant_id, load(SubscriberIn, payload))
+        self.db.commit()
+        self.dispatch("subscriber_created", events.subscriber_created(subscriber))
+        return SubscriberOut().dump(subscriber)
+
+    @rpc
+    def list_subscribers(self, merchant_id, filters=None):
+        page = subscribers.list_subscribers(self.db, merchant_id, load(SubscriberFiltersIn, filters or {}))
+        return dump_page(SubscriberOut, page)
+
+    @rpc
+    def get_subscriber(self, merchant_id, subscriber_id):
+        return SubscriberDetailOut().dump(subscribers.get_subscriber(self.db, merchant_id, subscriber_id))
+
+    @rpc
+    def import_mandate(self, merchant_id, payload):
+        data = load(MandateImportIn, payload)
+        mandate = mandates.import_mandate(self.db, merchant_id, data)
+        self.db.commit()
+        if "subscriber" in data:
+            self.dispatch("subscriber_created", events.subscriber_created(mandate.subscriber))
+        self.dispatch("mandate_signed", events.mandate_signed(mandate))
+        return MandateDetailOut().dump(mandate)
+
+    @rpc
+    def list_mandates(self, merchant_id, filters=None):
+        page = mandates.list_mandates(self.db, merchant_id, load(MandateFiltersIn, filters or {}))
+        return dump_page(MandateListItemOut, page)
+
+    @rpc
+    def get_mandate(self, merchant_id, mandate_id):
+        return MandateDetailOut().dump(mandates.get_mandate(self.db, merchant_id, mandate_id))
+
+    @rpc
+    def get_mandate_scan(self, merchant_id, mandate_id):
+        mandate, content = mandates.get_scan(self.db, merchant_id, mandate_id)
+        return {"filename": mandate.scan_filename, "content_type": mandate.scan_content_type,
+                "content_base64": base64.b64encode(content).decode("ascii")}
+
+    @rpc
+    def render_mandate_pdf(self, merchant_id, mandate_id, creditor, lang="fr"):
+        """The mandate as a PDF, base64 text; `creditor` = {name, address, creditor_id}."""
+        from mandates.pdf import render_mandate_pdf
+
+        if lang not in ("fr", "en"):
+            raise Invalid("lang: fr or en", {"lang": "fr or en"})
+        mandate = MandateDetailOut().dump(mandates.get_mandate(self.db, merchant_id, mandate_id))
+        return base64.b64encode(render_mandate_pdf(mandate, creditor, lang)).decode("ascii")
+
+    @rpc
+    def amend_bank_details(self, merchant_id, mandate_id, payload):
+        mandate, amendment, same_bank = mandates.amend_bank_details(
+            self.db, merchant_id, mandate_id, load(BankDetailsIn, payload))
+        self.db.commit()
+        self.dispatch("mandate_amended", events.mandate_amended(mandate, amendment, same_bank))
+        return MandateDetailOut().dump(mandate)
+
+    @rpc
+    def revoke_mandate(self, merchant_id, mandate_id, payload=None):
+        mandate = mandates.revoke_mandate(self.db, merchant_id, mandate_id, load(RevokeIn, payload or {}))
+        self.db.commit()
+        self.dispatch("mandate_revoked", events.mandate_revoked(mandate))
+        return MandateDetailOut().dump(mandate)
+
+    @rpc
+    def record_collection(self, merchant_id, mandate_id, collected_on_iso):
+        mandate = mandates.record_collection(self.db, merchant_id, mandate_id,
+                                             iso_date(collected_on_iso, "collected_on"))
+        self.db.commit()
+        return MandateOut().dump(mandate)
+
+    @rpc
+    def expire_dormant(self, as_of_iso):
+        """Daily cycle step: mandates without a collection for 36 months on `as_of` expire."""
+        as_of, expired = iso_date(as_of_iso, "as_of"), 0
+        while batch := mandates.expire_dormant(self.db, as_of):
+            self.db.commit()  # each batch is a fact before its events go out
+            for mandate in batch:
+                self.dispatch("mandate_expired", events.mandate_expired(mandate))
+            expired += len(batch)
+        return {"expired": expired}

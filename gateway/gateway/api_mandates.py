@@ -1,0 +1,97 @@
+"""API: subscribers and mandates (spec §6). The mandates service validates
+and decides; this module authenticates, forwards and shapes HTTP answers."""
+import base64
+
+from flask import Response, g, jsonify, request
+
+from gateway.api import json_body, operation
+from gateway.rpc import call
+
+SUBSCRIBER_FILTERS = ("q", "limit", "cursor")
+MANDATE_FILTERS = ("customer_reference", "reference", "status", "signed_from", "signed_to", "q",
+                   "subscriber_id", "limit", "cursor")
+
+
+def query_filters(names):
+    """The list filters present in the query string (the service validates them)."""
+    return {name: request.args[name] for name in names if request.args.get(name, "") != ""}
+
+
+def creditor_of(merchant):
+    return {"name": merchant.name, "address": merchant.address, "creditor_id": merchant.creditor_id}
+
+
+@operation("/subscribers", "POST", summary="Create a subscriber", tag="subscribers", status=201)
+def create_subscriber():
+    return jsonify(call("mandates", "create_subscriber", g.merchant.id, json_body())), 201
+
+
+@operation("/subscribers", "GET", summary="Search subscribers (q: name, email, customer reference)",
+           tag="subscribers")
+def list_subscribers():
+    return jsonify(call("mandates", "list_subscribers", g.merchant.id, query_filters(SUBSCRIBER_FILTERS)))
+
+
+def subscriber_with_everything(merchant_id, subscriber_id):
+    """The subscriber with its mandates; plans and payments join as their services land."""
+    subscriber = call("mandates", "get_subscriber", merchant_id, subscriber_id)
+    subscriber.setdefault("plans", [])
+    subscriber.setdefault("payments", [])
+    return subscriber
+
+
+@operation("/subscribers/<subscriber_id>", "GET", summary="A subscriber with its mandates, plans and payments",
+           tag="subscribers")
+def get_subscriber(subscriber_id):
+    return jsonify(subscriber_with_everything(g.merchant.id, subscriber_id))
+
+
+@operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",
+           tag="mandates", status=201)
+def import_mandate():
+    return jsonify(call("mandates", "import_mandate", g.merchant.id, json_body())), 201
+
+
+@operation("/mandates", "GET", summary="Search and filter mandates", tag="mandates")
+def list_mandates():
+    return jsonify(call("mandates", "list_mandates", g.merchant.id, query_filters(MANDATE_FILTERS)))
+
+
+@operation("/mandates/<mandate_id>", "GET", summary="A mandate with its subscriber and amendments",
+           tag="mandates")
+def get_mandate(mandate_id):
+    return jsonify(call("mandates", "get_mandate", g.merchant.id, mandate_id))
+
+
+def mandate_pdf_response(merchant, mandate_id, lang):
+    content = call("mandates", "render_mandate_pdf", merchant.id, mandate_id, creditor_of(merchant), lang)
+    return Response(base64.b64decode(content), mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="mandate-{mandate_id}.pdf"'})
+
+
+def mandate_scan_response(merchant_id, mandate_id):
+    scan = call("mandates", "get_mandate_scan", merchant_id, mandate_id)
+    return Response(base64.b64decode(scan["content_base64"]), mimetype=scan["content_type"], headers={
+        "Content-Disposition": f'attachment; filename="{scan["filename"]}"'})
+
+
+@operation("/mandates/<mandate_id>/pdf", "GET", summary="The mandate as a PDF (lang=fr|en)", tag="mandates")
+def mandate_pdf(mandate_id):
+    return mandate_pdf_response(g.merchant, mandate_id, request.args.get("lang", "fr"))
+
+
+@operation("/mandates/<mandate_id>/scan", "GET", summary="The scan of a paper mandate", tag="mandates")
+def mandate_scan(mandate_id):
+    return mandate_scan_response(g.merchant.id, mandate_id)
+
+
+@operation("/mandates/<mandate_id>/bank-details", "POST",
+           summary="Amend the debtor's bank details (IBAN, BIC)", tag="mandates")
+def amend_bank_details(mandate_id):
+    return jsonify(call("mandates", "amend_bank_details", g.merchant.id, mandate_id, json_body()))
+
+
+@operation("/mandates/<mandate_id>/revoke", "POST", summary="Revoke a mandate", tag="mandates")
+def revoke_mandate(mandate_id):
+    body = json_body() if request.get_data() else {}
+    return jsonify(call("mandates", "revoke_mandate", g.merchant.id, mandate_id, body))

@@ -1,0 +1,195 @@
+"""Mandates: import of a signed mandate, search, amendment, revocation,
+collections. Plain functions taking a session; the caller commits."""
+from datetime import datetime, time, timezone
+
+from dateutil.relativedelta import relativedelta
+from schwifty import IBAN
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, selectinload
+
+from common import clock
+from common.errors import Conflict, Invalid, NotFound
+from common.ids import new_id
+from common.sepa import bic_from_iban, generate_umr
+from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
+from mandates.subscribers import (contains, create_subscriber, find_subscriber, keyset_page,
+                                  searchable)
+
+DORMANCY = relativedelta(months=36)  # SDD Core rulebook: a mandate unused for 36 months lapses
+
+
+def dormant_on(mandate):
+    """The day a mandate expires if nothing is collected before (a 29 Feb start clamps to 28 Feb)."""
+    anchor = mandate.last_collected_on or mandate.signed_at.date()
+    return anchor + DORMANCY
+
+
+def import_mandate(session, merchant_id, data):
+    """An already signed mandate (MandateImportIn data), active at once."""
+    now = clock.now()
+    if data["signed_at"] > now:
+        raise Invalid("signed_at: the signature date is in the future",
+                      {"signed_at": "must not be in the future"})
+    if "subscriber" in data:
+        try:
+            subscriber = create_subscriber(session, merchant_id, data["subscriber"])
+        except Conflict as error:
+            raise Conflict(error.message, {"subscriber": error.fields}) from None
+    else:
+        subscriber = find_subscriber(session, merchant_id, data["subscriber_id"])
+    reference = data.get("reference") or _free_reference(session, merchant_id)
+    if _reference_taken(session, merchant_id, reference):
+        raise _taken(reference)
+    mandate = Mandate(
+        id=new_id("MD"), merchant_id=merchant_id, subscriber=subscriber, reference=reference,
+        iban=data["iban"], bic=data.get("bic") or bic_from_iban(data["iban"]),
+        signature_method=data["signature_method"], signed_at=data["signed_at"],
+        signed_place=data.get("signed_place"), sequence=data["sequence"], status="active",
+        created_at=now)
+    mandate.dormant_on = dormant_on(mandate)
+    scan = data.get("scan")
+    if scan:
+        mandate.scan_filename, mandate.scan_content_type = scan["filename"], scan["content_type"]
+    session.add(mandate)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent import took the same reference
+        raise _taken(reference) from None
+    if scan:
+        session.add(MandateScan(mandate_id=mandate.id, merchant_id=merchant_id, content=scan["content"]))
+        session.flush()
+    return mandate
+
+
+def _reference_taken(session, merchant_id, reference):
+    return session.scalar(select(Mandate.id).where(
+        Mandate.merchant_id == merchant_id, Mandate.reference == reference)) is not None
+
+
+def _free_reference(session, merchant_id):
+    while True:  # 50 random bits: a second round is already a curiosity
+        reference = generate_umr()
+        if not _reference_taken(session, merchant_id, reference):
+            return reference
+
+
+def _taken(reference):
+    return Conflict(f"mandate reference {reference!r} is already used",
+                    {"reference": "already used by another mandate"})
+
+
+def find_mandate(session, merchant_id, mandate_id, *options):
+    mandate = session.scalar(select(Mandate).where(
+        Mandate.merchant_id == merchant_id, Mandate.id == mandate_id).options(*options))
+    if mandate is None:
+        raise NotFound(f"no mandate {mandate_id}", {"mandate_id": "not found"})
+    return mandate
+
+
+def get_mandate(session, merchant_id, mandate_id):
+    """The mandate with its subscriber and amendments."""
+    return find_mandate(session, merchant_id, mandate_id,
+                        selectinload(Mandate.subscriber), selectinload(Mandate.amendments))
+
+
+def get_scan(session, merchant_id, mandate_id):
+    """(mandate, bytes) of a mandate's scan; NotFound when it has none."""
+    mandate = find_mandate(session, merchant_id, mandate_id)
+    scan = session.get(MandateScan, mandate.id)
+    if scan is None:
+        raise NotFound(f"mandate {mandate_id} has no scan", {"scan": "not found"})
+    return mandate, scan.content
+
+
+def list_mandates(session, merchant_id, filters):
+    """A keyset page of mandates, newest first (MandateFiltersIn data); each with its subscriber."""
+    query = (select(Mandate).join(Mandate.subscriber).options(contains_eager(Mandate.subscriber))
+             .where(Mandate.merchant_id == merchant_id, Subscriber.merchant_id == merchant_id))
+    if filters.get("customer_reference"):
+        # exact or prefix: "C-10" finds C-10 and C-1001 (varchar_pattern_ops index on PostgreSQL)
+        query = query.where(Subscriber.customer_reference.startswith(filters["customer_reference"],
+                                                                     autoescape=True))
+    if filters.get("reference"):
+        query = query.where(Mandate.reference == filters["reference"])
+    if filters.get("status"):
+        query = query.where(Mandate.status == filters["status"])
+    if filters.get("subscriber_id"):
+        query = query.where(Mandate.subscriber_id == filters["subscriber_id"])
+    if filters.get("signed_from"):
+        query = query.where(Mandate.signed_at >= _start_of(filters["signed_from"]))
+    if filters.get("signed_to"):
+        query = query.where(Mandate.signed_at < _start_of(filters["signed_to"] + relativedelta(days=1)))
+    if filters.get("q"):
+        query = query.where(Subscriber.search_text.like(contains(searchable(filters["q"])), escape="\\"))
+    return keyset_page(session, query, Mandate.id, filters)
+
+
+def _start_of(day):
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def same_bank(old_iban, old_bic, new_iban, new_bic):
+    """Whether the debtor stays at the same bank (else the next debit says SMNDA)."""
+    if old_bic and new_bic:
+        return old_bic[:8] == new_bic[:8]
+    old, new = IBAN(old_iban), IBAN(new_iban)
+    return (old.country_code, old.bank_code) == (new.country_code, new.bank_code)
+
+
+def amend_bank_details(session, merchant_id, mandate_id, data):
+    """New IBAN/BIC (BankDetailsIn data) on an active mandate, the old ones kept in its history.
+
+    Returns (mandate, amendment, same_bank)."""
+    mandate = find_mandate(session, merchant_id, mandate_id, selectinload(Mandate.amendments))
+    if mandate.status != "active":
+        raise Conflict(f"mandate {mandate_id} is {mandate.status}: its bank details cannot change",
+                       {"status": mandate.status})
+    new_iban = data["iban"]
+    new_bic = data.get("bic") or bic_from_iban(new_iban)
+    if new_iban == mandate.iban:
+        raise Invalid("iban: the mandate already has these bank details",
+                      {"iban": "same as the current bank details"})
+    amendment = MandateAmendment(
+        id=new_id("MA"), merchant_id=merchant_id, at=clock.now(), old_iban=mandate.iban,
+        new_iban=new_iban, old_bic=mandate.bic, new_bic=new_bic, applied_to_debit=False)
+    mandate.amendments.append(amendment)
+    unchanged_bank = same_bank(mandate.iban, mandate.bic, new_iban, new_bic)
+    mandate.iban, mandate.bic = new_iban, new_bic
+    session.flush()
+    return mandate, amendment, unchanged_bank
+
+
+def revoke_mandate(session, merchant_id, mandate_id, data):
+    """Revoke a mandate (RevokeIn data); Conflict when it is already revoked or expired."""
+    mandate = find_mandate(session, merchant_id, mandate_id)
+    if mandate.status in ("revoked", "expired", "failed"):
+        raise Conflict(f"mandate {mandate_id} is already {mandate.status}", {"status": mandate.status})
+    mandate.status, mandate.revoked_at = "revoked", clock.now()
+    mandate.revocation_reason = data.get("reason")
+    session.flush()
+    return mandate
+
+
+def record_collection(session, merchant_id, mandate_id, collected_on):
+    """A debit was collected on `collected_on`: the dormancy clock restarts (never moves back)."""
+    mandate = find_mandate(session, merchant_id, mandate_id)
+    if mandate.last_collected_on is None or collected_on > mandate.last_collected_on:
+        mandate.last_collected_on = collected_on
+        mandate.dormant_on = dormant_on(mandate)
+        session.flush()
+    return mandate
+
+
+def expire_dormant(session, as_of, batch_size=500):
+    """One batch of active mandates (all merchants) with no collection for 36 months on `as_of`.
+
+    Returns the mandates it expired; call again until it returns none."""
+    due = session.scalars(
+        select(Mandate).where(Mandate.status == "active", Mandate.dormant_on <= as_of)
+        .order_by(Mandate.id).limit(batch_size).with_for_update(skip_locked=True)).all()
+    now = clock.now()
+    for mandate in due:
+        mandate.status, mandate.expired_at = "expired", now
+    session.flush()
+    return due

@@ -1,0 +1,269 @@
+"""The wire format of the `mandates` RPCs: input schemas that refuse unknown
+fields (a field sent as null counts as left out, spec §6), output schemas with
+ISO dates and UTC instants."""
+import base64
+import binascii
+from datetime import date, datetime, time, timezone
+
+import phonenumbers
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from common.errors import Invalid, Malformed
+from common.sepa import InvalidIdentifier, validate_bic, validate_iban, validate_umr
+from mandates.models import IMPORT_METHODS, SEQUENCES, STATUSES
+
+MAX_SCAN_BYTES = 10 * 1024 * 1024
+# Sniffed from the bytes, never trusted from the file name.
+SCAN_SIGNATURES = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+                   (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def load(schema_class, payload):
+    """`payload` loaded by the schema, or Invalid naming each bad field."""
+    if not isinstance(payload, dict):
+        raise Malformed("expected a JSON object")
+    try:
+        return schema_class().load(payload)
+    except ValidationError as error:
+        fields_ = _first_messages(error.normalized_messages())
+        field, message = next(iter(fields_.items()))
+        while isinstance(message, dict):
+            inner, message = next(iter(message.items()))
+            field = f"{field}.{inner}"
+        raise Invalid(f"{field}: {message}", fields_) from None
+
+
+def _first_messages(messages):
+    """{field: first message}; a nested object's errors stay nested ({"subscriber": {...}})."""
+    return {name: _first_messages(value) if isinstance(value, dict)
+            else (value[0] if isinstance(value, list) else str(value))
+            for name, value in messages.items()}
+
+
+def to_utc(value):
+    """SQLite hands back naive datetimes: they are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+# --- fields -----------------------------------------------------------------
+
+class Text(fields.String):
+    """A trimmed string; empty after trimming counts as missing."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("must not be empty")
+        return text
+
+
+class _Identifier(fields.String):
+    check = None
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return type(self).check(super()._deserialize(value, attr, data, **kwargs))
+        except InvalidIdentifier as error:
+            raise ValidationError(error.message) from None
+
+
+class Iban(_Identifier):
+    check = staticmethod(validate_iban)
+
+
+class Bic(_Identifier):
+    check = staticmethod(validate_bic)
+
+
+class Umr(_Identifier):
+    check = staticmethod(validate_umr)
+
+
+class Phone(fields.String):
+    """E.164 (`+33612345678`); spaces and dots are accepted and dropped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            raise ValidationError("a phone number in international format, e.g. +33612345678") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class SignedAt(fields.String):
+    """An ISO date (taken as 00:00 UTC) or instant (naive means UTC)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            if len(text) == 10:
+                return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+            return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            raise ValidationError("an ISO date (YYYY-MM-DD) or instant") from None
+
+
+class Scan(fields.Field):
+    """`{filename, content_base64}`: a PDF, PNG or JPEG of at most 10 MB."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict) or set(value) != {"filename", "content_base64"}:
+            raise ValidationError("an object with filename and content_base64")
+        filename, encoded = value["filename"], value["content_base64"]
+        if not isinstance(filename, str) or not filename.strip() or not isinstance(encoded, str):
+            raise ValidationError("an object with filename and content_base64")
+        if len(encoded) > MAX_SCAN_BYTES * 4 // 3 + 4:
+            raise ValidationError("the scan is larger than 10 MB")
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("content_base64 is not valid base64") from None
+        if len(content) > MAX_SCAN_BYTES:
+            raise ValidationError("the scan is larger than 10 MB")
+        content_type = next((kind for magic, kind in SCAN_SIGNATURES if content.startswith(magic)), None)
+        if content_type is None:
+            raise ValidationError("the scan must be a PDF, PNG or JPEG file")
+        return {"filename": filename.strip()[-255:], "content_type": content_type, "content": content}
+
+
+# --- input ------------------------------------------------------------------
+
+class In(Schema):
+    """Unknown fields are refused (marshmallow's default); null is absent."""
+
+    @pre_load
+    def drop_nulls(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class SubscriberIn(In):
+    customer_reference = Text(required=True, validate=validate.Length(max=100))
+    name = Text(required=True, validate=validate.Length(max=140))
+    email = fields.Email(validate=validate.Length(max=254))
+    phone = Phone()
+    address = Text(validate=validate.Length(max=500))
+
+
+class MandateImportIn(In):
+    subscriber_id = fields.String()
+    subscriber = fields.Nested(SubscriberIn)
+    reference = Umr()
+    iban = Iban(required=True)
+    bic = Bic()
+    signature_method = fields.String(required=True, validate=validate.OneOf(
+        IMPORT_METHODS, error="an imported mandate is signed on paper, by phone or on the web "
+                              "(paper, phone, web)"))
+    signed_at = SignedAt(required=True)
+    signed_place = Text(validate=validate.Length(max=140))
+    sequence = fields.String(load_default="recurrent", validate=validate.OneOf(SEQUENCES))
+    scan = Scan()
+
+    @validates_schema
+    def one_subscriber_and_place(self, data, **kwargs):
+        if ("subscriber_id" in data) == ("subscriber" in data):
+            raise ValidationError("give either subscriber_id or subscriber", "subscriber_id")
+        if data.get("signature_method") == "paper" and not data.get("signed_place"):
+            raise ValidationError("a paper mandate says where it was signed", "signed_place")
+
+
+class BankDetailsIn(In):
+    iban = Iban(required=True)
+    bic = Bic()
+
+
+class RevokeIn(In):
+    reason = Text(validate=validate.Length(max=140))
+
+
+class PageIn(In):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class SubscriberFiltersIn(PageIn):
+    q = Text()
+    cursor = fields.String(validate=validate.Regexp(r"^SB[0-9A-Z]{1,30}$", error="not a valid cursor"))
+
+
+class MandateFiltersIn(PageIn):
+    customer_reference = Text()
+    reference = Text()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    signed_from = fields.Date()
+    signed_to = fields.Date()
+    q = Text()
+    subscriber_id = fields.String()
+    cursor = fields.String(validate=validate.Regexp(r"^MD[0-9A-Z]{1,30}$", error="not a valid cursor"))
+
+    @validates_schema
+    def period(self, data, **kwargs):
+        if data.get("signed_from") and data.get("signed_to") and data["signed_to"] < data["signed_from"]:
+            raise ValidationError("signed_to is before signed_from", "signed_to")
+
+
+# --- output -----------------------------------------------------------------
+
+class Instant(fields.DateTime):
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else to_utc(value).isoformat()
+
+
+class SubscriberOut(Schema):
+    id = fields.String()
+    customer_reference = fields.String()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    address = fields.String()
+    created_at = Instant()
+
+
+class MandateOut(Schema):
+    id = fields.String()
+    subscriber_id = fields.String()
+    reference = fields.String()
+    iban = fields.String()
+    bic = fields.String()
+    signature_method = fields.String()
+    signed_at = Instant()
+    signed_place = fields.String()
+    sequence = fields.String()
+    status = fields.String()
+    last_collected_on = fields.Date()
+    revoked_at = Instant()
+    revocation_reason = fields.String()
+    expired_at = Instant()
+    created_at = Instant()
+    has_scan = fields.Boolean()
+
+
+class MandateListItemOut(MandateOut):
+    customer_reference = fields.Function(lambda m: m.subscriber.customer_reference)
+    name = fields.Function(lambda m: m.subscriber.name)
+
+
+class AmendmentOut(Schema):
+    id = fields.String()
+    at = Instant()
+    old_iban = fields.String()
+    new_iban = fields.String()
+    old_bic = fields.String()
+    new_bic = fields.String()
+    applied_to_debit = fields.Boolean()
+
+
+class MandateDetailOut(MandateOut):
+    subscriber = fields.Nested(SubscriberOut)
+    amendments = fields.List(fields.Nested(AmendmentOut))
+
+
+class SubscriberDetailOut(SubscriberOut):
+    mandates = fields.List(fields.Nested(MandateOut))
+
+
+def dump_page(schema_class, page):
+    return {"items": schema_class(many=True).dump(page.items), "next_cursor": page.next_cursor}
