@@ -39,6 +39,9 @@ def test_dashboard_speaks_french(page, cluster):
     expect(page.locator("nav a[data-section=mandates]")).to_have_text("Autorisations")
     expect(page.locator("nav a[data-section=subscribers]")).to_have_text("Abonnés")
     expect(page.locator("nav a[data-section=overview]")).to_have_text("Vue d'ensemble")
+    page.click("nav a[data-section=mandates]")
+    expect(page.locator("form.filters")).to_contain_text("Référence client")
+    expect(page.locator("[data-action=export]")).to_contain_text("Exporter")
 
 
 def test_logout_ends_the_session(page, cluster):

@@ -1,5 +1,7 @@
 """Customer service finds a mandate by the customer's reference, opens it,
 downloads its PDF, amends it and revokes it; imports a paper mandate."""
+import csv
+import io
 import re
 import uuid
 from datetime import date, timedelta
@@ -81,3 +83,24 @@ def test_subscriber_page_gathers_its_mandates(page, cluster):
     page.click("form.filters button[type=submit]")
     page.locator("table#subscribers tbody tr a").first.click()
     expect(page.locator("#subscriber-mandates")).to_contain_text(mandate["reference"])
+
+
+def test_export_button_downloads_the_filtered_list_as_semicolon_csv(page, cluster):
+    merchant = cluster.create_merchant()
+    api = cluster.api(merchant["api_key"])
+    tag = uuid.uuid4().hex[:6]
+    for name in ("=HYPERLINK(\"http://evil\")", "Marie Curie"):
+        api.post("/mandates", json={
+            "subscriber": {"customer_reference": f"E-{tag}-{name[:4]}", "name": name},
+            "iban": "DE89370400440532013000", "signature_method": "web",
+            "signed_at": date.today().isoformat()})
+    log_in(page, merchant)
+    page.goto(f"/dashboard/mandates?customer_reference=E-{tag}")
+    with page.expect_download() as download:
+        page.click("[data-action=export]")
+    content = open(download.value.path(), "rb").read()
+    assert content.startswith(b"\xef\xbb\xbfreference;customer_reference;name;iban;")
+    assert content.endswith(b"\r\n")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert sorted(row["name"] for row in rows) == ["'=HYPERLINK(\"http://evil\")", "Marie Curie"]
+    assert {row["iban"] for row in rows} == {"DE89370400440532013000"}

@@ -213,3 +213,16 @@ def test_openapi_lists_the_mandate_endpoints(cluster):
                  "/mandates/{mandate_id}/pdf", "/mandates/{mandate_id}/scan",
                  "/mandates/{mandate_id}/bank-details", "/mandates/{mandate_id}/revoke"):
         assert path in paths, path
+
+
+def test_daily_cycle_expires_a_mandate_at_36_months_and_not_a_day_earlier(cluster, merchant):
+    api = merchant["api"]
+    mandate = import_mandate(api, signed_at="2019-03-14", signature_method="phone")
+    cluster.debito("collect", "--as-of", "2022-03-13")
+    assert api.get(f"/mandates/{mandate['id']}").json()["status"] == "active"
+    cluster.debito("collect", "--as-of", "2022-03-14")
+    expired = api.get(f"/mandates/{mandate['id']}").json()
+    assert expired["status"] == "expired"
+    assert expired["expired_at"]
+    assert_error(api.post(f"/mandates/{mandate['id']}/bank-details",
+                          json={"iban": "FR7630006000011234567890189"}), 409)
