@@ -33,9 +33,10 @@ def list_subscribers():
 
 
 def subscriber_with_everything(merchant_id, subscriber_id):
-    """The subscriber with its mandates; plans and payments join as their services land."""
+    """The subscriber with its mandates and plans; payments join when their service lands."""
     subscriber = call("mandates", "get_subscriber", merchant_id, subscriber_id)
-    subscriber.setdefault("plans", [])
+    subscriber["plans"] = call("plans", "list_plans", merchant_id,
+                               {"subscriber_id": subscriber_id, "limit": 500})["items"]
     subscriber.setdefault("payments", [])
     return subscriber
 

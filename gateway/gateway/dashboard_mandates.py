@@ -38,12 +38,12 @@ def form_fields(names):
     return {name: request.form[name].strip() for name in names if request.form.get(name, "").strip()}
 
 
-def all_pages(method, filters):
+def all_pages(service, method, filters):
     """Every item of a list RPC, page after page (for exports)."""
     filters = dict(filters, limit=EXPORT_PAGE)
     filters.pop("cursor", None)
     while True:
-        page = call("mandates", method, g.merchant.id, filters)
+        page = call(service, method, g.merchant.id, filters)
         yield from page["items"]
         if not page["next_cursor"]:
             return
@@ -81,7 +81,7 @@ MANDATE_COLUMNS = ("reference", "customer_reference", "name", "iban", "bic", "st
 @login_required
 def mandates_export():
     rows = ([m.get(column) for column in MANDATE_COLUMNS]
-            for m in all_pages("list_mandates", query_filters(MANDATE_FILTERS)))
+            for m in all_pages("mandates", "list_mandates", query_filters(MANDATE_FILTERS)))
     return csv_download(export_name("mandates"), MANDATE_COLUMNS, rows)
 
 
@@ -137,16 +137,24 @@ def mandate_revoke(mandate_id):
 
 
 def _mandate_action(mandate_id, method, fields, done):
+    return page_action(lambda errors, status: mandate(mandate_id, errors, status),
+                       lambda: call("mandates", method, g.merchant.id, mandate_id, form_fields(fields)),
+                       done, url_for("dashboard.mandate", mandate_id=mandate_id))
+
+
+def page_action(show, perform, done, target):
+    """A POST from an object's page: check the CSRF token, `perform`, then flash
+    `done` and go to `target`; a refusal shows the page again with its reason."""
     if not PostForm().validate_on_submit():
-        return mandate(mandate_id, {"form": "The form expired: please try again."}, 400)
+        return show({"form": "The form expired: please try again."}, 400)
     try:
-        call("mandates", method, g.merchant.id, mandate_id, form_fields(fields))
+        perform()
     except DebitoError as error:
         if error.status == 404:
             raise
-        return mandate(mandate_id, error.fields or {"form": error.message}, error.status)
+        return show(error.fields or {"form": error.message}, error.status)
     flash(done)
-    return redirect(url_for("dashboard.mandate", mandate_id=mandate_id))
+    return redirect(target)
 
 
 @dashboard.route("/dashboard/mandates/<mandate_id>/pdf")
@@ -179,7 +187,7 @@ SUBSCRIBER_COLUMNS = ("customer_reference", "name", "email", "phone", "address",
 @login_required
 def subscribers_export():
     rows = ([s.get(column) for column in SUBSCRIBER_COLUMNS]
-            for s in all_pages("list_subscribers", query_filters(SUBSCRIBER_FILTERS)))
+            for s in all_pages("mandates", "list_subscribers", query_filters(SUBSCRIBER_FILTERS)))
     return csv_download(export_name("subscribers"), SUBSCRIBER_COLUMNS, rows)
 
 

@@ -1,16 +1,15 @@
 """Mandates and subscribers through the HTTP API, as an integrating developer
 meets them: every endpoint, every bad input, another merchant's ids."""
 import base64
+import io
 from datetime import date, timedelta
 
 import pytest
 from pypdf import PdfReader
-import io
+
+from harness.api import DEBTOR_IBAN, PNG, assert_error, import_mandate, unique
 
 pytestmark = pytest.mark.cluster
-
-DEBTOR_IBAN = "DE89370400440532013000"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
@@ -25,35 +24,6 @@ def other(cluster):
     created = cluster.create_merchant(name="Other Shop")
     created["api"] = cluster.api(created["api_key"])
     return created
-
-
-def unique(prefix):
-    import uuid
-
-    return f"{prefix}-{uuid.uuid4().hex[:8].upper()}"
-
-
-def import_mandate(api, **overrides):
-    body = {
-        "subscriber": {"customer_reference": unique("C"), "name": "Émilie Durand",
-                       "email": "emilie@example.test", "phone": "+33612345678",
-                       "address": "3 rue des Lilas, 69001 Lyon"},
-        "iban": DEBTOR_IBAN, "signature_method": "paper",
-        "signed_at": (date.today() - timedelta(days=3)).isoformat(), "signed_place": "Lyon",
-    }
-    body.update(overrides)
-    response = api.post("/mandates", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def assert_error(response, status, field=None):
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["message"]
-    if field:
-        assert field in error["fields"], error
-    return error
 
 
 def test_subscriber_is_created_searched_and_shown_with_everything(merchant):

@@ -1,14 +1,126 @@
 """The `plans` service.
 
-Owns: plans (one-off debits and recurring schedules) and their instalments
-on TARGET2 business days.
-Emits: plans.* (as features land).
-Listens to: mandates.* (a revoked or expired mandate cancels its plans).
-RPC `plans`: ping (more with each feature). Every call takes the caller's
-`merchant_id` and every query filters by it.
+Owns: plans (one-off debits and recurring schedules), their instalments on
+TARGET2 business days and each plan's history of changes.
+Emits: plans.plan_created, plans.plan_updated, plans.plan_paused,
+plans.plan_resumed, plans.plan_cancelled, plans.plan_completed,
+plans.instalment_due (a notification; the collection does not rely on it).
+Listens to: mandates.mandate_revoked and mandates.mandate_expired (the
+mandate's active and paused plans are cancelled; a redelivered event does
+nothing twice).
+RPC `plans`: ping, create_plan, list_plans, get_plan, update_plan,
+pause_plan, resume_plan, cancel_plan, due_instalments, record_collected.
+Every call but due_instalments takes the caller's `merchant_id` and every
+query filters by it.
+
+The collection horizon is pulled: payments calls `due_instalments(as_of)`
+in its daily cycle; each instalment whose pre-notification day has come is
+issued once, in the same transaction that answers it, under the key
+"{plan_id}:{sequence_no}" (unique here, and the key payments stores so that
+it never debits twice).
 """
+from datetime import date
+
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import RpcProxy, rpc
+
+from common.errors import Invalid
+from common.idempotency import first_delivery
 from common.service import DebitoService
+from plans import events, plans
+from plans.models import processed_events
+from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut, dump_page, load
+
+
+def iso_date(value, field):
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class PlansService(DebitoService):
     name = "plans"
+    dispatch = EventDispatcher()
+    mandates = RpcProxy("mandates")
+
+    @rpc
+    def create_plan(self, merchant_id, payload, actor=None):
+        data = load(PlanIn, payload)
+        mandate = self.mandates.get_mandate(merchant_id, data["mandate_id"])
+        plan = plans.create_plan(self.db, merchant_id, data, mandate)
+        self.db.commit()
+        self.dispatch("plan_created", events.plan_event(plan, actor=actor))
+        return plans.plan_detail(plan)
+
+    @rpc
+    def list_plans(self, merchant_id, filters=None):
+        page = plans.list_plans(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
+        return dump_page(PlanOut, page)
+
+    @rpc
+    def get_plan(self, merchant_id, plan_id):
+        return plans.get_plan(self.db, merchant_id, plan_id)
+
+    @rpc
+    def update_plan(self, merchant_id, plan_id, payload, actor=None):
+        changes = load(PlanChangesIn, payload)
+        plan = plans.update_plan(self.db, merchant_id, plan_id, changes, actor)
+        self.db.commit()
+        self.dispatch("plan_updated", events.plan_event(plan, actor=actor, changes=payload))
+        if plan.status == "completed":
+            self.dispatch("plan_completed", events.plan_event(plan))
+        return plans.plan_detail(plan)
+
+    def _transition(self, function, event, merchant_id, plan_id, actor):
+        plan = function(self.db, merchant_id, plan_id, actor)
+        self.db.commit()
+        self.dispatch(event, events.plan_event(plan, actor=actor))
+        return plans.plan_detail(plan)
+
+    @rpc
+    def pause_plan(self, merchant_id, plan_id, actor=None):
+        return self._transition(plans.pause_plan, "plan_paused", merchant_id, plan_id, actor)
+
+    @rpc
+    def resume_plan(self, merchant_id, plan_id, actor=None):
+        return self._transition(plans.resume_plan, "plan_resumed", merchant_id, plan_id, actor)
+
+    @rpc
+    def cancel_plan(self, merchant_id, plan_id, actor=None):
+        return self._transition(plans.cancel_plan, "plan_cancelled", merchant_id, plan_id, actor)
+
+    @rpc
+    def due_instalments(self, as_of_iso):
+        """Daily cycle step (payments): the instalments issued now, each exactly once."""
+        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"))
+        self.db.commit()
+        for instalment in issued:
+            self.dispatch("instalment_due", events.instalment_due(instalment))
+        return issued
+
+    @rpc
+    def record_collected(self, merchant_id, plan_id, sequence_no):
+        plan, completed = plans.record_collected(self.db, merchant_id, plan_id, sequence_no)
+        self.db.commit()
+        if completed:
+            self.dispatch("plan_completed", events.plan_event(plan))
+        return plans.plan_detail(plan)
+
+    def _cancel_for_mandate(self, payload, handler):
+        if not first_delivery(self.db, processed_events, payload["event_id"], handler):
+            return []
+        cancelled = plans.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"],
+                                             actor=f"mandates.{handler}")
+        self.db.commit()
+        for plan in cancelled:
+            self.dispatch("plan_cancelled", events.plan_event(plan, reason=handler))
+        return [plan.id for plan in cancelled]
+
+    @event_handler("mandates", "mandate_revoked")
+    def on_mandate_revoked(self, payload):
+        return self._cancel_for_mandate(payload, "mandate_revoked")
+
+    @event_handler("mandates", "mandate_expired")
+    def on_mandate_expired(self, payload):
+        return self._cancel_for_mandate(payload, "mandate_expired")

@@ -1,0 +1,33 @@
+"""API steps shared by cluster and browser tests."""
+import uuid
+from datetime import date, timedelta
+
+DEBTOR_IBAN = "DE89370400440532013000"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8].upper()}"
+
+
+def import_mandate(api, **overrides):
+    body = {
+        "subscriber": {"customer_reference": unique("C"), "name": "Émilie Durand",
+                       "email": "emilie@example.test", "phone": "+33612345678",
+                       "address": "3 rue des Lilas, 69001 Lyon"},
+        "iban": DEBTOR_IBAN, "signature_method": "paper",
+        "signed_at": (date.today() - timedelta(days=3)).isoformat(), "signed_place": "Lyon",
+    }
+    body.update(overrides)
+    response = api.post("/mandates", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_error(response, status, field=None):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    if field:
+        assert field in error["fields"], error
+    return error
