@@ -2,6 +2,7 @@
 meets them: every endpoint, every bad input, another merchant's ids."""
 import base64
 import io
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -188,11 +189,18 @@ def test_openapi_lists_the_mandate_endpoints(cluster):
 def test_daily_cycle_expires_a_mandate_at_36_months_and_not_a_day_earlier(cluster, merchant):
     api = merchant["api"]
     mandate = import_mandate(api, signed_at="2019-03-14", signature_method="phone")
+    plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Adhésion", "amount": 1500,
+                                    "frequency": "annual",
+                                    "start_date": date(date.today().year + 1, 6, 1).isoformat()}).json()
     cluster.debito("collect", "--as-of", "2022-03-13")
     assert api.get(f"/mandates/{mandate['id']}").json()["status"] == "active"
     cluster.debito("collect", "--as-of", "2022-03-14")
     expired = api.get(f"/mandates/{mandate['id']}").json()
     assert expired["status"] == "expired"
     assert expired["expired_at"]
+    deadline = time.monotonic() + 15  # plans hears of the expiry by an event
+    while api.get(f"/plans/{plan['id']}").json()["status"] != "cancelled" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert api.get(f"/plans/{plan['id']}").json()["status"] == "cancelled"
     assert_error(api.post(f"/mandates/{mandate['id']}/bank-details",
                           json={"iban": "FR7630006000011234567890189"}), 409)
