@@ -4,6 +4,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 
 import click
 
@@ -51,6 +53,41 @@ def merchant_create(name, creditor_id, iban, bic, email, password, address):
         click.echo(json.dumps({"merchant_id": merchant.id, "api_key": api_key, "name": merchant.name,
                                "creditor_id": merchant.creditor_id, "iban": merchant.iban,
                                "bic": merchant.bic, "email": merchant.email}, indent=2))
+    try:
+        sync_creditors([merchant.id])
+    except Exception as error:  # the merchant exists; only its copy in payments waits
+        click.echo(f"debito: warning: the payments service did not take the creditor ({error}); "
+                   "run `debito merchant sync` once the cluster runs", err=True)
+
+
+def sync_creditors(merchant_ids=None, timeout=15):
+    """Give the payments service each merchant's creditor identity (it writes the bank files)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from sqlalchemy import select
+
+    from gateway.accounts import creditor_profile
+    from gateway.db import standalone_session
+    from gateway.models import Merchant
+
+    with standalone_session() as session:
+        query = select(Merchant)
+        if merchant_ids is not None:
+            query = query.where(Merchant.id.in_(merchant_ids))
+        profiles = [creditor_profile(m) for m in session.scalars(query)]
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=timeout) as cluster:
+        for profile in profiles:
+            cluster.payments.register_creditor(profile["merchant_id"], profile)
+    return len(profiles)
+
+
+@merchant.command("sync")
+def merchant_sync():
+    """Send every merchant's creditor identity to the payments service again (idempotent)."""
+    try:
+        count = sync_creditors()
+    except Exception as error:
+        fail(f"the payments service did not answer: {error}")
+    click.echo(json.dumps({"synced": count}))
 
 
 @main.command()
@@ -81,6 +118,7 @@ def run():
         upgrade(owner)
     supervisor = Supervisor(cluster_children())
     supervisor.start()
+    threading.Thread(target=_sync_when_up, daemon=True).start()
     host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
     base = env("PUBLIC_URL") or f"http://{host}:{port}"
     click.echo(f"\nDebito is starting:\n  dashboard  {base}/\n  API        {base}/api/v1/"
@@ -92,6 +130,18 @@ def run():
     except KeyboardInterrupt:
         click.echo("stopping…")
         supervisor.stop()
+
+
+def _sync_when_up(attempts=30):
+    """Once the services answer, make sure payments knows every merchant."""
+    for _ in range(attempts):
+        try:
+            sync_creditors()
+            return
+        except Exception:  # not up yet
+            time.sleep(2)
+    logging.getLogger("debito").warning("could not send the merchants to payments: "
+                                        "run `debito merchant sync`")
 
 
 def _interrupt(_signum, _frame):
@@ -112,6 +162,59 @@ def collect(as_of):
     with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=600) as cluster:
         report = run_cycle(cluster, day)
     click.echo(json.dumps({"as_of": day.isoformat(), "steps": report}, indent=2))
+
+
+@main.group()
+def bank():
+    """The sandbox bank (spec §4): answer the outbox, import a bank file."""
+
+
+@bank.command("run")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="answer what is due on or before this day (default: today)")
+def bank_run(as_of):
+    """Make the sandbox bank answer, into BANK_INBOX, what BANK_OUTBOX holds due that day."""
+    from common import clock
+    from sandbox_bank import inbox_dir, outbox_dir, state_file
+    from sandbox_bank.bank import run as answer
+
+    day = as_of.date() if as_of else clock.today()
+    counts = answer(day, outbox_dir(), inbox_dir(), state_file())
+    click.echo(json.dumps({"as_of": day.isoformat(), **counts}, indent=2))
+
+
+@bank.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def bank_import(file):
+    """Put a bank file (pain.002, camt.054) into BANK_INBOX and have the payments service import it."""
+    import shutil
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from common import clock
+    from sandbox_bank import inbox_dir
+
+    inbox = inbox_dir()
+    inbox.mkdir(parents=True, exist_ok=True)
+    source = Path(file)
+    target = inbox / f"import-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}-{source.name}"
+    # Written beside its final name then renamed: the importer never sees half a file.
+    handle, temporary = tempfile.mkstemp(dir=inbox, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+    try:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=120) as cluster:
+            answer = cluster.payments.import_inbox()
+    except Exception as error:  # any failure: the file is safe in the inbox
+        click.echo(f"debito: the payments service did not import it ({type(error).__name__}: {error}).\n"
+                   f"The file is in the inbox as {target} and will be imported at the next cycle.",
+                   err=True)
+        sys.exit(1)
+    click.echo(json.dumps(answer, indent=2, default=str))
 
 
 @main.command("service")

@@ -8,6 +8,7 @@ as the features land (dormancy, pre-notification, submission, bank import).
 
 STEPS = (
     ("mandates", "expire_dormant"),
+    ("payments", "collect"),
 )
 
 

@@ -1,5 +1,5 @@
 """Runs the whole cluster on one machine (`make run`): the five services, the
-scheduler and the gateway as child processes; a child that dies is logged
+scheduler, the sandbox bank and the gateway as child processes; a child that dies is logged
 and restarted (with a growing pause if it keeps dying); Ctrl-C stops all."""
 import logging
 import os
@@ -33,11 +33,14 @@ def service_argv(service):
             f"{service}.service:{class_name}"]
 
 
-def cluster_children(with_gateway=True, with_scheduler=True):
+def cluster_children(with_gateway=True, with_scheduler=True, with_sandbox_bank=True):
     children = [Child(name, service_argv(name)) for name in SERVICES]
     if with_scheduler:
         children.append(Child("scheduler", [NAMEKO, "run", "--config",
                                             str(ROOT / "deploy" / "scheduler.yml"), "debito.scheduler:Scheduler"]))
+    if with_sandbox_bank:
+        # Answers the outbox for today every SANDBOX_BANK_INTERVAL seconds (spec §4).
+        children.append(Child("sandbox-bank", [PYTHON, "-m", "sandbox_bank"]))
     if with_gateway:
         children.append(Child("gateway", [PYTHON, "-m", "debito.gateway_server"]))
     return children

@@ -62,3 +62,14 @@ def cluster(infrastructure, postgres_database, tmp_path_factory):
 
     with Cluster.start(infrastructure, postgres_database, tmp_path_factory.mktemp("cluster")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def bank_cluster(infrastructure, tmp_path_factory):
+    """A second cluster for tests that walk the clock through the bank cycle:
+    `collect --as-of` touches every merchant, so they keep their own data."""
+    from harness.cluster import Cluster
+
+    with infrastructure.database("debito_bank") as url:
+        with Cluster.start(infrastructure, url, tmp_path_factory.mktemp("bank")) as running:
+            yield running

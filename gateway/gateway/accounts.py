@@ -64,6 +64,15 @@ def create_merchant(session, *, name, creditor_id, iban, bic=None, email, passwo
     return merchant, api_key
 
 
+def creditor_profile(merchant):
+    """What the payments service needs to write a merchant's bank files."""
+    return {"merchant_id": merchant.id, "name": merchant.name, "creditor_id": merchant.creditor_id,
+            "iban": merchant.iban, "bic": merchant.bic, "email": merchant.email,
+            "automatic_retry": merchant.automatic_retry,
+            "prenotification_days": merchant.prenotification_days,
+            "availability_delay_days": merchant.availability_delay_days}
+
+
 def _digest(secret):
     # An API key carries 192 random bits: a fast hash is safe and keeps auth cheap.
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -33,11 +33,11 @@ def list_subscribers():
 
 
 def subscriber_with_everything(merchant_id, subscriber_id):
-    """The subscriber with its mandates and plans; payments join when their service lands."""
+    """The subscriber with its mandates, plans and latest payments."""
     subscriber = call("mandates", "get_subscriber", merchant_id, subscriber_id)
-    subscriber["plans"] = call("plans", "list_plans", merchant_id,
-                               {"subscriber_id": subscriber_id, "limit": 500})["items"]
-    subscriber.setdefault("payments", [])
+    latest = {"subscriber_id": subscriber_id, "limit": 500}
+    subscriber["plans"] = call("plans", "list_plans", merchant_id, latest)["items"]
+    subscriber["payments"] = call("payments", "list_payments", merchant_id, latest)["items"]
     return subscriber
 
 

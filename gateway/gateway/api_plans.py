@@ -2,7 +2,6 @@
 `POST /payments` (spec §6). The plans service decides; this forwards."""
 from flask import g, jsonify
 
-from common.errors import DebitoError
 from gateway.api import json_body, operation
 from gateway.api_mandates import query_filters
 from gateway.rpc import call
@@ -56,25 +55,3 @@ def resume_plan(plan_id):
 @operation("/plans/<plan_id>/cancel", "POST", summary="Cancel a plan", tag="plans")
 def cancel_plan(plan_id):
     return jsonify(plan_action(plan_id, "cancel"))
-
-
-def one_off_plan(body):
-    """`POST /payments` {mandate_id, amount, due_date, label}: a plan with frequency `once`."""
-    payload = dict(body, frequency="once")
-    if "due_date" in payload:
-        payload["start_date"] = payload.pop("due_date")
-    return payload
-
-
-@operation("/payments", "POST", summary="A one-off debit: a plan with frequency `once`", tag="payments",
-           status=201)
-def create_one_off_payment():
-    try:
-        plan = call("plans", "create_plan", g.merchant.id, one_off_plan(json_body()), actor())
-    except DebitoError as error:
-        if "start_date" in error.fields:  # the caller said due_date
-            error.fields["due_date"] = error.fields.pop("start_date")
-        raise
-    return jsonify(plan), 201
-
-

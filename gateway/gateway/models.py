@@ -1,5 +1,5 @@
 """The gateway's own tables: merchants, their dashboard users and API keys."""
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,3 +45,16 @@ class ApiKey(Base):
     created_at: Mapped[object] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[object | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[object | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """The answer given to a money-moving POST, replayed for the same key (spec §6)."""
+
+    __tablename__ = "idempotency_keys"
+
+    merchant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[object] = mapped_column(DateTime(timezone=True))

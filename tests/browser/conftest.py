@@ -38,10 +38,23 @@ def _terminate_playwright_driver():
             os.kill(int(pid), signal.SIGTERM)
 
 
-@pytest.fixture
-def page(browser, cluster):
+def _page(browser, cluster):
     context = browser.new_context(base_url=cluster.url, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(15000)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, cluster):
+    context, page = _page(browser, cluster)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def bank_page(browser, bank_cluster):
+    """A page on the cluster whose clock walks through the bank cycle."""
+    context, page = _page(browser, bank_cluster)
     yield page
     context.close()

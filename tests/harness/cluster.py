@@ -29,6 +29,7 @@ class Cluster:
         self.supervisor = supervisor
         self.log_dir = log_dir
         self.url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        self.var_dir = Path(env["DEBITO_VAR"])
 
     @classmethod
     @contextmanager

@@ -1,15 +1,228 @@
 """The `payments` service.
 
-Owns: payments, pain.008 batches, bank files in and out, R-transactions,
-replays and retries, the ledger and payouts.
-Emits: payments.payment_scheduled|submitted|paid|rejected|cancelled,
-payments.r_transaction_received (as features land).
-Listens to: plans.* and mandates.*.
-RPC `payments`: ping (more with each feature). Every call takes the caller's
-`merchant_id` and every query filters by it.
+Owns: creditor profiles, payments (one per instalment key, ever), pain.008
+files in the bank outbox, pain.002 and camt.054 files from the bank inbox,
+R-transactions, replays and automatic retries, the ledger, unmatched bank
+entries.
+Emits: payments.payment_scheduled, payments.payment_submitted,
+payments.payment_paid, payments.payment_rejected, payments.payment_cancelled,
+payments.r_transaction_received (each after its commit).
+Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
+payments are cancelled), mandates.mandate_amended (scheduled payments take the
+new bank details and the amendment); a redelivered event does nothing twice.
+Calls: plans.due_instalments, plans.record_collected, mandates.get_mandate,
+mandates.record_collection.
+RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
+list_payments, get_payment, replay_payment, list_r_transactions,
+list_unmatched. Every call but collect, import_inbox and list_unmatched takes
+the caller's `merchant_id` and every query filters by it.
 """
+import logging
+from datetime import date
+from pathlib import Path
+
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import RpcProxy, rpc
+
+from common import clock
+from common.config import env, var_dir
+from common.errors import Invalid, NotFound
+from common.idempotency import first_delivery
 from common.service import DebitoService
+from payments import collection, events, payments
+from payments.models import Creditor, processed_events
+from payments.prenotification import send_prenotification
+from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, ReplayIn,
+                              RTransactionFiltersIn, RTransactionOut, UnmatchedOut, dump_page, load)
+
+log = logging.getLogger(__name__)
+
+
+def iso_date(value, field):
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
+
+
+def bank_outbox():
+    return Path(env("BANK_OUTBOX", var_dir() / "bank" / "outbox"))
+
+
+def bank_inbox():
+    return Path(env("BANK_INBOX", var_dir() / "bank" / "inbox"))
 
 
 class PaymentsService(DebitoService):
     name = "payments"
+    dispatch = EventDispatcher()
+    plans = RpcProxy("plans")
+    mandates = RpcProxy("mandates")
+
+    # --- creditors --------------------------------------------------------
+
+    @rpc
+    def register_creditor(self, merchant_id, profile):
+        """Create or update the merchant's creditor profile (the gateway calls it)."""
+        creditor = payments.register_creditor(self.db, merchant_id, load(CreditorIn, profile))
+        self.db.commit()
+        return CreditorOut().dump(creditor)
+
+    @rpc
+    def get_creditor(self, merchant_id):
+        creditor = self.db.get(Creditor, merchant_id)
+        if creditor is None:
+            raise NotFound(f"no creditor profile for {merchant_id}", {"merchant_id": "not found"})
+        return CreditorOut().dump(creditor)
+
+    # --- the cycle --------------------------------------------------------
+
+    @rpc
+    def collect(self, as_of_iso):
+        """Daily cycle step: schedule and pre-notify what plans issues, submit what is due by
+        D-1, import the bank's answers. Running it again for a day does nothing twice."""
+        as_of = iso_date(as_of_iso, "as_of")
+        instalments = self.plans.due_instalments(as_of.isoformat())
+        created = collection.schedule_due(self.db, instalments, self._mandates_of(instalments), as_of)
+        self.db.commit()
+        self._announce(created)
+        submissions = collection.submit_due(self.db, as_of, bank_outbox())
+        self.db.commit()
+        for submission in submissions:
+            for payment in collection.submitted_payments(self.db, submission.bank_file.id):
+                self.dispatch("payment_submitted", events.payment_event(payment))
+        imported = self._import(as_of)
+        return {"scheduled": len(created), "submitted": sum(s.count for s in submissions),
+                "files": len(submissions), **imported}
+
+    @rpc
+    def import_inbox(self, as_of_iso=None):
+        """Import what the bank put into BANK_INBOX (also run by collect)."""
+        as_of = iso_date(as_of_iso, "as_of") if as_of_iso else clock.today()
+        return self._import(as_of)
+
+    def _mandates_of(self, instalments):
+        found = {}
+        for instalment in instalments:
+            mandate_id = instalment["mandate_id"]
+            if mandate_id not in found:
+                try:
+                    found[mandate_id] = self.mandates.get_mandate(instalment["merchant_id"], mandate_id)
+                except NotFound:
+                    found[mandate_id] = None
+        return found
+
+    def _announce(self, created):
+        """Events and pre-notification mails of payments just committed as `scheduled`."""
+        creditors = {}
+        for payment in created:
+            self.dispatch("payment_scheduled", events.payment_event(payment))
+            if payment.merchant_id not in creditors:
+                creditors[payment.merchant_id] = self.db.get(Creditor, payment.merchant_id)
+            try:
+                send_prenotification(payment, creditors[payment.merchant_id])
+            except Exception:  # noqa: BLE001 - a mail server down must not stop the collection
+                log.exception("pre-notification of %s not sent", payment.id)
+
+    def _import(self, as_of):
+        report = collection.import_inbox(self.db, bank_inbox(), as_of)
+        for payment in report.paid:
+            self.dispatch("payment_paid", events.payment_event(payment))
+            self._record_collected(payment)
+        for payment in report.rejected:
+            self.dispatch("payment_rejected", events.payment_event(payment))
+        by_id = {payment.id: payment for payment in report.rejected}
+        for r_transaction in report.r_transactions:
+            self.dispatch("r_transaction_received",
+                          events.r_transaction_received(r_transaction, by_id[r_transaction.payment_id]))
+        retried = self._retry(report.r_transactions, by_id, as_of)
+        return {"imported_files": len(report.files), "failed_files": len(report.failed),
+                "paid": len(report.paid), "rejected": len(report.rejected),
+                "unmatched": len(report.unmatched), "retried": retried}
+
+    def _record_collected(self, payment):
+        try:
+            if payment.plan_id and payment.sequence_no:
+                self.plans.record_collected(payment.merchant_id, payment.plan_id, payment.sequence_no)
+            self.mandates.record_collection(payment.merchant_id, payment.mandate_id,
+                                            collection.to_utc(payment.paid_at).date().isoformat())
+        except Exception:  # noqa: BLE001 - the credit is booked; the others catch up on a replay
+            log.exception("collection of %s not recorded by plans/mandates", payment.id)
+
+    def _retry(self, r_transactions, payments_by_id, as_of):
+        """Automatic retries (per merchant, off by default) of the payments just rejected."""
+        retried = []
+        for r_transaction in r_transactions:
+            payment = payments_by_id[r_transaction.payment_id]
+            if not collection.should_retry(self.db, payment, r_transaction):
+                continue
+            try:
+                mandate = self.mandates.get_mandate(payment.merchant_id, payment.mandate_id)
+                if mandate.get("status") == "active":
+                    retried.append(collection.replay(self.db, payment.merchant_id, payment.id, mandate,
+                                                     as_of=as_of, automatic=True))
+                    self.db.commit()
+            except Exception:  # noqa: BLE001 - the reject is imported; the merchant can still replay
+                self.db.rollback()
+                log.exception("automatic retry of %s not scheduled", payment.id)
+        self._announce(retried)
+        return len(retried)
+
+    # --- reading and replays ----------------------------------------------
+
+    @rpc
+    def list_payments(self, merchant_id, filters=None):
+        return dump_page(PaymentOut, payments.list_payments(self.db, merchant_id,
+                                                            load(PaymentFiltersIn, filters or {})))
+
+    @rpc
+    def get_payment(self, merchant_id, payment_id):
+        return payments.get_payment(self.db, merchant_id, payment_id)
+
+    @rpc
+    def replay_payment(self, merchant_id, payment_id, payload=None):
+        """Present a rejected payment again (`{due_date?}`); the new payment's detail."""
+        data = load(ReplayIn, payload or {})
+        payment = collection.find_payment(self.db, merchant_id, payment_id)
+        mandate = self.mandates.get_mandate(merchant_id, payment.mandate_id)
+        again = collection.replay(self.db, merchant_id, payment_id, mandate, data.get("due_date"),
+                                  clock.today())
+        self.db.commit()
+        self._announce([again])
+        return payments.payment_detail(self.db, again)
+
+    @rpc
+    def list_r_transactions(self, merchant_id, filters=None):
+        return dump_page(RTransactionOut, payments.list_r_transactions(
+            self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
+
+    @rpc
+    def list_unmatched(self, merchant_id=None):
+        return UnmatchedOut(many=True).dump(payments.list_unmatched(self.db, merchant_id))
+
+    # --- the mandate's life -----------------------------------------------
+
+    def _cancel_for_mandate(self, payload, handler):
+        if not first_delivery(self.db, processed_events, payload["event_id"], handler):
+            return []
+        cancelled = collection.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"])
+        self.db.commit()
+        for payment in cancelled:
+            self.dispatch("payment_cancelled", events.payment_event(payment, reason=handler))
+        return [payment.id for payment in cancelled]
+
+    @event_handler("mandates", "mandate_revoked")
+    def on_mandate_revoked(self, payload):
+        return self._cancel_for_mandate(payload, "mandate_revoked")
+
+    @event_handler("mandates", "mandate_expired")
+    def on_mandate_expired(self, payload):
+        return self._cancel_for_mandate(payload, "mandate_expired")
+
+    @event_handler("mandates", "mandate_amended")
+    def on_mandate_amended(self, payload):
+        if not first_delivery(self.db, processed_events, payload["event_id"], "mandate_amended"):
+            return []
+        amended = collection.amend_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"], payload)
+        self.db.commit()
+        return [payment.id for payment in amended]

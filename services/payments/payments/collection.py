@@ -1,0 +1,632 @@
+"""The collection cycle, as plain functions taking a session: payments
+scheduled once per instalment, submitted on D-1 in pain.008 files, the
+bank's answers imported, replays and cancellations. The caller commits,
+except `import_inbox`, which commits once per file (each file is atomic).
+"""
+import json
+import logging
+import os
+import shutil
+from collections import namedtuple
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from schwifty import IBAN
+from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from common import clock
+from common.calendar import following_business_day, is_business_day, next_business_day
+from common.errors import Conflict, Invalid, NotFound
+from common.ids import new_id
+from common.money import from_decimal, parse_amount
+from payments import reason_codes
+from payments.models import (BankFile, Creditor, LedgerEntry, Payment, RTransaction,
+                             UnmatchedEntry)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRENOTIFICATION_DAYS = 14
+MAX_AUTOMATIC_RETRIES = 2  # spec §3: retryable codes only, at most twice
+STREAM_ROWS = 2000
+LIVE = ("scheduled", "submitted", "paid")  # a debit the debtor's bank has seen or will see
+
+
+def to_utc(value):
+    """SQLite hands back naive datetimes: they are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _day(value):
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    return date.fromisoformat(value[:10])
+
+
+def _cents(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):
+        return from_decimal(value)
+    return parse_amount(str(value))
+
+
+def same_bank(old_iban, old_bic, new_iban, new_bic):
+    """Whether the debtor stays at the same bank (else the next debit says SMNDA).
+    Duplicated from mandates on purpose: services share no package."""
+    if old_bic and new_bic:
+        return old_bic[:8] == new_bic[:8]
+    old, new = IBAN(old_iban), IBAN(new_iban)
+    return (old.country_code, old.bank_code) == (new.country_code, new.bank_code)
+
+
+def amendment_of(payment):
+    return json.loads(payment.amendment) if payment.amendment else None
+
+
+# --- 1. scheduling ----------------------------------------------------------
+
+def _last_live_account(session, merchant_id, mandate_id):
+    """(iban, bic) of the latest debit the debtor's bank saw or will see on this mandate, or None."""
+    row = session.execute(select(Payment.iban, Payment.bic).where(
+        Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id, Payment.status.in_(LIVE))
+        .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(1)).first()
+    return tuple(row) if row else None
+
+
+def _sequence(mandate, last_account, is_last):
+    """(sequence type, amendment) of the next debit on `mandate` (spec §3): the account it
+    was last debited on tells whether the bank details changed since."""
+    if mandate.get("sequence") == "one_off":
+        return "OOFF", None
+    if last_account is None:
+        return "FRST", None  # the debtor's bank has never seen this mandate: no amendment to tell
+    following = "FNAL" if is_last else "RCUR"
+    old_iban, old_bic = last_account
+    if old_iban == mandate["iban"]:
+        return following, None
+    if not same_bank(old_iban, old_bic, mandate["iban"], mandate.get("bic")):
+        return "FRST", {"original_iban": None, "original_debtor_agent_smnda": True}
+    return following, {"original_iban": old_iban, "original_debtor_agent_smnda": False}
+
+
+def _insert_once(session, values):
+    """Insert the payment unless its instalment key exists; True when inserted."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        inserted = session.execute(pg_insert(Payment).values(**values).on_conflict_do_nothing(
+            index_elements=["instalment_key"]).returning(Payment.id)).first()
+        return inserted is not None
+    if session.scalar(select(Payment.id).where(Payment.instalment_key == values["instalment_key"])):
+        return False
+    try:
+        with session.begin_nested():  # the unique key: the last guard against a double debit
+            session.execute(insert(Payment).values(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
+def schedule_due(session, instalments, mandates_by_id, as_of=None):
+    """One `scheduled` payment per instalment key, ever (instalments as plans.due_instalments
+    gives them; mandates as mandates.get_mandate gives them, by id).
+
+    An instalment whose mandate is missing or not active gets no payment. Returns the
+    payments created by this call."""
+    created, last_accounts, now = [], {}, clock.now()
+    for instalment in instalments:
+        mandate = mandates_by_id.get(instalment["mandate_id"])
+        if mandate is None or mandate.get("status") != "active":
+            log.warning("instalment %s: mandate %s is %s, no payment", instalment["key"],
+                        instalment["mandate_id"], (mandate or {}).get("status", "unknown"))
+            continue
+        merchant_id, mandate_id = instalment["merchant_id"], mandate["id"]
+        if mandate_id not in last_accounts:
+            last_accounts[mandate_id] = _last_live_account(session, merchant_id, mandate_id)
+        sequence_type, amendment = _sequence(mandate, last_accounts[mandate_id], instalment.get("is_last"))
+        payment_id = new_id("PM")
+        subscriber = mandate.get("subscriber") or {}
+        values = dict(
+            id=payment_id, merchant_id=merchant_id, plan_id=instalment.get("plan_id"),
+            instalment_key=instalment["key"], sequence_no=instalment.get("sequence_no"),
+            mandate_id=mandate_id, subscriber_id=instalment.get("subscriber_id") or mandate.get("subscriber_id"),
+            mandate_reference=mandate["reference"], mandate_signed_on=_day(mandate["signed_at"]),
+            debtor_name=subscriber.get("name") or "", debtor_email=subscriber.get("email"),
+            iban=mandate["iban"], bic=mandate.get("bic"),
+            amendment=json.dumps(amendment) if amendment else None, amount=instalment["amount"],
+            currency=instalment.get("currency", "EUR"), label=instalment.get("label"),
+            due_date=_day(instalment["due_date"]), sequence_type=sequence_type,
+            end_to_end_id=payment_id, status="scheduled", attempt=1, automatic=False, created_at=now)
+        if _insert_once(session, values):
+            last_accounts[mandate_id] = (mandate["iban"], mandate.get("bic"))
+            created.append(session.get(Payment, payment_id))
+    session.flush()
+    return created
+
+
+# --- 2. submission ----------------------------------------------------------
+
+Submission = namedtuple("Submission", "bank_file count total_cents")
+
+_DEBIT_COLUMNS = (Payment.end_to_end_id, Payment.amount, Payment.mandate_reference,
+                  Payment.mandate_signed_on, Payment.debtor_name, Payment.iban, Payment.bic,
+                  Payment.label, Payment.amendment)
+
+
+def submission_cutoff(as_of):
+    """The last due date submitted on `as_of`: a debit leaves on D-1 (TARGET2), so every
+    due date whose previous business day is on or before `as_of`."""
+    return following_business_day(as_of)
+
+
+def _creditor_dict(creditor):
+    return {"name": creditor.name, "iban": creditor.iban, "bic": creditor.bic,
+            "creditor_id": creditor.creditor_id}
+
+
+def _debits(session, bank_file_id, due_date, sequence_type):
+    rows = session.execute(
+        select(*_DEBIT_COLUMNS).where(Payment.bank_file_id == bank_file_id, Payment.due_date == due_date,
+                                      Payment.sequence_type == sequence_type)
+        .order_by(Payment.id).execution_options(yield_per=STREAM_ROWS))
+    for row in rows:
+        yield {"end_to_end_id": row.end_to_end_id, "amount": row.amount,
+               "mandate_reference": row.mandate_reference, "mandate_signed_on": row.mandate_signed_on,
+               "debtor_name": row.debtor_name, "debtor_iban": row.iban, "debtor_bic": row.bic,
+               "remittance": row.label, "amendment": json.loads(row.amendment) if row.amendment else None}
+
+
+def _batches(session, bank_file_id, message_id, groups):
+    for number, group in enumerate(groups, 1):
+        yield {"payment_info_id": f"{message_id}-{number}", "due_date": group.due_date,
+               "sequence_type": group.sequence_type, "count": group.count, "total": int(group.total),
+               "debits": _debits(session, bank_file_id, group.due_date, group.sequence_type)}
+
+
+def submit_due(session, as_of, outbox_dir, writer=None):
+    """Every `scheduled` payment due by D-1 goes into one pain.008 file per merchant
+    (a payment-information block per due date and sequence type); they become `submitted`.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED, so two replicas never submit the same
+    payment; totals come from SQL and debits are streamed. Returns a Submission per file."""
+    if writer is None:
+        from payments.pain008 import build_pain008_file as writer
+    cutoff, now, outbox = submission_cutoff(as_of), clock.now(), Path(outbox_dir)
+    due = (Payment.status == "scheduled", Payment.due_date <= cutoff)
+    merchants = session.scalars(select(Payment.merchant_id).where(*due).distinct()).all()
+    submissions = []
+    for merchant_id in sorted(merchants):
+        creditor = session.get(Creditor, merchant_id)
+        if creditor is None:
+            log.error("merchant %s has no creditor profile: its payments wait", merchant_id)
+            continue
+        file_id = new_id("BF")
+        claim = (select(Payment.id).where(Payment.merchant_id == merchant_id, *due)
+                 .with_for_update(skip_locked=True).scalar_subquery())
+        claimed = session.execute(
+            update(Payment).where(Payment.id.in_(claim))
+            .values(status="submitted", submitted_at=now, bank_file_id=file_id)
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            continue
+        groups = session.execute(
+            select(Payment.due_date, Payment.sequence_type, func.count().label("count"),
+                   func.sum(Payment.amount).label("total"))
+            .where(Payment.bank_file_id == file_id)
+            .group_by(Payment.due_date, Payment.sequence_type)
+            .order_by(Payment.due_date, Payment.sequence_type)).all()
+        filename = f"pain008-{merchant_id}-{file_id}.xml"
+        totals = (sum(g.count for g in groups), sum(int(g.total) for g in groups))
+        outbox.mkdir(parents=True, exist_ok=True)
+        writer(outbox / filename, message_id=file_id, created_at=now, creditor=_creditor_dict(creditor),
+               batches=_batches(session, file_id, file_id, groups), totals=totals)
+        bank_file = BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.008",
+                             message_id=file_id, filename=filename, status="written", created_at=now)
+        session.add(bank_file)
+        session.flush()
+        submissions.append(Submission(bank_file, *totals))
+    session.expire_all()  # the bulk update bypassed the identity map
+    return submissions
+
+
+def submitted_payments(session, bank_file_id):
+    """The payments of an outbox file, streamed (for their events)."""
+    return session.scalars(select(Payment).where(Payment.bank_file_id == bank_file_id)
+                           .order_by(Payment.id).execution_options(yield_per=STREAM_ROWS))
+
+
+# --- 3. the bank's answers --------------------------------------------------
+
+class Imported:
+    """What an import did, for the events and calls made after the commit."""
+
+    def __init__(self):
+        self.files, self.failed, self.skipped = [], [], []
+        self.paid, self.rejected, self.r_transactions, self.unmatched = [], [], [], []
+
+
+def _field(item, name, default=None):
+    if isinstance(item, dict):
+        return item.get(name, default)
+    return getattr(item, name, default)
+
+
+def read_bank_file(path):
+    """(kind, parsed) of an inbox file, by its message name; xsd.InvalidFile otherwise."""
+    from payments import camt054, pain002, xsd
+
+    content = Path(path).read_bytes()
+    message = xsd.message_of(xsd.parse_document(content).getroot()) or ""
+    if message.startswith("pain.002"):
+        return "pain.002", pain002.parse_pain002(content)
+    if message.startswith("camt.054"):
+        return "camt.054", camt054.parse_camt054(content)
+    raise xsd.InvalidFile(f"neither a pain.002 nor a camt.054 file ({message or 'unknown message'})")
+
+
+def _move(path, folder, reason=None):
+    folder = path.parent / folder
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}-{new_id('')}{path.suffix}"
+    try:
+        shutil.move(str(path), str(target))
+    except FileNotFoundError:  # another replica moved it first
+        return None
+    if reason is not None:
+        reason_file = target.with_name(target.name + ".reason.txt")
+        temporary = reason_file.with_name(reason_file.name + ".tmp")
+        temporary.write_text(reason + "\n", encoding="utf-8")
+        os.replace(temporary, reason_file)
+    return target
+
+
+def _inbox_files(inbox):
+    return sorted(p for p in inbox.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part")))
+
+
+def import_inbox(session, inbox_dir, as_of=None):
+    """Import every file of the inbox once, one transaction (and commit) per file; moves
+    each to processed/ (failed/ with a .reason.txt when it cannot be read). Returns Imported."""
+    inbox, report, as_of = Path(inbox_dir), Imported(), as_of or clock.today()
+    if not inbox.is_dir():
+        return report
+    for path in _inbox_files(inbox):
+        import_file(session, path, report, as_of)
+    return report
+
+
+def import_file(session, path, report, as_of):
+    path = Path(path)
+    try:
+        kind, parsed = read_bank_file(path)
+        message_id = _field(parsed, "message_id")
+        if not message_id:
+            raise ValueError("the file has no message id")
+    except Exception as error:  # noqa: BLE001 - whatever the reason, the file is kept aside with it
+        reason = getattr(error, "reason", None) or str(error) or type(error).__name__
+        log.error("bank file %s cannot be imported: %s", path.name, reason)
+        _move(path, "failed", reason)
+        report.failed.append((path.name, reason))
+        return
+    seen = session.scalar(select(BankFile.id).where(BankFile.direction == "in",
+                                                    BankFile.message_id == message_id))
+    if seen:
+        log.info("bank file %s (message %s) was imported already", path.name, message_id)
+        _move(path, "processed")
+        report.skipped.append(path.name)
+        return
+    part = Imported()
+    try:
+        bank_file = BankFile(id=new_id("BF"), direction="in", kind=kind, message_id=message_id,
+                             filename=path.name, status="imported", created_at=clock.now())
+        session.add(bank_file)
+        session.flush()
+        if kind == "pain.002":
+            _apply_pain002_report(session, bank_file, parsed, part, as_of)
+        else:
+            for transaction in _field(parsed, "transactions") or ():
+                _apply_camt054(session, bank_file, transaction, part, as_of)
+        session.commit()
+    except IntegrityError:  # another replica imported the same message meanwhile
+        session.rollback()
+        _move(path, "processed")
+        report.skipped.append(path.name)
+        return
+    except Exception as error:
+        session.rollback()
+        log.exception("bank file %s failed", path.name)
+        _move(path, "failed", f"{type(error).__name__}: {error}")
+        report.failed.append((path.name, str(error)))
+        return
+    _move(path, "processed")
+    report.files.append(bank_file)
+    for name in ("paid", "rejected", "r_transactions", "unmatched"):
+        getattr(report, name).extend(getattr(part, name))
+
+
+def _as_dict(entry):
+    if isinstance(entry, dict):
+        return entry
+    if hasattr(entry, "_asdict"):
+        return entry._asdict()
+    if hasattr(entry, "__dataclass_fields__"):
+        return {name: getattr(entry, name) for name in entry.__dataclass_fields__}
+    return dict(vars(entry))
+
+
+def _unmatched(session, bank_file, part, end_to_end_id, amount, why, entry, merchant_id=None):
+    details = {key: (value.isoformat() if isinstance(value, date) else
+                     str(value) if isinstance(value, Decimal) else value)
+               for key, value in _as_dict(entry).items()}
+    row = UnmatchedEntry(id=new_id("UE"), merchant_id=merchant_id, bank_file_id=bank_file.id,
+                         end_to_end_id=(end_to_end_id or "")[:35] or None,
+                         amount=amount, details=json.dumps({"reason": why, "entry": details}),
+                         created_at=clock.now())
+    session.add(row)
+    part.unmatched.append(row)
+    return row
+
+
+def _payment_by_e2e(session, end_to_end_id):
+    if not end_to_end_id:
+        return None
+    return session.scalar(select(Payment).where(Payment.end_to_end_id == end_to_end_id).with_for_update())
+
+
+def _r_transaction(session, payment, bank_file, kind, code, amount, received_on, part):
+    reason = reason_codes.reason(code)
+    r_transaction = RTransaction(
+        id=new_id("RT"), merchant_id=payment.merchant_id, payment_id=payment.id,
+        type=reason_codes.r_transaction_type(kind, code), reason_code=(code or "").upper(),
+        reason=reason.en, amount=amount, received_on=received_on, retryable=reason.retryable,
+        status="open", bank_file_id=bank_file.id, created_at=clock.now())
+    session.add(r_transaction)
+    part.r_transactions.append(r_transaction)
+    return r_transaction
+
+
+def _ledger(session, payment, code, amount, on, value_date=None):
+    session.add(LedgerEntry(id=new_id("LE"), merchant_id=payment.merchant_id, date=on,
+                            value_date=value_date, code=code, reference=payment.end_to_end_id,
+                            payment_id=payment.id, subscriber_name=payment.debtor_name,
+                            label=payment.label, amount=amount, created_at=clock.now()))
+
+
+def _block_payments(session, original, payment_info_id):
+    """The payments of one payment-information block of an outbox file (`{message_id}-{n}`,
+    numbered in the order submit_due wrote them)."""
+    groups = session.execute(select(Payment.due_date, Payment.sequence_type).where(
+        Payment.bank_file_id == original.id).group_by(Payment.due_date, Payment.sequence_type)
+        .order_by(Payment.due_date, Payment.sequence_type)).all()
+    prefix, _, number = (payment_info_id or "").rpartition("-")
+    if prefix != original.message_id or not number.isdigit() or not 0 < int(number) <= len(groups):
+        return []
+    due_date, sequence_type = groups[int(number) - 1]
+    return session.scalars(select(Payment.end_to_end_id).where(
+        Payment.bank_file_id == original.id, Payment.due_date == due_date,
+        Payment.sequence_type == sequence_type)).all()
+
+
+def _apply_pain002_report(session, bank_file, report, part, as_of):
+    """Rejects per transaction, and whole blocks or files rejected without transaction detail."""
+    transactions = list(_field(report, "transactions") or ())
+    named = {_field(t, "original_end_to_end_id") for t in transactions}
+    original = session.scalar(select(BankFile).where(
+        BankFile.direction == "out", BankFile.message_id == _field(report, "original_message_id")))
+    if original is not None:
+        for info in _field(report, "payment_infos") or ():
+            if (_field(info, "status") or "").upper() == "RJCT":
+                block = _block_payments(session, original, _field(info, "original_payment_info_id"))
+                transactions += [{"original_end_to_end_id": e2e, "status": "RJCT",
+                                  "reason_code": _field(info, "reason_code")}
+                                 for e2e in block if e2e not in named]
+        if (_field(report, "group_status") or "").upper() == "RJCT" and not transactions:
+            transactions = [{"original_end_to_end_id": e2e, "status": "RJCT",
+                             "reason_code": _field(report, "group_reason_code")}
+                            for e2e in session.scalars(select(Payment.end_to_end_id).where(
+                                Payment.bank_file_id == original.id, Payment.status == "submitted"))]
+    for transaction in transactions:
+        _apply_pain002(session, bank_file, transaction, part, as_of)
+
+
+def _apply_pain002(session, bank_file, transaction, part, as_of):
+    if (_field(transaction, "status") or "").upper() != "RJCT":
+        return  # accepted: the credit will come with the camt.054
+    end_to_end_id = _field(transaction, "original_end_to_end_id")
+    code = _field(transaction, "reason_code") or "MS03"  # a reject without reason: "not specified"
+    payment = _payment_by_e2e(session, end_to_end_id)
+    if payment is None:
+        _unmatched(session, bank_file, part, end_to_end_id, None, "no payment has this end-to-end id",
+                   transaction)
+        return
+    if payment.status != "submitted":
+        _unmatched(session, bank_file, part, end_to_end_id, payment.amount,
+                   f"reject of a payment that is {payment.status}", transaction, payment.merchant_id)
+        return
+    payment.status, payment.rejected_at = "rejected", clock.now()
+    _r_transaction(session, payment, bank_file, "pain.002", code, payment.amount, as_of, part)
+    part.rejected.append(payment)
+
+
+def _apply_camt054(session, bank_file, transaction, part, as_of):
+    end_to_end_id = _field(transaction, "end_to_end_id")
+    currency = _field(transaction, "currency") or "EUR"
+    try:
+        amount = _cents(_field(transaction, "amount"))
+    except (TypeError, ValueError):
+        amount = None
+    payment = _payment_by_e2e(session, end_to_end_id)
+    merchant_id = payment.merchant_id if payment else None
+
+    def refuse(why):
+        _unmatched(session, bank_file, part, end_to_end_id, amount, why, transaction, merchant_id)
+
+    if currency != "EUR":
+        return refuse(f"currency {currency}: Debito collects in EUR only")
+    if payment is None:
+        return refuse("no payment has this end-to-end id")
+    booked = _day(_field(transaction, "booking_date")) or as_of
+    value_date = _day(_field(transaction, "value_date"))
+    credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
+    reversal = bool(_field(transaction, "reversal"))
+    if credit and not reversal:
+        if payment.status != "submitted":
+            return refuse(f"credit for a payment that is {payment.status}")
+        if amount != payment.amount:
+            return refuse(f"credited {amount} cents, the payment is {payment.amount}")
+        payment.status, payment.paid_at = "paid", clock.now()
+        _ledger(session, payment, "SDD", payment.amount, booked, value_date)
+        part.paid.append(payment)
+        return None
+    # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
+    # or as a reversed CRDT: all of them take the collected amount back
+    code = _field(transaction, "return_reason_code")
+    if not code:
+        return refuse("a debit without a return reason")
+    if payment.status not in ("submitted", "paid"):
+        return refuse(f"return of a payment that is {payment.status}")
+    was_paid = payment.status == "paid"
+    payment.status, payment.rejected_at = "rejected", clock.now()
+    r_transaction = _r_transaction(session, payment, bank_file, "camt.054", code, amount or payment.amount,
+                                   booked, part)
+    if was_paid:  # the credit was booked: the return takes it back
+        _ledger(session, payment, "REF" if r_transaction.type == "refund" else "RET",
+                -(amount or payment.amount), booked, value_date)
+    part.rejected.append(payment)
+    return None
+
+
+# --- 4. replays -------------------------------------------------------------
+
+def find_payment(session, merchant_id, payment_id, lock=False):
+    query = select(Payment).where(Payment.merchant_id == merchant_id, Payment.id == payment_id)
+    payment = session.scalar(query.with_for_update() if lock else query)
+    if payment is None:
+        raise NotFound(f"no payment {payment_id}", {"payment_id": "not found"})
+    return payment
+
+
+def prenotification_days(session, merchant_id):
+    creditor = session.get(Creditor, merchant_id)
+    return creditor.prenotification_days if creditor else DEFAULT_PRENOTIFICATION_DAYS
+
+
+def first_possible_due_date(session, merchant_id, as_of):
+    """The first TARGET2 business day the debtor can still be pre-notified for."""
+    return next_business_day(as_of + timedelta(days=prenotification_days(session, merchant_id)))
+
+
+def replay(session, merchant_id, payment_id, mandate, due_date=None, as_of=None, automatic=False):
+    """Present a rejected payment again: a new `scheduled` payment, `replay_of` it, attempt + 1,
+    with the mandate's current bank details (`mandate` as mandates.get_mandate gives it).
+
+    Conflict unless the payment is rejected, the mandate active and no replay exists yet;
+    Invalid when `due_date` is not a business day or too early for the pre-notification."""
+    as_of = as_of or clock.today()
+    payment = find_payment(session, merchant_id, payment_id, lock=True)
+    if payment.status != "rejected":
+        raise Conflict(f"payment {payment_id} is {payment.status}: only a rejected payment is replayed",
+                       {"status": f"the payment is {payment.status}, not rejected"})
+    if (mandate or {}).get("status") != "active":
+        status = (mandate or {}).get("status", "unknown")
+        raise Conflict(f"mandate {payment.mandate_id} is {status}",
+                       {"mandate_id": f"the mandate is {status}, not active"})
+    replayed_by = session.scalar(select(Payment.id).where(Payment.replay_of == payment.id))
+    if replayed_by:
+        raise Conflict(f"payment {payment_id} was already replayed by {replayed_by}",
+                       {"replayed_by": replayed_by})
+    earliest = first_possible_due_date(session, merchant_id, as_of)
+    if due_date is None:
+        due_date = earliest
+    elif not is_business_day(due_date):
+        raise Invalid("due_date: not a TARGET2 business day", {"due_date": "not a TARGET2 business day"})
+    elif due_date < earliest:
+        message = f"on or after {earliest.isoformat()}, for the debtor's pre-notification"
+        raise Invalid(f"due_date: {message}", {"due_date": message})
+    sequence_type, amendment = payment.sequence_type, amendment_of(payment)
+    if mandate.get("iban") and mandate["iban"] != payment.iban:
+        moved = not same_bank(payment.iban, payment.bic, mandate["iban"], mandate.get("bic"))
+        amendment = ({"original_iban": None, "original_debtor_agent_smnda": True} if moved else
+                     {"original_iban": payment.iban, "original_debtor_agent_smnda": False})
+        if moved and sequence_type != "OOFF":
+            sequence_type = "FRST"
+    new_payment_id = new_id("PM")
+    again = Payment(
+        id=new_payment_id, merchant_id=merchant_id, plan_id=payment.plan_id, instalment_key=None,
+        sequence_no=payment.sequence_no, mandate_id=payment.mandate_id, subscriber_id=payment.subscriber_id,
+        mandate_reference=payment.mandate_reference, mandate_signed_on=payment.mandate_signed_on,
+        debtor_name=payment.debtor_name, debtor_email=payment.debtor_email,
+        iban=mandate.get("iban") or payment.iban, bic=mandate.get("bic") or payment.bic,
+        amendment=json.dumps(amendment) if amendment else None, amount=payment.amount,
+        currency=payment.currency, label=payment.label, due_date=due_date, sequence_type=sequence_type,
+        end_to_end_id=new_payment_id, status="scheduled", replay_of=payment.id,
+        attempt=payment.attempt + 1, automatic=automatic, created_at=clock.now())
+    session.add(again)
+    for r_transaction in session.scalars(select(RTransaction).where(
+            RTransaction.payment_id == payment.id, RTransaction.status == "open")):
+        r_transaction.status, r_transaction.replayed_by = "replayed", again.id
+    session.flush()
+    return again
+
+
+def should_retry(session, payment, r_transaction):
+    """Automatic retry (per merchant, off by default): retryable codes only, at most twice."""
+    creditor = session.get(Creditor, payment.merchant_id)
+    return bool(creditor and creditor.automatic_retry and r_transaction.retryable
+                and payment.attempt <= MAX_AUTOMATIC_RETRIES and payment.status == "rejected"
+                and not session.scalar(select(exists().where(Payment.replay_of == payment.id))))
+
+
+# --- 5. the mandate's life --------------------------------------------------
+
+def cancel_for_mandate(session, merchant_id, mandate_id):
+    """A revoked or expired mandate: its `scheduled` payments are cancelled. Returns them."""
+    payments = session.scalars(select(Payment).where(
+        Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
+        Payment.status == "scheduled").with_for_update()).all()
+    now = clock.now()
+    for payment in payments:
+        payment.status, payment.cancelled_at = "cancelled", now
+    session.flush()
+    return payments
+
+
+def amend_for_mandate(session, merchant_id, mandate_id, amended):
+    """New bank details (a mandates.mandate_amended payload) on the `scheduled` payments of the
+    mandate. The next debit carries the amendment (AmdmntInd with the original IBAN, or SMNDA
+    and FRST again when the debtor changed bank) unless the debtor's bank never saw the
+    mandate. Returns the payments changed."""
+    payments = session.scalars(select(Payment).where(
+        Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
+        Payment.status == "scheduled").order_by(Payment.due_date, Payment.id).with_for_update()).all()
+    if not payments:
+        return []
+    moved = amended.get("same_bank") is False or (amended.get("same_bank") is None and not same_bank(
+        amended["old_iban"], amended.get("old_bic"), amended["new_iban"], amended.get("new_bic")))
+    seen_by_bank = session.scalar(select(exists().where(
+        Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
+        Payment.status.in_(("submitted", "paid")))))
+    for number, payment in enumerate(payments):
+        payment.iban, payment.bic = amended["new_iban"], amended.get("new_bic")
+        if number > 0 or not seen_by_bank:
+            payment.amendment = None  # only the next debit tells the bank, and only a bank that knew
+            continue
+        previous = amendment_of(payment) or {}
+        if moved or previous.get("original_debtor_agent_smnda"):
+            payment.amendment = json.dumps({"original_iban": None, "original_debtor_agent_smnda": True})
+            if payment.sequence_type != "OOFF":
+                payment.sequence_type = "FRST"
+        else:  # the bank knows the mandate under its first IBAN: keep the oldest
+            payment.amendment = json.dumps({"original_iban": previous.get("original_iban") or amended["old_iban"],
+                                            "original_debtor_agent_smnda": False})
+    session.flush()
+    return payments

@@ -1,0 +1,37 @@
+"""Payloads of the events `payments` emits (`payments.<name>`): facts, each
+with its own `event_id` so that handlers can drop a redelivery.
+
+payment_scheduled, payment_submitted, payment_paid, payment_rejected,
+payment_cancelled: `payment_event`; r_transaction_received: `r_transaction_received`.
+"""
+from common.idempotency import new_event_id
+from payments.schemas import to_utc
+
+PAYMENT_EVENTS = {"scheduled": "payment_scheduled", "submitted": "payment_submitted",
+                  "paid": "payment_paid", "rejected": "payment_rejected", "cancelled": "payment_cancelled"}
+
+
+def _instant(value):
+    return to_utc(value).isoformat() if value else None
+
+
+def payment_event(payment, **fields):
+    return {"event_id": new_event_id(), "merchant_id": payment.merchant_id, "payment_id": payment.id,
+            "plan_id": payment.plan_id, "mandate_id": payment.mandate_id,
+            "subscriber_id": payment.subscriber_id, "amount": payment.amount, "currency": payment.currency,
+            "due_date": payment.due_date.isoformat(), "sequence_type": payment.sequence_type,
+            "end_to_end_id": payment.end_to_end_id, "status": payment.status,
+            "replay_of": payment.replay_of, "attempt": payment.attempt,
+            "bank_file_id": payment.bank_file_id, "at": _instant(
+                payment.cancelled_at or payment.rejected_at or payment.paid_at or payment.submitted_at
+                or payment.created_at), **fields}
+
+
+def r_transaction_received(r_transaction, payment):
+    return {"event_id": new_event_id(), "merchant_id": r_transaction.merchant_id,
+            "r_transaction_id": r_transaction.id, "payment_id": r_transaction.payment_id,
+            "plan_id": payment.plan_id, "mandate_id": payment.mandate_id,
+            "subscriber_id": payment.subscriber_id, "type": r_transaction.type,
+            "reason_code": r_transaction.reason_code, "reason": r_transaction.reason,
+            "retryable": r_transaction.retryable, "amount": r_transaction.amount,
+            "received_on": r_transaction.received_on.isoformat(), "status": r_transaction.status}

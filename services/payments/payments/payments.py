@@ -1,0 +1,100 @@
+"""Payments as the merchant reads them: creditor profiles, lists with keyset
+pages, a payment with its R-transactions and replay chain, unmatched bank
+entries. Plain functions taking a session; the caller commits."""
+from collections import namedtuple
+
+from sqlalchemy import select
+
+from common import clock
+from common.sepa import bic_from_iban
+from payments.collection import find_payment
+from payments.models import Creditor, Payment, RTransaction, UnmatchedEntry
+from payments.schemas import PaymentOut, RTransactionOut
+
+Page = namedtuple("Page", "items next_cursor")
+
+
+def register_creditor(session, merchant_id, profile):
+    """Create or update the merchant's creditor profile (CreditorIn data); idempotent."""
+    creditor = session.get(Creditor, merchant_id, with_for_update=True)
+    if creditor is None:
+        creditor = Creditor(merchant_id=merchant_id, automatic_retry=False, prenotification_days=14,
+                            availability_delay_days=5)
+        session.add(creditor)
+    for name, value in profile.items():
+        if name not in ("merchant_id", "email"):
+            setattr(creditor, name, value)
+    if not creditor.bic and creditor.iban:  # the pain.008 names the creditor's bank
+        creditor.bic = bic_from_iban(creditor.iban)
+    creditor.updated_at = clock.now()
+    session.flush()
+    return creditor
+
+
+def _page(session, query, column, limit):
+    rows = session.scalars(query.order_by(column.desc()).limit(limit + 1)).all()
+    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
+
+
+def list_payments(session, merchant_id, filters):
+    """A keyset page of payments, newest first (PaymentFiltersIn data; from/to: due date)."""
+    query = select(Payment).where(Payment.merchant_id == merchant_id)
+    for name in ("status", "plan_id", "mandate_id", "subscriber_id"):
+        if filters.get(name):
+            query = query.where(getattr(Payment, name) == filters[name])
+    if filters.get("from_"):
+        query = query.where(Payment.due_date >= filters["from_"])
+    if filters.get("to"):
+        query = query.where(Payment.due_date <= filters["to"])
+    if filters.get("cursor"):
+        query = query.where(Payment.id < filters["cursor"])
+    return _page(session, query, Payment.id, filters["limit"])
+
+
+def payment_detail(session, payment):
+    """The payment with its R-transactions and its replay chain (first presentation first)."""
+    chain, first = [], payment
+    while first.replay_of:
+        first = session.scalar(select(Payment).where(Payment.merchant_id == payment.merchant_id,
+                                                     Payment.id == first.replay_of))
+    current = first
+    while current is not None:
+        chain.append({"id": current.id, "attempt": current.attempt, "status": current.status,
+                      "due_date": current.due_date.isoformat(), "automatic": current.automatic})
+        current = session.scalar(select(Payment).where(Payment.merchant_id == payment.merchant_id,
+                                                       Payment.replay_of == current.id))
+    r_transactions = session.scalars(select(RTransaction).where(
+        RTransaction.merchant_id == payment.merchant_id, RTransaction.payment_id == payment.id)
+        .order_by(RTransaction.id)).all()
+    replayed_by = next((step["id"] for step in chain if step["attempt"] == payment.attempt + 1), None)
+    return {**PaymentOut().dump(payment), "replayed_by": replayed_by,
+            "r_transactions": RTransactionOut(many=True).dump(r_transactions), "replays": chain}
+
+
+def get_payment(session, merchant_id, payment_id):
+    return payment_detail(session, find_payment(session, merchant_id, payment_id))
+
+
+def list_r_transactions(session, merchant_id, filters):
+    """A keyset page of R-transactions, newest first (from/to: the day received)."""
+    query = select(RTransaction).where(RTransaction.merchant_id == merchant_id)
+    for name in ("type", "status"):
+        if filters.get(name):
+            query = query.where(getattr(RTransaction, name) == filters[name])
+    if filters.get("reason_code"):
+        query = query.where(RTransaction.reason_code == filters["reason_code"].upper())
+    if filters.get("from_"):
+        query = query.where(RTransaction.received_on >= filters["from_"])
+    if filters.get("to"):
+        query = query.where(RTransaction.received_on <= filters["to"])
+    if filters.get("cursor"):
+        query = query.where(RTransaction.id < filters["cursor"])
+    return _page(session, query, RTransaction.id, filters["limit"])
+
+
+def list_unmatched(session, merchant_id=None, limit=200):
+    """Bank entries that matched no payment, newest first; with a merchant, its own ones."""
+    query = select(UnmatchedEntry)
+    if merchant_id is not None:
+        query = query.where(UnmatchedEntry.merchant_id == merchant_id)
+    return session.scalars(query.order_by(UnmatchedEntry.id.desc()).limit(limit)).all()

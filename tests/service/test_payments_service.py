@@ -1,0 +1,175 @@
+"""The payments service on the real broker and PostgreSQL, with fake plans and
+mandates services: the collection cycle run twice for a day schedules and
+submits once, a credit from the bank is booked and told to plans and
+mandates, a revocation delivered twice cancels once."""
+import uuid
+from datetime import date
+
+import pytest
+from nameko.events import event_handler
+from nameko.rpc import rpc
+from nameko.standalone.events import event_dispatcher
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+
+from common.database import make_engine
+from common.errors import Conflict, Invalid
+from common.migrations import upgrade
+from payments import xsd
+from payments.service import PaymentsService
+
+AS_OF = date(2030, 1, 7)  # a Monday: debits due Tuesday 8 January leave today (D-1)
+MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-MD1",
+           "signed_at": "2029-12-01T10:00:00+00:00", "iban": "FR7630006000011234567890189",
+           "bic": "AGRIFRPP", "sequence": "recurrent",
+           "subscriber": {"name": "Jeanne Martin", "email": "jeanne@example.org"}, "amendments": []}
+
+
+class FakePlans:
+    """Stands for plans: answers the same instalments at every call (payments must dedupe)."""
+    name = "plans"
+    instalments, collected = [], []
+
+    @rpc
+    def due_instalments(self, as_of_iso):
+        return FakePlans.instalments
+
+    @rpc
+    def record_collected(self, merchant_id, plan_id, sequence_no):
+        FakePlans.collected.append((merchant_id, plan_id, sequence_no))
+        return {}
+
+
+class FakeMandates:
+    name = "mandates"
+    collections = []
+
+    @rpc
+    def get_mandate(self, merchant_id, mandate_id):
+        return {**MANDATE, "id": mandate_id}
+
+    @rpc
+    def record_collection(self, merchant_id, mandate_id, collected_on_iso):
+        FakeMandates.collections.append((merchant_id, mandate_id, collected_on_iso))
+        return {}
+
+
+class Listener:
+    name = "payments_listener"
+
+    @event_handler("payments", "payment_scheduled")
+    def on_payment_scheduled(self, payload):
+        return payload
+
+    @event_handler("payments", "payment_paid")
+    def on_payment_paid(self, payload):
+        return payload
+
+    @event_handler("payments", "payment_cancelled")
+    def on_payment_cancelled(self, payload):
+        return payload
+
+
+@pytest.fixture
+def bank(tmp_path, monkeypatch):
+    folders = {name: tmp_path / "bank" / name for name in ("outbox", "inbox")}
+    folders["inbox"].mkdir(parents=True)
+    monkeypatch.setenv("BANK_OUTBOX", str(folders["outbox"]))
+    monkeypatch.setenv("BANK_INBOX", str(folders["inbox"]))
+    monkeypatch.setenv("DEBITO_VAR", str(tmp_path / "var"))
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    return folders
+
+
+@pytest.fixture
+def containers(container_factory, rabbit_config, postgres_database, monkeypatch, bank):
+    monkeypatch.setenv("DATABASE_URL", postgres_database)
+    upgrade("payments", make_engine("payments", postgres_database))
+    started = [container_factory(cls, rabbit_config) for cls in (PaymentsService, FakePlans, FakeMandates, Listener)]
+    for container in started:
+        container.start()
+    return started[0], started[3]
+
+
+def call(container, method, *args):
+    with entrypoint_hook(container, method) as hook:
+        return hook(*args)
+
+
+@pytest.fixture
+def merchant(containers):
+    service, _ = containers
+    merchant_id = "ME" + uuid.uuid4().hex[:20].upper()
+    call(service, "register_creditor", merchant_id, {
+        "name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"})
+    FakePlans.instalments = [
+        {"key": f"PL{merchant_id}:{n}", "plan_id": f"PL{merchant_id}", "merchant_id": merchant_id,
+         "mandate_id": "MD1", "subscriber_id": "SB1", "sequence_no": n, "due_date": due, "amount": 2990,
+         "currency": "EUR", "label": "Yoga", "frequency": "monthly", "is_last": False}
+        for n, due in ((1, "2030-01-08"), (2, "2030-02-08"))]
+    return merchant_id
+
+
+def test_collect_twice_for_a_day_schedules_and_submits_once(containers, merchant, bank):
+    service, listener = containers
+    with entrypoint_waiter(listener, "on_payment_scheduled") as scheduled:
+        first = call(service, "collect", AS_OF.isoformat())
+    assert scheduled.get()["merchant_id"] == merchant
+    assert (first["scheduled"], first["submitted"], first["files"]) == (2, 1, 1)
+    again = call(service, "collect", AS_OF.isoformat())
+    assert (again["scheduled"], again["submitted"], again["files"]) == (0, 0, 0)
+    files = sorted(bank["outbox"].glob(f"pain008-{merchant}-*.xml"))
+    assert len(files) == 1
+    xsd.validate_file(files[0], "pain.008.001.02")
+    items = call(service, "list_payments", merchant, {})["items"]
+    assert sorted((p["due_date"], p["status"], p["sequence_type"]) for p in items) == [
+        ("2030-01-08", "submitted", "FRST"), ("2030-02-08", "scheduled", "RCUR")]
+    mails = list((bank["outbox"].parent.parent / "var" / "outbox-mail").glob("*.eml"))
+    assert len(mails) == 2
+    with pytest.raises(Invalid):
+        call(service, "list_payments", merchant, {"status": "lost"})
+
+
+def test_a_credit_from_the_bank_is_booked_and_told_to_plans_and_mandates(containers, merchant, bank):
+    service, listener = containers
+    call(service, "collect", AS_OF.isoformat())
+    payment = next(p for p in call(service, "list_payments", merchant, {"status": "submitted"})["items"])
+    (bank["inbox"] / "camt.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn>'
+        f"<GrpHdr><MsgId>CA{merchant}</MsgId><CreDtTm>2030-01-08T08:00:00</CreDtTm></GrpHdr>"
+        "<Ntfctn><Id>N1</Id><CreDtTm>2030-01-08T08:00:00</CreDtTm>"
+        "<Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id></Acct>"
+        '<Ntry><Amt Ccy="EUR">29.90</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+        "<BookgDt><Dt>2030-01-08</Dt></BookgDt><ValDt><Dt>2030-01-08</Dt></ValDt>"
+        "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>ESDD</SubFmlyCd></Fmly></Domn></BkTxCd>"
+        f"<NtryDtls><TxDtls><Refs><EndToEndId>{payment['end_to_end_id']}</EndToEndId></Refs></TxDtls>"
+        "</NtryDtls></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>", encoding="utf-8")
+    with entrypoint_waiter(listener, "on_payment_paid") as paid:
+        report = call(service, "import_inbox", "2030-01-08")
+    assert (report["imported_files"], report["paid"], report["unmatched"]) == (1, 1, 0)
+    assert paid.get()["payment_id"] == payment["id"]
+    assert (merchant, f"PL{merchant}", 1) in FakePlans.collected
+    assert (merchant, "MD1", FakeMandates.collections[-1][2]) in FakeMandates.collections
+    detail = call(service, "get_payment", merchant, payment["id"])
+    assert detail["status"] == "paid" and detail["r_transactions"] == []
+    with pytest.raises(Conflict):
+        call(service, "replay_payment", merchant, payment["id"], {})
+    assert call(service, "import_inbox", "2030-01-08")["imported_files"] == 0
+
+
+def test_revocation_delivered_twice_cancels_scheduled_payments_once(containers, merchant, rabbit_config):
+    service, listener = containers
+    call(service, "collect", AS_OF.isoformat())
+    event = {"event_id": uuid.uuid4().hex, "merchant_id": merchant, "mandate_id": "MD1",
+             "subscriber_id": "SB1", "reference": "DBT-MD1", "revoked_at": None, "reason": None}
+    dispatch = event_dispatcher(rabbit_config)
+    with entrypoint_waiter(listener, "on_payment_cancelled") as cancelled:
+        with entrypoint_waiter(service, "on_mandate_revoked") as first:
+            dispatch("mandates", "mandate_revoked", event)
+        assert len(first.get()) == 1
+        with entrypoint_waiter(service, "on_mandate_revoked") as second:
+            dispatch("mandates", "mandate_revoked", event)
+        assert second.get() == []
+    assert cancelled.get()["merchant_id"] == merchant
+    statuses = sorted(p["status"] for p in call(service, "list_payments", merchant, {})["items"])
+    assert statuses == ["cancelled", "submitted"]
