@@ -27,11 +27,16 @@ MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference":
 class FakePlans:
     """Stands for plans: answers the same instalments at every call (payments must dedupe)."""
     name = "plans"
-    instalments, collected = [], []
+    instalments, collected, acknowledged = [], [], []
 
     @rpc
     def due_instalments(self, as_of_iso):
         return FakePlans.instalments
+
+    @rpc
+    def acknowledge_instalments(self, keys):
+        FakePlans.acknowledged.append(list(keys))
+        return {"acknowledged": len(keys)}
 
     @rpc
     def record_collected(self, merchant_id, plan_id, sequence_no):
@@ -115,6 +120,8 @@ def test_collect_twice_for_a_day_schedules_and_submits_once(containers, merchant
         first = call(service, "collect", AS_OF.isoformat())
     assert scheduled.get()["merchant_id"] == merchant
     assert (first["scheduled"], first["submitted"], first["files"]) == (2, 1, 1)
+    keys = sorted(i["key"] for i in FakePlans.instalments)
+    assert sorted(FakePlans.acknowledged[-1]) == keys  # told plans, after its commit
     again = call(service, "collect", AS_OF.isoformat())
     assert (again["scheduled"], again["submitted"], again["files"]) == (0, 0, 0)
     files = sorted(bank["outbox"].glob(f"pain008-{merchant}-*.xml"))

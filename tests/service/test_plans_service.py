@@ -89,6 +89,9 @@ def test_due_instalments_over_rpc_issues_each_instalment_once(containers):
     mine = [i for i in call(service, "due_instalments", as_of) if i["plan_id"] == plan["id"]]
     assert [(i["key"], i["is_last"]) for i in mine] == [
         (f"{plan['id']}:1", False), (f"{plan['id']}:2", False), (f"{plan['id']}:3", True)]
+    again = [i["key"] for i in call(service, "due_instalments", as_of) if i["plan_id"] == plan["id"]]
+    assert again == [i["key"] for i in mine]  # not acknowledged yet: handed over again, same keys
+    call(service, "acknowledge_instalments", again)
     assert [i for i in call(service, "due_instalments", as_of) if i["plan_id"] == plan["id"]] == []
     for sequence_no in (1, 2, 3):
         answer = call(service, "record_collected", merchant, plan["id"], sequence_no)

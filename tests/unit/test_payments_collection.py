@@ -342,3 +342,26 @@ def test_submitted_file_is_a_valid_pain008_with_exact_totals(session, tmp_path):
     assert root.findtext(".//p:SeqTp", namespaces=ns) == "RCUR"
     assert root.findtext(".//p:OrgnlDbtrAcct/p:Id/p:IBAN", namespaces=ns) == IBAN_AGRI
     assert root.findtext(".//p:DbtrAcct/p:Id/p:IBAN", namespaces=ns) == other_account
+
+
+def test_a_crash_while_writing_the_file_never_submits_a_payment_twice(session, tmp_path):
+    schedule(session, instalment(sequence_no=1), instalment(sequence_no=2, due_date="2027-03-01"))
+
+    def crashing_writer(path, **_):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        collection.submit_due(session, date(2027, 3, 1), tmp_path, crashing_writer)
+    session.rollback()
+    # the claim was committed: both payments belong to one file that is still `writing`
+    assert set(statuses(session).values()) == {"submitted"}
+    assert session.scalar(select(BankFile.status)) == "writing"
+
+    writer = Writer()
+    submissions = collection.submit_due(session, date(2027, 3, 1), tmp_path, writer)
+    assert [s.count for s in submissions] == [2]
+    assert len(writer.files) == 1 and sum(len(b["debits"]) for b in writer.files[0]["batches"]) == 2
+    assert session.scalar(select(func.count()).select_from(BankFile)) == 1
+    assert session.scalar(select(BankFile.status)) == "written"
+    assert collection.submit_due(session, date(2027, 3, 2), tmp_path, writer) == []
+    assert len(writer.files) == 1

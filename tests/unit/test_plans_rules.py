@@ -154,6 +154,7 @@ def test_due_instalments_issues_each_exactly_once_over_repeated_and_overlapping_
     other = create(session, merchant=B, frequency="weekly", count=None, start_date="2027-01-20")
     first = plans.due_instalments(session, date(2027, 1, 18))
     assert [(i["plan_id"], i["sequence_no"]) for i in first] == [(plan.id, 1), (other.id, 1), (other.id, 2)]
+    assert plans.acknowledge(session, [i["key"] for i in first]) == 3
     assert plans.due_instalments(session, date(2027, 1, 18)) == []
     assert plans.due_instalments(session, date(2027, 1, 17)) == []
     later = plans.due_instalments(session, date(2027, 3, 20))
@@ -213,3 +214,15 @@ def test_list_filters_and_pages_newest_first(session):
     assert ids(cursor=page.next_cursor) == [monthly.id]
     with pytest.raises(Invalid):
         load(PlanFiltersIn, {"limit": 501})
+
+
+def test_an_instalment_payments_did_not_acknowledge_is_handed_over_again_never_reissued(session):
+    plan = create(session, count=3)
+    first = plans.due_instalments(session, date(2027, 1, 18))
+    assert [i["key"] for i in first] == [f"{plan.id}:1"]
+    # the answer to payments was lost: the same instalment comes again, with the same key
+    again = plans.due_instalments(session, date(2027, 1, 19))
+    assert [(i["key"], i["instalment_id"]) for i in again] == [(f"{plan.id}:1", first[0]["instalment_id"])]
+    assert plans.acknowledge(session, [f"{plan.id}:1"]) == 1
+    assert plans.acknowledge(session, [f"{plan.id}:1"]) == 0
+    assert plans.due_instalments(session, date(2027, 1, 19)) == []

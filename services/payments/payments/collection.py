@@ -193,46 +193,63 @@ def submit_due(session, as_of, outbox_dir, writer=None):
     """Every `scheduled` payment due by D-1 goes into one pain.008 file per merchant
     (a payment-information block per due date and sequence type); they become `submitted`.
 
-    Rows are claimed with FOR UPDATE SKIP LOCKED, so two replicas never submit the same
-    payment; totals come from SQL and debits are streamed. Returns a Submission per file."""
+    Never twice, even across a crash: the claim (payments `submitted`, their file
+    recorded as `writing`) is committed before the file is written, and a file still
+    `writing` is written again from its payments at the next run; the write itself is
+    atomic. Rows are claimed with FOR UPDATE SKIP LOCKED, so two replicas never take
+    the same payment; totals come from SQL and debits are streamed. Commits as it goes;
+    returns a Submission per file written."""
     if writer is None:
         from payments.pain008 import build_pain008_file as writer
-    cutoff, now, outbox = submission_cutoff(as_of), clock.now(), Path(outbox_dir)
+    outbox = Path(outbox_dir)
+    cutoff, now = submission_cutoff(as_of), clock.now()
     due = (Payment.status == "scheduled", Payment.due_date <= cutoff)
     merchants = session.scalars(select(Payment.merchant_id).where(*due).distinct()).all()
-    submissions = []
     for merchant_id in sorted(merchants):
-        creditor = session.get(Creditor, merchant_id)
-        if creditor is None:
+        if session.get(Creditor, merchant_id) is None:
             log.error("merchant %s has no creditor profile: its payments wait", merchant_id)
             continue
-        file_id = new_id("BF")
-        claim = (select(Payment.id).where(Payment.merchant_id == merchant_id, *due)
-                 .with_for_update(skip_locked=True).scalar_subquery())
-        claimed = session.execute(
-            update(Payment).where(Payment.id.in_(claim))
-            .values(status="submitted", submitted_at=now, bank_file_id=file_id)
-            .execution_options(synchronize_session=False)).rowcount
-        if not claimed:
-            continue
-        groups = session.execute(
-            select(Payment.due_date, Payment.sequence_type, func.count().label("count"),
-                   func.sum(Payment.amount).label("total"))
-            .where(Payment.bank_file_id == file_id)
-            .group_by(Payment.due_date, Payment.sequence_type)
-            .order_by(Payment.due_date, Payment.sequence_type)).all()
-        filename = f"pain008-{merchant_id}-{file_id}.xml"
-        totals = (sum(g.count for g in groups), sum(int(g.total) for g in groups))
-        outbox.mkdir(parents=True, exist_ok=True)
-        writer(outbox / filename, message_id=file_id, created_at=now, creditor=_creditor_dict(creditor),
-               batches=_batches(session, file_id, file_id, groups), totals=totals)
-        bank_file = BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.008",
-                             message_id=file_id, filename=filename, status="written", created_at=now)
-        session.add(bank_file)
-        session.flush()
-        submissions.append(Submission(bank_file, *totals))
+        _claim(session, merchant_id, due, now)
+    unwritten = session.scalars(select(BankFile).where(
+        BankFile.direction == "out", BankFile.kind == "pain.008", BankFile.status == "writing")
+        .order_by(BankFile.id)).all()
+    return [_write_claimed(session, bank_file, outbox, writer) for bank_file in unwritten]
+
+
+def _claim(session, merchant_id, due, now):
+    """Mark the merchant's due payments `submitted` in a new file `writing`; commit."""
+    file_id = new_id("BF")
+    claim = (select(Payment.id).where(Payment.merchant_id == merchant_id, *due)
+             .with_for_update(skip_locked=True).scalar_subquery())
+    claimed = session.execute(
+        update(Payment).where(Payment.id.in_(claim))
+        .values(status="submitted", submitted_at=now, bank_file_id=file_id)
+        .execution_options(synchronize_session=False)).rowcount
+    if claimed:
+        session.add(BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.008",
+                             message_id=file_id, filename=f"pain008-{merchant_id}-{file_id}.xml",
+                             status="writing", created_at=now))
+    session.commit()
+
+
+def _write_claimed(session, bank_file, outbox, writer):
+    """Write the pain.008 of a claimed file (again, after a crash) and mark it `written`."""
+    file_id = bank_file.id
+    groups = session.execute(
+        select(Payment.due_date, Payment.sequence_type, func.count().label("count"),
+               func.sum(Payment.amount).label("total"))
+        .where(Payment.bank_file_id == file_id)
+        .group_by(Payment.due_date, Payment.sequence_type)
+        .order_by(Payment.due_date, Payment.sequence_type)).all()
+    totals = (sum(g.count for g in groups), sum(int(g.total) for g in groups))
+    outbox.mkdir(parents=True, exist_ok=True)
+    writer(outbox / bank_file.filename, message_id=file_id, created_at=bank_file.created_at,
+           creditor=_creditor_dict(session.get(Creditor, bank_file.merchant_id)),
+           batches=_batches(session, file_id, file_id, groups), totals=totals)
+    bank_file.status = "written"
+    session.commit()
     session.expire_all()  # the bulk update bypassed the identity map
-    return submissions
+    return Submission(bank_file, *totals)
 
 
 def submitted_payments(session, bank_file_id):

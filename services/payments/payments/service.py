@@ -85,6 +85,8 @@ class PaymentsService(DebitoService):
         instalments = self.plans.due_instalments(as_of.isoformat())
         created = collection.schedule_due(self.db, instalments, self._mandates_of(instalments), as_of)
         self.db.commit()
+        if instalments:  # after the commit: an instalment lost before it is handed over again
+            self.plans.acknowledge_instalments([i["key"] for i in instalments])
         self._announce(created)
         submissions = collection.submit_due(self.db, as_of, bank_outbox())
         self.db.commit()

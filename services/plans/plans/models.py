@@ -68,11 +68,14 @@ class Instalment(Base):
     amount = Column(Integer, nullable=False)
     status = Column(String(20), nullable=False)
     issued_at = Column(DateTime(timezone=True), nullable=False)
+    # Set when payments confirms it holds the payment: until then the instalment is handed over again.
+    acknowledged_at = Column(DateTime(timezone=True))
 
     plan = relationship(Plan, back_populates="instalments")
 
     # "{plan_id}:{sequence_no}" is the key payments uses to never debit twice
-    __table_args__ = (UniqueConstraint("plan_id", "sequence_no", name="uq_instalments_plan_id_sequence_no"),)
+    __table_args__ = (UniqueConstraint("plan_id", "sequence_no", name="uq_instalments_plan_id_sequence_no"),
+                      Index("ix_instalments_unacknowledged", "status", "acknowledged_at"))
 
     @property
     def key(self):

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from itertools import islice
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -313,12 +313,38 @@ def _issued(plan, instalment, is_last):
             "is_last": is_last}
 
 
+def unacknowledged(session, excluded=()):
+    """Issued instalments payments has not confirmed holding, oldest first."""
+    found = session.execute(
+        select(Instalment, Plan).join(Plan, Instalment.plan_id == Plan.id)
+        .where(Instalment.status == "issued", Instalment.acknowledged_at.is_(None))
+        .order_by(Instalment.issued_at, Instalment.id)).all()
+    return [_issued(plan, instalment, next(remaining(plan), None) is None
+                    and instalment.sequence_no == plan.next_sequence)
+            for instalment, plan in found if instalment.key not in excluded]
+
+
+def acknowledge(session, keys):
+    """Payments holds a payment for each of these instalment keys."""
+    now, count = clock.now(), 0
+    for key in keys:
+        plan_id, _, sequence_no = key.rpartition(":")
+        count += session.execute(
+            update(Instalment).where(Instalment.plan_id == plan_id,
+                                     Instalment.sequence_no == int(sequence_no),
+                                     Instalment.acknowledged_at.is_(None))
+            .values(acknowledged_at=now)).rowcount
+    return count
+
+
 def due_instalments(session, as_of, batch_size=500):
     """Issue, exactly once, every instalment of an active plan (all merchants) whose
     pre-notification day (`due_date - prenotification_days`) is on or before `as_of`.
 
-    Returns the instalments issued by this call (a second call for the same day
-    returns none); `key` = "{plan_id}:{sequence_no}" is unique."""
+    Returns the instalments issued by this call, then those issued earlier that
+    payments has not acknowledged yet (its answer may have been lost: handing them
+    over again is harmless, payments keys its payments by `key` =
+    "{plan_id}:{sequence_no}", which is unique)."""
     issued, now, last_id = [], clock.now(), ""
     while True:
         plans = session.scalars(
@@ -326,7 +352,7 @@ def due_instalments(session, as_of, batch_size=500):
             .options(selectinload(Plan.instalments)).order_by(Plan.id).limit(batch_size)
             .with_for_update(skip_locked=True)).all()
         if not plans:
-            return issued
+            return issued + unacknowledged(session, {i["key"] for i in issued})
         for plan in plans:
             schedule = remaining(plan)
             due = next(schedule, None)

@@ -92,12 +92,20 @@ class PlansService(DebitoService):
 
     @rpc
     def due_instalments(self, as_of_iso):
-        """Daily cycle step (payments): the instalments issued now, each exactly once."""
+        """Daily cycle step (payments): the instalments issued now, and those issued
+        before that payments has not acknowledged (see plans.due_instalments)."""
         issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"))
         self.db.commit()
         for instalment in issued:
             self.dispatch("instalment_due", events.instalment_due(instalment))
         return issued
+
+    @rpc
+    def acknowledge_instalments(self, keys):
+        """Payments holds these instalments' payments: stop handing them over."""
+        count = plans.acknowledge(self.db, keys)
+        self.db.commit()
+        return {"acknowledged": count}
 
     @rpc
     def record_collected(self, merchant_id, plan_id, sequence_no):
