@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast chromium translations translations-update clean
+.PHONY: install run test test-fast chromium translations translations-update clean bench-pain008
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip "setuptools<81" wheel
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
 translations: $(STAMP)
@@ -39,6 +39,10 @@ test: install chromium
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
+
+# submit_due vs sepaxml on 100 000 debits (PostgreSQL at 127.0.0.1:5432); see bench/README.md.
+bench-pain008: install
+	$(BIN)/python -m bench.pain008_vs_sepaxml $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -2,7 +2,6 @@
 payments service decides; this authenticates, forwards and shapes HTTP."""
 from flask import g, jsonify, request
 
-from common.errors import DebitoError
 from gateway.api import json_body, operation
 from gateway.api_mandates import query_filters
 from gateway.api_plans import actor
@@ -13,26 +12,13 @@ PAYMENT_FILTERS = ("status", "from", "to", "plan_id", "mandate_id", "subscriber_
 R_TRANSACTION_FILTERS = ("type", "reason_code", "status", "from", "to", "limit", "cursor")
 
 
-def one_off_plan(body):
-    """`POST /payments` {mandate_id, amount, due_date, label}: a plan with frequency `once`."""
-    payload = dict(body, frequency="once")
-    if "due_date" in payload:
-        payload["start_date"] = payload.pop("due_date")
-    return payload
-
-
 @operation("/payments", "POST", summary="A one-off debit: a plan with frequency `once`, whose payment "
            "is created when its pre-notification is due (Idempotency-Key accepted)", tag="payments",
            status=201)
 @idempotent
 def create_one_off_payment():
-    try:
-        plan = call("plans", "create_plan", g.merchant.id, one_off_plan(json_body()), actor())
-    except DebitoError as error:
-        if "start_date" in error.fields:  # the caller said due_date
-            error.fields["due_date"] = error.fields.pop("start_date")
-        raise
-    return jsonify(plan), 201
+    body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
+    return jsonify(call("plans", "create_one_off", g.merchant.id, body, actor())), 201
 
 
 @operation("/payments", "GET", summary="List payments (filters: status, from/to on the due date, plan_id, "

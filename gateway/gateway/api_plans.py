@@ -18,7 +18,8 @@ def actor():
 @operation("/plans", "POST", summary="Create a plan (one-off or recurring) on an active mandate",
            tag="plans", status=201)
 def create_plan():
-    return jsonify(call("plans", "create_plan", g.merchant.id, json_body(), actor())), 201
+    body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
+    return jsonify(call("plans", "create_plan", g.merchant.id, body, actor())), 201
 
 
 @operation("/plans", "GET", summary="List plans (filters: status, frequency, from/to on the next due date, "

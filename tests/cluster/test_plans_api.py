@@ -4,6 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from common.calendar import next_business_day
+
 from harness.api import assert_error, import_mandate
 
 pytestmark = pytest.mark.cluster
@@ -69,7 +71,7 @@ def test_plans_are_filtered_by_status_frequency_and_mandate(merchant):
 
 
 def test_one_off_debit_is_a_once_plan(merchant):
-    due = (date.today() + timedelta(days=30)).isoformat()
+    due = next_business_day(date.today() + timedelta(days=30)).isoformat()
     response = merchant["api"].post("/payments", json={"mandate_id": merchant["mandate"]["id"],
                                                        "amount": 12500, "due_date": due,
                                                        "label": "Stage d'été"})
@@ -77,6 +79,25 @@ def test_one_off_debit_is_a_once_plan(merchant):
     plan = response.json()
     assert plan["frequency"] == "once"
     assert len(plan["upcoming"]) == 1 and plan["upcoming"][0]["amount"] == 12500
+
+
+def next_saturday():
+    day = date.today() + timedelta(days=30)
+    return day + timedelta(days=(5 - day.weekday()) % 7)
+
+
+@pytest.mark.parametrize("due_date", [
+    next_saturday().isoformat(),
+    date(date.today().year + 1, 12, 25).isoformat(),
+    (date.today() + timedelta(days=3)).isoformat(),
+    "2020-01-06",
+])
+def test_one_off_debit_on_a_closed_day_or_too_early_answers_422(merchant, due_date):
+    api = merchant["api"]
+    before = api.get("/plans", params={"mandate_id": merchant["mandate"]["id"]}).json()["items"]
+    assert_error(api.post("/payments", json={"mandate_id": merchant["mandate"]["id"], "amount": 500,
+                                             "due_date": due_date, "label": "x"}), 422, "due_date")
+    assert api.get("/plans", params={"mandate_id": merchant["mandate"]["id"]}).json()["items"] == before
 
 
 @pytest.mark.parametrize("overrides, field", [
@@ -120,3 +141,17 @@ def test_another_merchants_plan_answers_404(cluster, merchant):
     assert_error(other.patch(f"/plans/{plan['id']}", json={"amount": 100}), 404)
     assert_error(other.post("/plans", json=monthly(merchant["mandate"]["id"])), 404)
     assert other.get("/plans").json()["items"] == []
+
+
+def test_one_off_debit_with_an_idempotency_key_is_created_once(merchant):
+    api, mandate_id = merchant["api"], merchant["mandate"]["id"]
+    body = {"mandate_id": mandate_id, "amount": 8000, "label": "Stage",
+            "due_date": next_business_day(date.today() + timedelta(days=40)).isoformat()}
+    headers = {"Idempotency-Key": f"stage-{mandate_id}"}
+    first = api.post("/payments", json=body, headers=headers)
+    second = api.post("/payments", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert len(api.get("/plans", params={"mandate_id": mandate_id, "frequency": "once"}).json()["items"]) == 1
+    assert_error(api.post("/payments", json=dict(body, amount=9000), headers=headers), 422, "Idempotency-Key")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from common import clock
-from common.calendar import next_business_day
+from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from plans.models import Instalment, Plan, PlanChange
@@ -121,6 +121,17 @@ def create_plan(session, merchant_id, data, mandate):
     session.add(plan)
     session.flush()
     return plan
+
+
+def check_one_off_due_date(data, today):
+    """A one-off debit (`POST /payments`) is due on the very day asked, so that day
+    must be a TARGET2 business day late enough for the pre-notification."""
+    due = data["start_date"]
+    if not is_business_day(due):
+        raise _invalid("due_date", f"{due} is not a TARGET2 business day (next: {next_business_day(due)})")
+    first = next_business_day(today + timedelta(days=data.get("prenotification_days", 14)))
+    if due < first:
+        raise _invalid("due_date", f"too early for the pre-notification: the first possible date is {first}")
 
 
 def find_plan(session, merchant_id, plan_id, lock=False):

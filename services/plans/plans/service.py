@@ -24,6 +24,7 @@ from datetime import date
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import RpcProxy, rpc
 
+from common import clock
 from common.errors import Invalid
 from common.idempotency import first_delivery
 from common.service import DebitoService
@@ -52,6 +53,21 @@ class PlansService(DebitoService):
         self.db.commit()
         self.dispatch("plan_created", events.plan_event(plan, actor=actor))
         return plans.plan_detail(plan)
+
+    @rpc
+    def create_one_off(self, merchant_id, payload, actor=None):
+        """`POST /payments`: {mandate_id, amount, due_date, label} as a `once` plan."""
+        payload = dict(payload, frequency="once")
+        if "due_date" in payload:
+            payload["start_date"] = payload.pop("due_date")
+        try:
+            data = load(PlanIn, payload)
+        except Invalid as error:
+            if "start_date" in error.fields:  # the caller said due_date
+                error.fields["due_date"] = error.fields.pop("start_date")
+            raise
+        plans.check_one_off_due_date(data, clock.today())
+        return self.create_plan(merchant_id, payload, actor)
 
     @rpc
     def list_plans(self, merchant_id, filters=None):
