@@ -35,7 +35,9 @@ def merchant():
 @click.option("--email", required=True, help="login of the first dashboard user")
 @click.option("--password", required=True, help="password of the first dashboard user")
 @click.option("--address", default=None, help="postal address, printed on mandates")
-def merchant_create(name, creditor_id, iban, bic, email, password, address):
+@click.option("--first-debit-as-rcur", is_flag=True,
+              help="send a mandate's first debit as RCUR, not FRST (banks accept it since 2016)")
+def merchant_create(name, creditor_id, iban, bic, email, password, address, first_debit_as_rcur):
     """Create a merchant, its first user and an API key (printed once, as JSON)."""
     from common.errors import DebitoError
     from gateway.accounts import create_merchant
@@ -45,7 +47,7 @@ def merchant_create(name, creditor_id, iban, bic, email, password, address):
         try:
             merchant, api_key = create_merchant(session, name=name, creditor_id=creditor_id,
                                                 iban=iban, bic=bic, email=email, password=password,
-                                                address=address)
+                                                address=address, first_debit_as_rcur=first_debit_as_rcur)
         except DebitoError as error:
             field = next(iter(error.fields), None)
             fail(f"{field}: {error.message}" if field else error.message)

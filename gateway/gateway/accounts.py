@@ -43,7 +43,8 @@ def validate_merchant(name, creditor_id, iban, bic, email, password, address=Non
                 address=address), password
 
 
-def create_merchant(session, *, name, creditor_id, iban, bic=None, email, password, address=None):
+def create_merchant(session, *, name, creditor_id, iban, bic=None, email, password, address=None,
+                    first_debit_as_rcur=False):
     """A merchant with its first dashboard user and API key.
 
     Returns (merchant, api_key): the key in clear is returned this once only.
@@ -51,7 +52,8 @@ def create_merchant(session, *, name, creditor_id, iban, bic=None, email, passwo
     fields, password = validate_merchant(name, creditor_id, iban, bic, email, password, address)
     now = clock.now()
     merchant = Merchant(id=new_id("MC"), created_at=now, availability_delay_days=5,
-                        prenotification_days=14, automatic_retry=False, **fields)
+                        prenotification_days=14, automatic_retry=False,
+                        first_debit_as_rcur=bool(first_debit_as_rcur), **fields)
     session.add(merchant)
     session.add(User(id=new_id("US"), merchant_id=merchant.id, email=fields["email"],
                      password_hash=_hasher.hash(password), created_at=now))
@@ -69,6 +71,7 @@ def creditor_profile(merchant):
     return {"merchant_id": merchant.id, "name": merchant.name, "creditor_id": merchant.creditor_id,
             "iban": merchant.iban, "bic": merchant.bic, "email": merchant.email,
             "automatic_retry": merchant.automatic_retry,
+            "first_debit_as_rcur": merchant.first_debit_as_rcur,
             "prenotification_days": merchant.prenotification_days,
             "availability_delay_days": merchant.availability_delay_days}
 

@@ -69,8 +69,9 @@ def payment_replay(payment_id):
 def r_transactions():
     filters = query_filters(R_TRANSACTION_FILTERS)
     page = call("payments", "list_r_transactions", g.merchant.id, filters)
+    unmatched = call("payments", "list_unmatched", g.merchant.id)
     return render_template("dashboard/r_transactions.html", section="payments", page=page,
-                           filters=filters, types=R_TRANSACTION_TYPES)
+                           filters=filters, types=R_TRANSACTION_TYPES, unmatched=unmatched)
 
 
 R_TRANSACTION_COLUMNS = ("id", "received_on", "type", "reason_code", "reason", "amount", "status",

@@ -20,6 +20,7 @@ class Merchant(Base):
     availability_delay_days: Mapped[int] = mapped_column(Integer, default=5)
     prenotification_days: Mapped[int] = mapped_column(Integer, default=14)
     automatic_retry: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_debit_as_rcur: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[object] = mapped_column(DateTime(timezone=True))
 
 

@@ -4,6 +4,7 @@ spec §4 ends where the bank sends it, replays included, and running a day
 twice does nothing twice. A cluster of its own: the walk moves the clock of
 every merchant, so it must not share data with other tests."""
 import json
+from pathlib import Path
 from datetime import date, timedelta
 
 import pytest
@@ -105,3 +106,21 @@ def test_every_sandbox_iban_ends_where_the_bank_sends_it(bank_cluster):
 
     rejected = api.get("/r-transactions", params={"reason_code": "AM04"}).json()["items"]
     assert len(rejected) == 2
+
+
+def test_bank_import_keeps_what_it_cannot_book_and_sets_aside_what_it_cannot_read(bank_cluster, tmp_path):
+    foreign = tmp_path / "statement.xml"
+    foreign.write_text('<?xml version="1.0"?><Document xmlns="urn:example:not-iso"><X/></Document>')
+    result = json.loads(bank_cluster.debito("bank", "import", str(foreign)).stdout)
+    assert result["failed_files"] == 1 and result["imported_files"] == 0
+    failed = bank_cluster.var_dir / "bank" / "inbox" / "failed"
+    reasons = list(failed.glob("*.reason.txt"))
+    assert reasons and any("statement" in path.name for path in failed.iterdir())
+
+    # a real Swiss bank's camt.054.001.04, in CHF and for debits Debito never sent: kept, not booked
+    sample = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "camt054.001.04-postfinance-ch.xml"
+    result = json.loads(bank_cluster.debito("bank", "import", str(sample)).stdout)
+    assert result["imported_files"] == 1 and result["paid"] == 0 and result["rejected"] == 0
+    assert result["unmatched"] >= 3
+    again = json.loads(bank_cluster.debito("bank", "import", str(sample)).stdout)
+    assert again["imported_files"] == 0 and again["unmatched"] == 0  # the same message id: once

@@ -365,3 +365,14 @@ def test_a_crash_while_writing_the_file_never_submits_a_payment_twice(session, t
     assert session.scalar(select(BankFile.status)) == "written"
     assert collection.submit_due(session, date(2027, 3, 2), tmp_path, writer) == []
     assert len(writer.files) == 1
+
+
+def test_a_merchant_may_send_first_debits_as_rcur(session, tmp_path):
+    payments.register_creditor(session, A, load(CreditorIn, {**PROFILE, "first_debit_as_rcur": True}))
+    schedule(session, instalment(sequence_no=1), instalment(plan_id="PL3", merchant=B, mandate_id="MD2"),
+             mandates={"MD1": mandate(), "MD2": mandate("MD2")})
+    writer = Writer()
+    collection.submit_due(session, date(2027, 1, 29), tmp_path, writer)
+    sent = {f["creditor"]["name"]: [b["sequence_type"] for b in f["batches"]] for f in writer.files}
+    assert sent == {"Acme SAS": ["RCUR"], "Bravo": ["FRST"]}
+    assert {p.merchant_id: p.sequence_type for p in session.scalars(select(Payment))} == {A: "RCUR", B: "FRST"}

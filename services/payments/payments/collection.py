@@ -206,25 +206,30 @@ def submit_due(session, as_of, outbox_dir, writer=None):
     due = (Payment.status == "scheduled", Payment.due_date <= cutoff)
     merchants = session.scalars(select(Payment.merchant_id).where(*due).distinct()).all()
     for merchant_id in sorted(merchants):
-        if session.get(Creditor, merchant_id) is None:
+        creditor = session.get(Creditor, merchant_id)
+        if creditor is None:
             log.error("merchant %s has no creditor profile: its payments wait", merchant_id)
             continue
-        _claim(session, merchant_id, due, now)
+        _claim(session, creditor, due, now)
     unwritten = session.scalars(select(BankFile).where(
         BankFile.direction == "out", BankFile.kind == "pain.008", BankFile.status == "writing")
         .order_by(BankFile.id)).all()
     return [_write_claimed(session, bank_file, outbox, writer) for bank_file in unwritten]
 
 
-def _claim(session, merchant_id, due, now):
+def _claim(session, creditor, due, now):
     """Mark the merchant's due payments `submitted` in a new file `writing`; commit."""
-    file_id = new_id("BF")
+    merchant_id, file_id = creditor.merchant_id, new_id("BF")
     claim = (select(Payment.id).where(Payment.merchant_id == merchant_id, *due)
              .with_for_update(skip_locked=True).scalar_subquery())
     claimed = session.execute(
         update(Payment).where(Payment.id.in_(claim))
         .values(status="submitted", submitted_at=now, bank_file_id=file_id)
         .execution_options(synchronize_session=False)).rowcount
+    if claimed and creditor.first_debit_as_rcur:
+        # Since the 2016 rulebook banks accept RCUR for a first debit: the merchant's choice.
+        session.execute(update(Payment).where(Payment.bank_file_id == file_id, Payment.sequence_type == "FRST")
+                        .values(sequence_type="RCUR").execution_options(synchronize_session=False))
     if claimed:
         session.add(BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.008",
                              message_id=file_id, filename=f"pain008-{merchant_id}-{file_id}.xml",

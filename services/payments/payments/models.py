@@ -31,6 +31,7 @@ class Creditor(Base):
     iban = Column(String(34), nullable=False)
     bic = Column(String(11))
     automatic_retry = Column(Boolean, nullable=False, default=False)
+    first_debit_as_rcur = Column(Boolean, nullable=False, default=False)
     prenotification_days = Column(Integer, nullable=False, default=14)
     availability_delay_days = Column(Integer, nullable=False, default=5)
     updated_at = Column(DateTime(timezone=True), nullable=False)

@@ -18,7 +18,8 @@ def register_creditor(session, merchant_id, profile):
     """Create or update the merchant's creditor profile (CreditorIn data); idempotent."""
     creditor = session.get(Creditor, merchant_id, with_for_update=True)
     if creditor is None:
-        creditor = Creditor(merchant_id=merchant_id, automatic_retry=False, prenotification_days=14,
+        creditor = Creditor(merchant_id=merchant_id, automatic_retry=False, first_debit_as_rcur=False,
+                            prenotification_days=14,
                             availability_delay_days=5)
         session.add(creditor)
     for name, value in profile.items():

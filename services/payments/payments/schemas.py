@@ -76,6 +76,7 @@ class CreditorIn(In):
     iban = Identifier(validate_iban, required=True)
     bic = Identifier(validate_bic)
     automatic_retry = StrictBool()
+    first_debit_as_rcur = StrictBool()
     prenotification_days = fields.Integer(strict=True, validate=validate.Range(1, 60))
     availability_delay_days = fields.Integer(strict=True, validate=validate.Range(0, 30))
 
@@ -179,6 +180,7 @@ class CreditorOut(Schema):
     iban = fields.String()
     bic = fields.String()
     automatic_retry = fields.Boolean()
+    first_debit_as_rcur = fields.Boolean()
     prenotification_days = fields.Integer()
     availability_delay_days = fields.Integer()
     updated_at = Instant()

@@ -1,0 +1,21 @@
+"""creditors may send a mandate's first debit as RCUR
+
+Revision ID: 0003
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("creditors", sa.Column("first_debit_as_rcur", sa.Boolean, nullable=False,
+                                         server_default=sa.false()))
+
+
+def downgrade():
+    with op.batch_alter_table("creditors") as batch:
+        batch.drop_column("first_debit_as_rcur")
