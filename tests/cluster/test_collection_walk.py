@@ -124,3 +124,27 @@ def test_bank_import_keeps_what_it_cannot_book_and_sets_aside_what_it_cannot_rea
     assert result["unmatched"] >= 3
     again = json.loads(bank_cluster.debito("bank", "import", str(sample)).stdout)
     assert again["imported_files"] == 0 and again["unmatched"] == 0  # the same message id: once
+
+
+def test_a_monthly_plan_is_walked_through_its_months_to_completion(bank_cluster):
+    from payments import xsd
+
+    cluster = bank_cluster
+    merchant = cluster.create_merchant(name="Conservatoire Ravel")
+    api = cluster.api(merchant["api_key"])
+    mandate = import_mandate(api, iban="DE89370400440532013000")
+    start = date(date.today().year + 1, 4, 10)
+    plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Cours de piano",
+                                    "amount": 6500, "frequency": "monthly", "start_date": start.isoformat(),
+                                    "count": 3}).json()
+    for instalment in plan["upcoming"]:
+        walk(cluster, date.fromisoformat(instalment["due_date"]), 1)
+    found = sorted(payments_of(api, mandate["id"]), key=lambda p: p["due_date"])
+    assert [(p["sequence_type"], p["status"], p["amount"]) for p in found] == [
+        ("FRST", "paid", 6500), ("RCUR", "paid", 6500), ("FNAL", "paid", 6500)]
+    assert [p["due_date"] for p in found] == [u["due_date"] for u in plan["upcoming"]]
+    done = api.get(f"/plans/{plan['id']}").json()
+    assert done["status"] == "completed" and done["collected_count"] == 3
+    assert api.get(f"/mandates/{mandate['id']}").json()["last_collected_on"] == found[-1]["due_date"]
+    for path in (cluster.var_dir / "bank" / "outbox").glob("pain008-*.xml"):
+        xsd.validate_file(path, "pain.008.001.02")  # every file the cluster wrote

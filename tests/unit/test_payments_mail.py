@@ -2,6 +2,8 @@
 without SMTP_URL, sent through SMTP with it; they name the amount, due date,
 mandate reference, creditor identifier and creditor."""
 import email
+import email.policy
+import socket
 from datetime import date
 from types import SimpleNamespace
 
@@ -37,27 +39,38 @@ def test_a_debtor_without_email_gets_no_mail(monkeypatch, tmp_path):
     assert not (tmp_path / "outbox-mail").exists()
 
 
-def test_with_smtp_url_the_mail_goes_through_smtp(monkeypatch):
-    sent = []
+def test_with_smtp_url_the_mail_goes_through_a_real_smtp_server_with_login(monkeypatch):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
-    class FakeSMTP:
-        def __init__(self, host, port, timeout):
-            sent.append(("connect", host, port))
+    received, logins = [], []
 
-        def starttls(self):
-            sent.append(("starttls",))
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
 
-        def login(self, user, password):
-            sent.append(("login", user, password))
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"s3cret")
 
-        def send_message(self, message):
-            sent.append(("send", message["To"]))
+    port = free_port()
+    server = Controller(Inbox(), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                        auth_require_tls=False)
+    server.start()
+    try:
+        monkeypatch.setenv("SMTP_URL", f"smtp://ops%40acme:s3cret@127.0.0.1:{port}")
+        assert mail.send_mail("jeanne@example.org", "Prélèvement à venir", "Montant : 29,90 €") is None
+    finally:
+        server.stop()
+    assert logins == [("ops@acme", "s3cret")]
+    assert [envelope.rcpt_tos for envelope in received] == [["jeanne@example.org"]]
+    message = email.message_from_bytes(received[0].content, policy=email.policy.default)
+    assert message["Subject"] == "Prélèvement à venir"
+    assert "29,90 €" in message.get_content()
 
-        def quit(self):
-            sent.append(("quit",))
 
-    monkeypatch.setattr(mail.smtplib, "SMTP", FakeSMTP)
-    monkeypatch.setenv("SMTP_URL", "smtp://ops%40acme:s3cret@mail.example:2525?starttls=1")
-    assert mail.send_mail("jeanne@example.org", "Hello", "Body") is None
-    assert sent == [("connect", "mail.example", 2525), ("starttls",), ("login", "ops@acme", "s3cret"),
-                    ("send", "jeanne@example.org"), ("quit",)]
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -333,6 +333,8 @@ def import_file(session, path, report, as_of):
         message_id = _field(parsed, "message_id")
         if not message_id:
             raise ValueError("the file has no message id")
+    except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
+        return
     except Exception as error:  # noqa: BLE001 - whatever the reason, the file is kept aside with it
         reason = getattr(error, "reason", None) or str(error) or type(error).__name__
         log.error("bank file %s cannot be imported: %s", path.name, reason)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 
 from common import clock
 from common.config import env, var_dir
@@ -36,6 +37,7 @@ from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, Payment
                               RTransactionFiltersIn, RTransactionOut, UnmatchedOut, dump_page, load)
 
 log = logging.getLogger(__name__)
+INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
 
 
 def iso_date(value, field):
@@ -97,6 +99,13 @@ class PaymentsService(DebitoService):
         return {"scheduled": len(created), "submitted": sum(s.count for s in submissions),
                 "files": len(submissions), **imported}
 
+    @timer(interval=INBOX_INTERVAL)
+    def import_inbox_regularly(self):
+        """The bank may answer at any hour: look into BANK_INBOX between two cycles too."""
+        imported = self._import(clock.today())
+        if imported.get("imported_files") or imported.get("failed_files"):
+            log.info("inbox: %s", imported)
+
     @rpc
     def import_inbox(self, as_of_iso=None):
         """Import what the bank put into BANK_INBOX (also run by collect)."""
@@ -146,8 +155,9 @@ class PaymentsService(DebitoService):
         try:
             if payment.plan_id and payment.sequence_no:
                 self.plans.record_collected(payment.merchant_id, payment.plan_id, payment.sequence_no)
+            # the collection date is the settlement (due) date, not the day the file was read
             self.mandates.record_collection(payment.merchant_id, payment.mandate_id,
-                                            collection.to_utc(payment.paid_at).date().isoformat())
+                                            payment.due_date.isoformat())
         except Exception:  # noqa: BLE001 - the credit is booked; the others catch up on a replay
             log.exception("collection of %s not recorded by plans/mandates", payment.id)
 
