@@ -3,11 +3,11 @@ without SMTP_URL, sent through SMTP with it; they name the amount, due date,
 mandate reference, creditor identifier and creditor."""
 import email
 import email.policy
-import socket
 from datetime import date
 from types import SimpleNamespace
 
 from common import mail
+from harness.smtp_server import smtp_server
 from payments.prenotification import prenotification, send_prenotification
 
 PAYMENT = SimpleNamespace(id="PM1", merchant_id="MEaaaa", amount=2990, currency="EUR", due_date=date(2027, 2, 1),
@@ -39,38 +39,13 @@ def test_a_debtor_without_email_gets_no_mail(monkeypatch, tmp_path):
     assert not (tmp_path / "outbox-mail").exists()
 
 
-def test_with_smtp_url_the_mail_goes_through_a_real_smtp_server_with_login(monkeypatch):
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
-
-    received, logins = [], []
-
-    class Inbox:
-        async def handle_DATA(self, server, session, envelope):
-            received.append(envelope)
-            return "250 OK"
-
-    def authenticator(server, session, envelope, mechanism, auth_data):
-        logins.append((auth_data.login.decode(), auth_data.password.decode()))
-        return AuthResult(success=auth_data.password == b"s3cret")
-
-    port = free_port()
-    server = Controller(Inbox(), hostname="127.0.0.1", port=port, authenticator=authenticator,
-                        auth_require_tls=False)
-    server.start()
-    try:
+def test_with_smtp_url_the_mail_goes_through_a_real_smtp_server_with_login(monkeypatch, tmp_path):
+    with smtp_server(tmp_path, "ops@acme", "s3cret") as (port, maildir):
         monkeypatch.setenv("SMTP_URL", f"smtp://ops%40acme:s3cret@127.0.0.1:{port}")
         assert mail.send_mail("jeanne@example.org", "Prélèvement à venir", "Montant : 29,90 €") is None
-    finally:
-        server.stop()
-    assert logins == [("ops@acme", "s3cret")]
-    assert [envelope.rcpt_tos for envelope in received] == [["jeanne@example.org"]]
-    message = email.message_from_bytes(received[0].content, policy=email.policy.default)
+        messages = list(maildir)
+    assert len(messages) == 1
+    message = email.message_from_bytes(messages[0].as_bytes(), policy=email.policy.default)
+    assert message["To"] == "jeanne@example.org"
     assert message["Subject"] == "Prélèvement à venir"
     assert "29,90 €" in message.get_content()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

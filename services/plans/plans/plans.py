@@ -329,7 +329,7 @@ def unacknowledged(session, excluded=()):
     found = session.execute(
         select(Instalment, Plan).join(Plan, Instalment.plan_id == Plan.id)
         .where(Instalment.status == "issued", Instalment.acknowledged_at.is_(None))
-        .order_by(Instalment.issued_at, Instalment.id)).all()
+        .order_by(Instalment.issued_at, Instalment.plan_id, Instalment.sequence_no)).all()
     return [_issued(plan, instalment, next(remaining(plan), None) is None
                     and instalment.sequence_no == plan.next_sequence)
             for instalment, plan in found if instalment.key not in excluded]
