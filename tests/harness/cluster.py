@@ -38,7 +38,9 @@ class Cluster:
             env = dict(os.environ, AMQP_URI=amqp_uri, DATABASE_URL=database_url,
                        DEBITO_VAR=str(workdir / "var"), GATEWAY_HOST="127.0.0.1",
                        GATEWAY_PORT=str(free_port()), SECRET_KEY="test-secret-key",
-                       PYTHONWARNINGS="ignore::DeprecationWarning", LOG_LEVEL="INFO")
+                       PYTHONWARNINGS="ignore::DeprecationWarning", LOG_LEVEL="INFO",
+                       # tests walk the clock with `collect --as-of`: no import at real-time ticks
+                       INBOX_INTERVAL="3600", SANDBOX_BANK_INTERVAL="0")
             subprocess.run([DEBITO, "migrate"], env=env, check=True, capture_output=True)
             supervisor = Supervisor(cluster_children(), env=env, log_dir=str(workdir / "logs"))
             cluster = cls(env, supervisor, workdir / "logs")
