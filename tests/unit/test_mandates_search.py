@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from common.errors import Invalid
 from mandates import mandates, subscribers
 from mandates.models import Base, Subscriber
-from mandates.schemas import (MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn,
-                              dump_page, load)
+from common.schemas import dump_page, load
+from mandates.schemas import MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN = "FR7630006000011234567890189"

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from common.errors import Conflict, Invalid, NotFound
 from plans import plans
 from plans.models import Base
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, load
+from common.schemas import load
+from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn
 
 A, B = "MEaaaa", "MEbbbb"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active"}

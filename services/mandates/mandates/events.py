@@ -1,7 +1,7 @@
 """Payloads of the events `mandates` emits (`mandates.<name>`): facts, each
 with its own `event_id` so that handlers can drop a redelivery."""
 from common.idempotency import new_event_id
-from mandates.schemas import to_utc
+from common.schemas import to_utc
 
 
 def _instant(value):

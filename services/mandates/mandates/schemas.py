@@ -6,10 +6,10 @@ import binascii
 from datetime import date, datetime, time, timezone
 
 import phonenumbers
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.errors import Invalid, Malformed
-from common.sepa import InvalidIdentifier, validate_bic, validate_iban, validate_umr
+from common.schemas import In, Identifier, Instant, Text, to_utc
+from common.sepa import validate_bic, validate_iban, validate_umr
 from mandates.models import IMPORT_METHODS, SEQUENCES, STATUSES
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024
@@ -18,67 +18,18 @@ SCAN_SIGNATURES = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/
                    (b"\xff\xd8\xff", "image/jpeg"))
 
 
-def load(schema_class, payload):
-    """`payload` loaded by the schema, or Invalid naming each bad field."""
-    if not isinstance(payload, dict):
-        raise Malformed("expected a JSON object")
-    try:
-        return schema_class().load(payload)
-    except ValidationError as error:
-        fields_ = _first_messages(error.normalized_messages())
-        field, message = next(iter(fields_.items()))
-        while isinstance(message, dict):
-            inner, message = next(iter(message.items()))
-            field = f"{field}.{inner}"
-        raise Invalid(f"{field}: {message}", fields_) from None
-
-
-def _first_messages(messages):
-    """{field: first message}; a nested object's errors stay nested ({"subscriber": {...}})."""
-    return {name: _first_messages(value) if isinstance(value, dict)
-            else (value[0] if isinstance(value, list) else str(value))
-            for name, value in messages.items()}
-
-
-def to_utc(value):
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
 # --- fields -----------------------------------------------------------------
 
-class Text(fields.String):
-    """A trimmed string; empty after trimming counts as missing."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            raise ValidationError("must not be empty")
-        return text
+def Iban(**kwargs):
+    return Identifier(validate_iban, **kwargs)
 
 
-class _Identifier(fields.String):
-    check = None
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return type(self).check(super()._deserialize(value, attr, data, **kwargs))
-        except InvalidIdentifier as error:
-            raise ValidationError(error.message) from None
+def Bic(**kwargs):
+    return Identifier(validate_bic, **kwargs)
 
 
-class Iban(_Identifier):
-    check = staticmethod(validate_iban)
-
-
-class Bic(_Identifier):
-    check = staticmethod(validate_bic)
-
-
-class Umr(_Identifier):
-    check = staticmethod(validate_umr)
+def Umr(**kwargs):
+    return Identifier(validate_umr, **kwargs)
 
 
 class Phone(fields.String):
@@ -132,14 +83,6 @@ class Scan(fields.Field):
 
 
 # --- input ------------------------------------------------------------------
-
-class In(Schema):
-    """Unknown fields are refused (marshmallow's default); null is absent."""
-
-    @pre_load
-    def drop_nulls(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
-
 
 class SubscriberIn(In):
     customer_reference = Text(required=True, validate=validate.Length(max=100))
@@ -207,11 +150,6 @@ class MandateFiltersIn(PageIn):
 
 # --- output -----------------------------------------------------------------
 
-class Instant(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else to_utc(value).isoformat()
-
-
 class SubscriberOut(Schema):
     id = fields.String()
     customer_reference = fields.String()
@@ -263,7 +201,3 @@ class MandateDetailOut(MandateOut):
 
 class SubscriberDetailOut(SubscriberOut):
     mandates = fields.List(fields.Nested(MandateOut))
-
-
-def dump_page(schema_class, page):
-    return {"items": schema_class(many=True).dump(page.items), "next_cursor": page.next_cursor}

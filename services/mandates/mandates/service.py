@@ -20,9 +20,8 @@ from nameko.rpc import rpc
 from common.errors import Invalid
 from common.service import DebitoService
 from mandates import events, mandates, subscribers
-from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn,
-                              MandateListItemOut, MandateOut, RevokeIn, SubscriberDetailOut,
-                              SubscriberFiltersIn, SubscriberIn, SubscriberOut, dump_page, load)
+from common.schemas import dump_page, load
+from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
 
 def iso_date(value, field):

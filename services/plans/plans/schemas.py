@@ -2,35 +2,14 @@
 fields (null counts as left out, spec §6), output schemas with ISO dates and
 UTC instants."""
 import json
-from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.errors import Invalid, Malformed
+from common.schemas import In, Instant, StrictInt, Text
 from plans.models import STATUSES
 from plans.schedule import FREQUENCIES
 
 MAX_AMOUNT = 10_000_000  # cents: 100 000 €, a sane cap per debit
-
-
-def load(schema_class, payload):
-    """`payload` loaded by the schema, or Invalid naming each bad field."""
-    if not isinstance(payload, dict):
-        raise Malformed("expected a JSON object")
-    try:
-        return schema_class().load(payload)
-    except ValidationError as error:
-        fields_ = {name: (value[0] if isinstance(value, list) else str(value))
-                   for name, value in error.normalized_messages().items()}
-        field, message = next(iter(fields_.items()))
-        raise Invalid(f"{field}: {message}", fields_) from None
-
-
-def to_utc(value):
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Cents(fields.Field):
@@ -42,27 +21,6 @@ class Cents(fields.Field):
         if not 0 < value <= MAX_AMOUNT:
             raise ValidationError(f"between 1 and {MAX_AMOUNT} cents")
         return value
-
-
-class StrictInt(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("an integer")
-        return value
-
-
-class Text(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            raise ValidationError("must not be empty")
-        return text
-
-
-class In(Schema):
-    @pre_load
-    def drop_nulls(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 FREQUENCY = validate.OneOf(FREQUENCIES, error="one of " + ", ".join(FREQUENCIES))
@@ -105,11 +63,6 @@ class PlanFiltersIn(In):
             raise ValidationError("to is before from", "to")
 
 
-class Instant(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else to_utc(value).isoformat()
-
-
 class InstalmentOut(Schema):
     id = fields.String()
     key = fields.String()
@@ -149,5 +102,3 @@ class PlanOut(Schema):
     cancelled_at = Instant()
 
 
-def dump_page(schema_class, page):
-    return {"items": schema_class(many=True).dump(page.items), "next_cursor": page.next_cursor}

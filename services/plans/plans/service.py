@@ -30,7 +30,8 @@ from common.idempotency import first_delivery
 from common.service import DebitoService
 from plans import events, plans
 from plans.models import processed_events
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut, dump_page, load
+from common.schemas import dump_page, load
+from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
 
 
 def iso_date(value, field):

@@ -1,0 +1,97 @@
+"""marshmallow pieces every service's wire format uses: loading with errors
+that name the field, trimmed text, SEPA identifiers, strict numbers, UTC
+instants, keyset pages."""
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, pre_load
+
+from common.errors import Invalid, Malformed
+from common.sepa import InvalidIdentifier
+
+
+def load(schema_class, payload):
+    """`payload` loaded by the schema, or Invalid naming each bad field."""
+    if not isinstance(payload, dict):
+        raise Malformed("expected a JSON object")
+    try:
+        return schema_class().load(payload)
+    except ValidationError as error:
+        fields_ = _first_messages(error.normalized_messages())
+        field, message = next(iter(fields_.items()))
+        while isinstance(message, dict):
+            inner, message = next(iter(message.items()))
+            field = f"{field}.{inner}"
+        raise Invalid(f"{field}: {message}", fields_) from None
+
+
+def _first_messages(messages):
+    """{field: first message}; a nested object's errors stay nested ({"subscriber": {...}})."""
+    return {name: _first_messages(value) if isinstance(value, dict)
+            else (value[0] if isinstance(value, list) else str(value))
+            for name, value in messages.items()}
+
+
+def to_utc(value):
+    """SQLite hands back naive datetimes: they are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def dump_page(schema_class, page):
+    return {"items": schema_class(many=True).dump(page.items), "next_cursor": page.next_cursor}
+
+
+class In(Schema):
+    """Unknown fields are refused (marshmallow's default); null is absent (spec §6)."""
+
+    @pre_load
+    def drop_nulls(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class Text(fields.String):
+    """A trimmed string; empty after trimming counts as missing."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("must not be empty")
+        return text
+
+
+class Identifier(fields.String):
+    """A SEPA identifier checked and normalised by a common.sepa function."""
+
+    def __init__(self, check, **kwargs):
+        super().__init__(**kwargs)
+        self.check = check
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return self.check(super()._deserialize(value, attr, data, **kwargs))
+        except InvalidIdentifier as error:
+            raise ValidationError(error.message) from None
+
+
+class StrictInt(fields.Field):
+    """An integer, never a bool, a float or a numeric string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("an integer")
+        return value
+
+
+class StrictBool(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("true or false")
+        return value
+
+
+class Instant(fields.DateTime):
+    """Written as an ISO instant in UTC."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else to_utc(value).isoformat()
