@@ -167,6 +167,21 @@ def collect(as_of):
 
 
 @main.group()
+def reporting():
+    """The reporting read models (overview counters, daily figures)."""
+
+
+@reporting.command("rebuild")
+def reporting_rebuild():
+    """Recompute the reporting figures from every event it has stored."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=600) as cluster:
+        report = cluster.reporting.rebuild()
+    click.echo(json.dumps(report, indent=2))
+
+
+@main.group()
 def bank():
     """The sandbox bank (spec §4): answer the outbox, import a bank file."""
 

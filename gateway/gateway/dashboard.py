@@ -110,6 +110,7 @@ def language(code):
 @dashboard.route("/dashboard/<name>")
 @login_required
 def section(name):
+    """A section not built yet: its empty state."""
     if name not in _SECTION_NAMES:
         abort(404)
     return render_template("dashboard/section.html", section=name, title=_SECTION_NAMES[name])

@@ -180,3 +180,40 @@ def test_revocation_delivered_twice_cancels_scheduled_payments_once(containers, 
     assert cancelled.get()["merchant_id"] == merchant
     statuses = sorted(p["status"] for p in call(service, "list_payments", merchant, {})["items"])
     assert statuses == ["cancelled", "submitted"]
+
+
+def test_a_payout_of_available_funds_is_written_and_a_second_beyond_is_refused(containers, merchant, bank,
+                                                                               monkeypatch):
+    service, _ = containers
+    call(service, "collect", AS_OF.isoformat())
+    payment = next(p for p in call(service, "list_payments", merchant, {"status": "submitted"})["items"])
+    (bank["inbox"] / "camt.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn>'
+        f"<GrpHdr><MsgId>CP{merchant}</MsgId><CreDtTm>2030-01-08T08:00:00</CreDtTm></GrpHdr>"
+        "<Ntfctn><Id>N1</Id><CreDtTm>2030-01-08T08:00:00</CreDtTm>"
+        "<Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id></Acct>"
+        '<Ntry><Amt Ccy="EUR">29.90</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+        "<BookgDt><Dt>2030-01-08</Dt></BookgDt><ValDt><Dt>2030-01-08</Dt></ValDt>"
+        "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>ESDD</SubFmlyCd></Fmly></Domn></BkTxCd>"
+        f"<NtryDtls><TxDtls><Refs><EndToEndId>{payment['end_to_end_id']}</EndToEndId></Refs></TxDtls>"
+        "</NtryDtls></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>", encoding="utf-8")
+    call(service, "import_inbox", "2030-01-08")
+    assert call(service, "get_balance", merchant, "2030-01-10")["reserved"] == 2990
+    monkeypatch.setenv("DEBITO_CLOCK", "2030-01-21T10:00:00+00:00")
+    assert call(service, "get_balance", merchant)["available"] == 2990
+    payout = call(service, "request_payout", merchant, {"amount": 2000})
+    assert payout["status"] == "sent" and payout["amount"] == 2000
+    xsd.validate_file(next(bank["outbox"].glob(f"pain001-{merchant}-*.xml")), "pain.001.001.03")
+    with pytest.raises(Invalid):
+        call(service, "request_payout", merchant, {"amount": 991})
+    with pytest.raises(Invalid):
+        call(service, "request_payout", merchant, {"amount": 0})
+    figures = call(service, "get_balance", merchant)
+    assert (figures["balance"], figures["transfers_in_progress"], figures["available"]) == (2990, 2000, 990)
+    assert [p["id"] for p in call(service, "list_payouts", merchant, {})["items"]] == [payout["id"]]
+    statement = call(service, "get_statement", merchant, {"from": "2030-01-01", "to": "2030-01-31"})
+    assert statement["opening_balance"] == 0 and statement["closing_balance"] == 2990
+    assert [e["code"] for e in statement["entries"]] == ["SDD"]
+    with pytest.raises(Invalid):
+        call(service, "get_statement", merchant, {"from": "2030-02-01", "to": "2030-01-31"})

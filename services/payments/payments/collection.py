@@ -21,7 +21,7 @@ from common.calendar import following_business_day, is_business_day, next_busine
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.money import from_decimal, parse_amount
-from payments import reason_codes
+from payments import ledger, reason_codes
 from payments.models import (BankFile, Creditor, LedgerEntry, Payment, RTransaction,
                              UnmatchedEntry)
 
@@ -271,6 +271,7 @@ class Imported:
     def __init__(self):
         self.files, self.failed, self.skipped = [], [], []
         self.paid, self.rejected, self.r_transactions, self.unmatched = [], [], [], []
+        self.payouts_paid = []
 
 
 def _field(item, name, default=None):
@@ -373,7 +374,7 @@ def import_file(session, path, report, as_of):
         return
     _move(path, "processed")
     report.files.append(bank_file)
-    for name in ("paid", "rejected", "r_transactions", "unmatched"):
+    for name in ("paid", "rejected", "r_transactions", "unmatched", "payouts_paid"):
         getattr(report, name).extend(getattr(part, name))
 
 
@@ -420,7 +421,7 @@ def _r_transaction(session, payment, bank_file, kind, code, amount, received_on,
 
 def _ledger(session, payment, code, amount, on, value_date=None):
     session.add(LedgerEntry(id=new_id("LE"), merchant_id=payment.merchant_id, date=on,
-                            value_date=value_date, code=code, reference=payment.end_to_end_id,
+                            value_date=value_date or on, code=code, reference=payment.end_to_end_id,
                             payment_id=payment.id, subscriber_name=payment.debtor_name,
                             label=payment.label, amount=amount, created_at=clock.now()))
 
@@ -490,18 +491,28 @@ def _apply_camt054(session, bank_file, transaction, part, as_of):
         amount = None
     payment = _payment_by_e2e(session, end_to_end_id)
     merchant_id = payment.merchant_id if payment else None
+    booked = _day(_field(transaction, "booking_date")) or as_of
+    value_date = _day(_field(transaction, "value_date"))
+    credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
+    reversal = bool(_field(transaction, "reversal"))
+    payout = None
+    if payment is None and not credit and not reversal:  # a payout the bank executed
+        payout = ledger.payout_by_e2e(session, end_to_end_id)
+        merchant_id = payout.merchant_id if payout else None
 
     def refuse(why):
         _unmatched(session, bank_file, part, end_to_end_id, amount, why, transaction, merchant_id)
 
     if currency != "EUR":
         return refuse(f"currency {currency}: Debito collects in EUR only")
+    if payout is not None:
+        why = ledger.book_payout_paid(session, payout, amount, booked, value_date)
+        if why:
+            return refuse(why)
+        part.payouts_paid.append(payout)
+        return None
     if payment is None:
         return refuse("no payment has this end-to-end id")
-    booked = _day(_field(transaction, "booking_date")) or as_of
-    value_date = _day(_field(transaction, "value_date"))
-    credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
-    reversal = bool(_field(transaction, "reversal"))
     if credit and not reversal:
         if payment.status != "submitted":
             return refuse(f"credit for a payment that is {payment.status}")

@@ -2,7 +2,8 @@
 with its own `event_id` so that handlers can drop a redelivery.
 
 payment_scheduled, payment_submitted, payment_paid, payment_rejected,
-payment_cancelled: `payment_event`; r_transaction_received: `r_transaction_received`.
+payment_cancelled: `payment_event`; r_transaction_received: `r_transaction_received`;
+payout_requested, payout_paid: `payout_event`.
 """
 from common.idempotency import new_event_id
 from payments.schemas import to_utc
@@ -35,3 +36,10 @@ def r_transaction_received(r_transaction, payment):
             "reason_code": r_transaction.reason_code, "reason": r_transaction.reason,
             "retryable": r_transaction.retryable, "amount": r_transaction.amount,
             "received_on": r_transaction.received_on.isoformat(), "status": r_transaction.status}
+
+
+def payout_event(payout):
+    return {"event_id": new_event_id(), "merchant_id": payout.merchant_id, "payout_id": payout.id,
+            "amount": payout.amount, "currency": payout.currency, "status": payout.status,
+            "end_to_end_id": payout.end_to_end_id, "paid_on": payout.paid_on.isoformat() if payout.paid_on else None,
+            "at": _instant(payout.paid_at or payout.sent_at or payout.created_at)}

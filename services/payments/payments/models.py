@@ -12,6 +12,7 @@ R_TYPES = ("reject", "return", "refund", "refusal", "reversal", "revocation", "r
 R_STATUSES = ("open", "replayed", "closed")
 LEDGER_CODES = ("SDD", "REJ", "RET", "REF", "PAYOUT", "FEE")
 FILE_KINDS = ("pain.008", "pain.002", "camt.054", "pain.001")
+PAYOUT_STATUSES = ("pending", "sent", "paid", "failed")
 
 
 class Base(DeclarativeBase):
@@ -128,7 +129,7 @@ class LedgerEntry(Base):
     id = Column(String(32), primary_key=True)
     merchant_id = Column(String(32), nullable=False)
     date = Column(Date, nullable=False)
-    value_date = Column(Date)
+    value_date = Column(Date)  # always set since 0004 (the booking date when the bank gives none)
     code = Column(String(10), nullable=False)
     reference = Column(String(35))
     payment_id = Column(String(32))
@@ -137,7 +138,35 @@ class LedgerEntry(Base):
     amount = Column(Integer, nullable=False)  # signed cents: credits > 0, debits < 0
     created_at = Column(DateTime(timezone=True), nullable=False)
 
-    __table_args__ = (Index("ix_ledger_entries_merchant_id_date", "merchant_id", "date"),)
+    __table_args__ = (Index("ix_ledger_entries_merchant_id_date", "merchant_id", "date"),
+                      Index("ix_ledger_entries_merchant_id_value_date", "merchant_id", "value_date"))
+
+
+class Payout(Base):
+    """A credit transfer of available funds to the merchant's own account (pain.001)."""
+    __tablename__ = "payouts"
+
+    id = Column(String(32), primary_key=True)
+    merchant_id = Column(String(32), nullable=False)
+    amount = Column(Integer, nullable=False)  # cents
+    currency = Column(String(3), nullable=False, default="EUR")
+    status = Column(String(20), nullable=False)  # pending -> sent -> paid | failed
+    end_to_end_id = Column(String(35), nullable=False, unique=True)
+    creditor_name = Column(String(140), nullable=False)
+    creditor_iban = Column(String(34), nullable=False)
+    creditor_bic = Column(String(11))
+    execution_date = Column(Date, nullable=False)
+    bank_file_id = Column(String(32))
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    sent_at = Column(DateTime(timezone=True))
+    paid_at = Column(DateTime(timezone=True))
+    paid_on = Column(Date)  # the bank's booking date
+    failed_reason = Column(String(140))
+
+    __table_args__ = (
+        Index("ix_payouts_merchant_id_id", "merchant_id", "id"),
+        Index("ix_payouts_merchant_id_status", "merchant_id", "status"),
+    )
 
 
 class UnmatchedEntry(Base):

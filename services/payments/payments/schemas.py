@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from common.errors import Invalid, Malformed
 from common.sepa import InvalidIdentifier, validate_bic, validate_creditor_id, validate_iban
 from payments import reason_codes
-from payments.models import R_STATUSES, R_TYPES, STATUSES
+from payments.models import PAYOUT_STATUSES, R_STATUSES, R_TYPES, STATUSES
 
 
 def load(schema_class, payload):
@@ -108,6 +108,28 @@ class RTransactionFiltersIn(Period):
     status = fields.String(validate=validate.OneOf(R_STATUSES))
 
 
+class StatementIn(In):
+    """A statement period; `to` defaults to today, `from` to the first day of `to`'s month."""
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+
+    @validates_schema
+    def period(self, data, **kwargs):
+        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
+            raise ValidationError("on or before to", "from")
+
+
+class PayoutIn(In):
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=1, error="a positive number of cents"))
+
+
+class PayoutFiltersIn(In):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Regexp(r"^PO[0-9A-Z]{1,30}$", error="not a valid cursor"))
+    status = fields.String(validate=validate.OneOf(PAYOUT_STATUSES))
+
+
 class ReplayIn(In):
     due_date = fields.Date()
 
@@ -171,6 +193,24 @@ class UnmatchedOut(Schema):
     reason = fields.Function(lambda u: json.loads(u.details).get("reason"))
     details = fields.Function(lambda u: json.loads(u.details).get("entry"))
     created_at = Instant()
+
+
+class PayoutOut(Schema):
+    id = fields.String()
+    merchant_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    status = fields.String()
+    end_to_end_id = fields.String()
+    creditor_name = fields.String()
+    creditor_iban = fields.String()
+    execution_date = fields.Date()
+    bank_file_id = fields.String()
+    created_at = Instant()
+    sent_at = Instant()
+    paid_at = Instant()
+    paid_on = fields.Date()
+    failed_reason = fields.String()
 
 
 class CreditorOut(Schema):

@@ -2,11 +2,12 @@
 
 Owns: creditor profiles, payments (one per instalment key, ever), pain.008
 files in the bank outbox, pain.002 and camt.054 files from the bank inbox,
-R-transactions, replays and automatic retries, the ledger, unmatched bank
-entries.
+R-transactions, replays and automatic retries, the ledger (balance, statement),
+payouts and their pain.001 files, unmatched bank entries.
 Emits: payments.payment_scheduled, payments.payment_submitted,
 payments.payment_paid, payments.payment_rejected, payments.payment_cancelled,
-payments.r_transaction_received (each after its commit).
+payments.r_transaction_received, payments.payout_requested,
+payments.payout_paid (each after its commit).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
 payments are cancelled), mandates.mandate_amended (scheduled payments take the
 new bank details and the amendment); a redelivered event does nothing twice.
@@ -14,8 +15,9 @@ Calls: plans.due_instalments, plans.record_collected, mandates.get_mandate,
 mandates.record_collection.
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
 list_payments, get_payment, replay_payment, list_r_transactions,
-list_unmatched. Every call but collect, import_inbox and list_unmatched takes
-the caller's `merchant_id` and every query filters by it.
+list_unmatched, get_balance, get_statement, request_payout, list_payouts.
+Every call but collect, import_inbox and list_unmatched takes the caller's
+`merchant_id` and every query filters by it.
 """
 import logging
 from datetime import date
@@ -30,11 +32,12 @@ from common.config import env, var_dir
 from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery
 from common.service import DebitoService
-from payments import collection, events, payments
-from payments.models import Creditor, processed_events
+from payments import collection, events, ledger, payments
+from payments.models import Creditor, Payout, processed_events
 from payments.prenotification import send_prenotification
-from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, ReplayIn,
-                              RTransactionFiltersIn, RTransactionOut, UnmatchedOut, dump_page, load)
+from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
+                              PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
+                              StatementIn, UnmatchedOut, dump_page, load)
 
 log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
@@ -95,6 +98,7 @@ class PaymentsService(DebitoService):
         for submission in submissions:
             for payment in collection.submitted_payments(self.db, submission.bank_file.id):
                 self.dispatch("payment_submitted", events.payment_event(payment))
+        ledger.write_unwritten_payouts(self.db, bank_outbox())  # claimed before a crash
         imported = self._import(as_of)
         return {"scheduled": len(created), "submitted": sum(s.count for s in submissions),
                 "files": len(submissions), **imported}
@@ -142,6 +146,8 @@ class PaymentsService(DebitoService):
             self._record_collected(payment)
         for payment in report.rejected:
             self.dispatch("payment_rejected", events.payment_event(payment))
+        for payout in report.payouts_paid:
+            self.dispatch("payout_paid", events.payout_event(payout))
         by_id = {payment.id: payment for payment in report.rejected}
         for r_transaction in report.r_transactions:
             self.dispatch("r_transaction_received",
@@ -211,6 +217,41 @@ class PaymentsService(DebitoService):
     @rpc
     def list_unmatched(self, merchant_id=None):
         return UnmatchedOut(many=True).dump(payments.list_unmatched(self.db, merchant_id))
+
+    # --- balance, statement, payouts -------------------------------------
+
+    @rpc
+    def get_balance(self, merchant_id, as_of_iso=None):
+        """`{balance, available, reserved, transfers_in_progress, refunds_in_progress, currency,
+        as_of}` in cents, today unless `as_of_iso`."""
+        as_of = iso_date(as_of_iso, "as_of") if as_of_iso else clock.today()
+        return ledger.balance(self.db, merchant_id, as_of)
+
+    @rpc
+    def get_statement(self, merchant_id, filters=None):
+        """`{from, to}` (to: today, from: the first of its month by default)."""
+        period = load(StatementIn, filters or {})
+        date_to = period.get("to") or clock.today()
+        date_from = period.get("from_") or date_to.replace(day=1)
+        return ledger.statement(self.db, merchant_id, date_from, date_to)
+
+    @rpc
+    def request_payout(self, merchant_id, payload=None):
+        """`{amount}` cents, at most `available`: a pain.001 to the merchant's own account."""
+        data = load(PayoutIn, payload or {})
+        payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today())
+        self.dispatch("payout_requested", events.payout_event(payout))
+        try:
+            ledger.write_payout(self.db, payout, bank_outbox())
+        except Exception:  # noqa: BLE001 - claimed and counted: the next collect writes it
+            self.db.rollback()
+            log.exception("pain.001 of payout %s not written yet", payout.id)
+        return PayoutOut().dump(self.db.get(Payout, payout.id))
+
+    @rpc
+    def list_payouts(self, merchant_id, filters=None):
+        return dump_page(PayoutOut, ledger.list_payouts(self.db, merchant_id,
+                                                        load(PayoutFiltersIn, filters or {})))
 
     # --- the mandate's life -----------------------------------------------
 

@@ -1,14 +1,96 @@
 """The `reporting` service.
 
-Owns: read models fed by every service's events: overview counters,
-the statement, export jobs (CSV files).
+Owns: read models fed by every service's events: `facts` (every event
+received, append-only, the source of a rebuild), the overview counters and
+the daily figures of the last 90 days (collected, rejected, signed, paid out).
 Emits: nothing.
-Listens to: every service's events.
-RPC `reporting`: ping (more with each feature). Every call takes the caller's
-`merchant_id` and every query filters by it.
+Listens to: mandates.mandate_signed, mandate_revoked, mandate_expired;
+plans.plan_created, plan_cancelled, plan_completed; payments.payment_paid,
+payment_rejected, r_transaction_received, payout_paid. Each event is stored
+and applied in one transaction; a redelivered event changes nothing.
+RPC `reporting`: ping, overview(merchant_id, as_of_iso=None), rebuild().
+Every call but rebuild takes the caller's `merchant_id` and every query
+filters by it. Which day each fact counts on: see reporting.figures.
 """
+from datetime import date
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+
+from common import clock
+from common.errors import Invalid
+from common.idempotency import first_delivery
 from common.service import DebitoService
+from reporting import figures
+from reporting.models import processed_events
+
+
+def iso_date(value, field):
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class ReportingService(DebitoService):
     name = "reporting"
+
+    def _record(self, service, event, payload):
+        """True when the event was new and is now counted."""
+        if not first_delivery(self.db, processed_events, payload["event_id"], f"{service}.{event}"):
+            return False
+        fact = figures.record(self.db, service, event, payload)
+        self.db.commit()
+        return fact is not None
+
+    @rpc
+    def overview(self, merchant_id, as_of_iso=None):
+        as_of = iso_date(as_of_iso, "as_of") if as_of_iso else clock.today()
+        return figures.overview(self.db, merchant_id, as_of)
+
+    @rpc
+    def rebuild(self):
+        """Recompute the figures from every stored fact (`debito reporting rebuild`)."""
+        report = figures.rebuild(self.db)
+        self.db.commit()
+        return report
+
+    @event_handler("mandates", "mandate_signed")
+    def on_mandate_signed(self, payload):
+        return self._record("mandates", "mandate_signed", payload)
+
+    @event_handler("mandates", "mandate_revoked")
+    def on_mandate_revoked(self, payload):
+        return self._record("mandates", "mandate_revoked", payload)
+
+    @event_handler("mandates", "mandate_expired")
+    def on_mandate_expired(self, payload):
+        return self._record("mandates", "mandate_expired", payload)
+
+    @event_handler("plans", "plan_created")
+    def on_plan_created(self, payload):
+        return self._record("plans", "plan_created", payload)
+
+    @event_handler("plans", "plan_cancelled")
+    def on_plan_cancelled(self, payload):
+        return self._record("plans", "plan_cancelled", payload)
+
+    @event_handler("plans", "plan_completed")
+    def on_plan_completed(self, payload):
+        return self._record("plans", "plan_completed", payload)
+
+    @event_handler("payments", "payment_paid")
+    def on_payment_paid(self, payload):
+        return self._record("payments", "payment_paid", payload)
+
+    @event_handler("payments", "payment_rejected")
+    def on_payment_rejected(self, payload):
+        return self._record("payments", "payment_rejected", payload)
+
+    @event_handler("payments", "r_transaction_received")
+    def on_r_transaction_received(self, payload):
+        return self._record("payments", "r_transaction_received", payload)
+
+    @event_handler("payments", "payout_paid")
+    def on_payout_paid(self, payload):
+        return self._record("payments", "payout_paid", payload)

@@ -1,0 +1,202 @@
+"""The merchant's money, as plain functions taking a session: the balance and
+its reserve, the statement of a period, payouts (pain.001 credit transfers to
+the merchant's own account). Figures are integer cents summed in SQL.
+
+`request_payout` commits (claim before write, like collection.submit_due);
+the other functions leave the commit to the caller.
+"""
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from common import clock
+from common.calendar import add_business_days, next_business_day
+from common.errors import Invalid, NotFound
+from common.ids import new_id
+from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction
+
+STREAM_ROWS = 2000
+IN_PROGRESS = ("pending", "sent")  # payouts not yet paid: their money is spoken for
+DEFAULT_AVAILABILITY_DELAY_DAYS = 5
+
+
+# --- balance ----------------------------------------------------------------
+
+def release_cutoff(as_of, delay_days):
+    """The last value date whose credits are available on `as_of`: a credit is released once
+    `delay_days` TARGET2 business days have passed since its value date."""
+    cutoff = as_of
+    while add_business_days(cutoff, delay_days) > as_of:
+        cutoff -= timedelta(days=1)
+    return cutoff
+
+
+def _sum(session, column, *where):
+    return int(session.scalar(select(func.coalesce(func.sum(column), 0)).where(*where)))
+
+
+def balance(session, merchant_id, as_of):
+    """Balance figures on `as_of` (spec §2), in cents.
+
+    `available` = balance - reserved - transfers_in_progress, the true figure: it may be
+    negative (a return after a payout); a payout then asks for at most 0 and is refused.
+    `refunds_in_progress` is shown apart: a refund is already debited from the balance."""
+    creditor = session.get(Creditor, merchant_id)
+    delay = creditor.availability_delay_days if creditor else DEFAULT_AVAILABILITY_DELAY_DAYS
+    mine = LedgerEntry.merchant_id == merchant_id
+    total = _sum(session, LedgerEntry.amount, mine, LedgerEntry.value_date <= as_of)
+    reserved = _sum(session, LedgerEntry.amount, mine, LedgerEntry.amount > 0,
+                    LedgerEntry.value_date > release_cutoff(as_of, delay), LedgerEntry.value_date <= as_of)
+    transfers = _sum(session, Payout.amount, Payout.merchant_id == merchant_id, Payout.status.in_(IN_PROGRESS))
+    refunds = _sum(session, RTransaction.amount, RTransaction.merchant_id == merchant_id,
+                   RTransaction.type == "refund", RTransaction.status == "open")
+    return {"balance": total, "available": total - reserved - transfers, "reserved": reserved,
+            "transfers_in_progress": transfers, "refunds_in_progress": refunds, "currency": "EUR",
+            "as_of": as_of.isoformat()}
+
+
+# --- statement --------------------------------------------------------------
+
+def _check_period(date_from, date_to):
+    if date_from > date_to:
+        raise Invalid("from: on or before to", {"from": "on or before to"})
+
+
+def opening_balance(session, merchant_id, date_from):
+    """The sum of every entry booked before `date_from`."""
+    return _sum(session, LedgerEntry.amount, LedgerEntry.merchant_id == merchant_id,
+                LedgerEntry.date < date_from)
+
+
+def iter_statement(session, merchant_id, date_from, date_to, opening=None):
+    """The entries booked from `date_from` to `date_to` (inclusive), by (date, id), each with
+    its running balance; streamed (for exports of any length)."""
+    _check_period(date_from, date_to)
+    running = opening_balance(session, merchant_id, date_from) if opening is None else opening
+    rows = session.execute(
+        select(LedgerEntry.date, LedgerEntry.value_date, LedgerEntry.code, LedgerEntry.reference,
+               LedgerEntry.subscriber_name, LedgerEntry.label, LedgerEntry.amount)
+        .where(LedgerEntry.merchant_id == merchant_id, LedgerEntry.date >= date_from,
+               LedgerEntry.date <= date_to)
+        .order_by(LedgerEntry.date, LedgerEntry.id).execution_options(yield_per=STREAM_ROWS))
+    for row in rows:
+        running += row.amount
+        yield {"date": row.date.isoformat(), "value_date": (row.value_date or row.date).isoformat(),
+               "code": row.code, "reference": row.reference, "subscriber": row.subscriber_name,
+               "label": row.label, "amount": row.amount, "balance": running}
+
+
+def statement(session, merchant_id, date_from, date_to):
+    """Opening balance, the entries of the period, closing balance (= opening + entries)."""
+    _check_period(date_from, date_to)
+    opening = opening_balance(session, merchant_id, date_from)
+    entries = list(iter_statement(session, merchant_id, date_from, date_to, opening))
+    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
+            "opening_balance": opening, "entries": entries,
+            "closing_balance": opening + sum(entry["amount"] for entry in entries)}
+
+
+# --- payouts ----------------------------------------------------------------
+
+def claim_payout(session, merchant_id, amount, as_of):
+    """A `pending` payout of `amount` cents and its outbox file `writing`, committed.
+
+    Invalid (`amount`) unless 0 < amount <= available. The creditor row is locked first,
+    so two payouts of one merchant are decided one after the other."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise Invalid("amount: a positive number of cents", {"amount": "a positive number of cents"})
+    creditor = session.get(Creditor, merchant_id, with_for_update=True, populate_existing=True)
+    if creditor is None:
+        raise NotFound(f"no creditor profile for {merchant_id}", {"merchant_id": "not found"})
+    available = balance(session, merchant_id, as_of)["available"]
+    if amount > available:
+        message = f"at most the available {max(available, 0)} cents"
+        raise Invalid(f"amount: {message}", {"amount": message})
+    now, payout_id, file_id = clock.now(), new_id("PO"), new_id("BF")
+    payout = Payout(id=payout_id, merchant_id=merchant_id, amount=amount, currency="EUR", status="pending",
+                    end_to_end_id=payout_id, creditor_name=creditor.name, creditor_iban=creditor.iban,
+                    creditor_bic=creditor.bic, execution_date=next_business_day(as_of),
+                    bank_file_id=file_id, created_at=now)
+    session.add(payout)
+    session.add(BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.001",
+                         message_id=file_id, filename=f"pain001-{merchant_id}-{file_id}.xml",
+                         status="writing", created_at=now))
+    session.commit()
+    return payout
+
+
+def write_payout(session, payout, outbox_dir, writer=None):
+    """Write the pain.001 of a claimed payout (again, after a crash): file `written`, payout `sent`."""
+    if writer is None:
+        from payments.pain001 import build_pain001_file as writer
+    bank_file = session.get(BankFile, payout.bank_file_id)
+    outbox = Path(outbox_dir)
+    outbox.mkdir(parents=True, exist_ok=True)
+    account = {"name": payout.creditor_name, "iban": payout.creditor_iban, "bic": payout.creditor_bic}
+    # The merchant's collection account pays the merchant's own account.
+    writer(outbox / bank_file.filename, message_id=bank_file.message_id, created_at=bank_file.created_at,
+           debtor=account, execution_date=payout.execution_date,
+           transfers=[{"end_to_end_id": payout.end_to_end_id, "amount": payout.amount,
+                       "creditor_name": payout.creditor_name, "creditor_iban": payout.creditor_iban,
+                       "creditor_bic": payout.creditor_bic, "remittance": f"Debito payout {payout.id}"}])
+    bank_file.status = "written"
+    if payout.status == "pending":
+        payout.status, payout.sent_at = "sent", clock.now()
+    session.commit()
+    return payout
+
+
+def request_payout(session, merchant_id, amount, as_of, outbox_dir, writer=None):
+    """Claim a payout, then write its pain.001 into the outbox; the payout is then `sent`.
+    A crash in between leaves it `pending`, written by `write_unwritten_payouts`."""
+    payout = claim_payout(session, merchant_id, amount, as_of)
+    return write_payout(session, payout, outbox_dir, writer)
+
+
+def write_unwritten_payouts(session, outbox_dir, writer=None):
+    """Payout files still `writing` (a crash after the claim) are written now; returns the payouts."""
+    file_ids = session.scalars(select(BankFile.id).where(
+        BankFile.direction == "out", BankFile.kind == "pain.001", BankFile.status == "writing")
+        .order_by(BankFile.id)).all()
+    written = []
+    for file_id in file_ids:
+        payout = session.scalar(select(Payout).where(Payout.bank_file_id == file_id))
+        if payout is not None:
+            written.append(write_payout(session, payout, outbox_dir, writer))
+    return written
+
+
+def payout_by_e2e(session, end_to_end_id):
+    if not end_to_end_id:
+        return None
+    return session.scalar(select(Payout).where(Payout.end_to_end_id == end_to_end_id).with_for_update())
+
+
+def book_payout_paid(session, payout, amount, booked, value_date=None):
+    """The bank debited the payout (camt.054 DBIT): `paid` and a PAYOUT entry. Returns why the
+    entry is refused (kept unmatched by the caller), or None."""
+    if payout.status not in IN_PROGRESS:
+        return f"debit for a payout that is {payout.status}"
+    if amount != payout.amount:
+        return f"debited {amount} cents, the payout is {payout.amount}"
+    payout.status, payout.paid_at, payout.paid_on = "paid", clock.now(), booked
+    session.add(LedgerEntry(id=new_id("LE"), merchant_id=payout.merchant_id, date=booked,
+                            value_date=value_date or booked, code="PAYOUT", reference=payout.end_to_end_id,
+                            label=f"Payout to {payout.creditor_iban}", amount=-payout.amount,
+                            created_at=clock.now()))
+    return None
+
+
+def list_payouts(session, merchant_id, filters):
+    """A keyset page of payouts, newest first (PayoutFiltersIn data)."""
+    from payments.payments import Page
+
+    query = select(Payout).where(Payout.merchant_id == merchant_id)
+    if filters.get("status"):
+        query = query.where(Payout.status == filters["status"])
+    if filters.get("cursor"):
+        query = query.where(Payout.id < filters["cursor"])
+    limit = filters["limit"]
+    rows = session.scalars(query.order_by(Payout.id.desc()).limit(limit + 1)).all()
+    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
