@@ -92,6 +92,56 @@ def merchant_sync():
     click.echo(json.dumps({"synced": count}))
 
 
+@main.command("demo")
+@click.option("--subscribers", default=300, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 24))
+@click.option("--name", default="Club Sportif Lumière", show_default=True)
+@click.option("--email", default=None, help="dashboard login (default: demo-<random>@debito.example)")
+@click.option("--password", default=None, help="dashboard password (default: generated, printed)")
+@click.option("--seed", default=None, type=int, help="the same seed makes the same people and plans")
+def demo(subscribers, months, name, email, password, seed):
+    """A new merchant with months of history made by the real collection cycle (walked forward
+    from today: the history is dated in the coming months). Prints the JSON of `merchant create`
+    plus the dashboard login; progress goes to stderr."""
+    import secrets
+    import time as _time
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from common.errors import DebitoError
+    from debito.demo import build_history
+    from gateway.accounts import create_merchant
+    from gateway.db import standalone_session
+
+    email = email or f"demo-{secrets.token_hex(4)}@debito.example"
+    password = password or secrets.token_urlsafe(12)
+    started = _time.monotonic()
+    with standalone_session() as session:
+        try:
+            merchant, api_key = create_merchant(session, name=name, creditor_id="FR72ZZZ123456",
+                                                iban="FR7630006000011234567890189", bic=None, email=email,
+                                                password=password, address="12 rue de la République, 69002 Lyon")
+        except DebitoError as error:
+            field = next(iter(error.fields), None)
+            fail(f"{field}: {error.message}" if field else error.message)
+        session.commit()
+        out = {"merchant_id": merchant.id, "api_key": api_key, "name": merchant.name,
+               "creditor_id": merchant.creditor_id, "iban": merchant.iban, "bic": merchant.bic,
+               "email": merchant.email}
+    try:
+        sync_creditors([out["merchant_id"]])
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=600) as cluster:
+            history = build_history(cluster, out["merchant_id"], subscribers, months, seed=seed)
+    except Exception as error:
+        fail(f"the cluster did not answer ({type(error).__name__}: {error}); is `debito run` running?")
+    host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
+    base = env("PUBLIC_URL") or f"http://{host}:{port}"
+    out.update(dashboard_url=f"{base}/", login_email=email, login_password=password, history=dict(
+        history, note="made by walking the real cycle forward from today: the activity is dated "
+                      "in the coming months", seconds=round(_time.monotonic() - started, 1)))
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
 @main.command()
 @click.argument("owners", nargs=-1)
 def migrate(owners):
