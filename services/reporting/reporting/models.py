@@ -2,8 +2,9 @@
 
 `facts` is the append-only log of every event received: the read models
 (`daily_figures`, `counters`) are derived from it and can be rebuilt from it.
+`export_jobs` are the CSV exports asked for (see reporting.exports).
 """
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
@@ -54,3 +55,23 @@ class Counters(Base):
     payments_rejected = Column(Integer, nullable=False, default=0)
     plans_active = Column(Integer, nullable=False, default=0)  # +created -cancelled -completed
     updated_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class ExportJob(Base):
+    __tablename__ = "export_jobs"
+
+    id = Column(String(32), primary_key=True)  # EX…
+    merchant_id = Column(String(32), nullable=False)
+    section = Column(String(20), nullable=False)
+    filters = Column(JSON, nullable=False)
+    decimal = Column(String(1), nullable=False)
+    status = Column(String(10), nullable=False)  # pending, running, done, failed
+    rows_done = Column(Integer, nullable=False, default=0)
+    rows_total = Column(Integer)  # known when the last page has arrived
+    error = Column(Text)
+    filename = Column(String(80))  # the name the download is offered under
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    finished_at = Column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_export_jobs_merchant_id_created_at", "merchant_id", "created_at"),
+                      Index("ix_export_jobs_created_at", "created_at"))

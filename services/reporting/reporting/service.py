@@ -2,26 +2,34 @@
 
 Owns: read models fed by every service's events: `facts` (every event
 received, append-only, the source of a rebuild), the overview counters and
-the daily figures of the last 90 days (collected, rejected, signed, paid out).
-Emits: nothing.
+the daily figures of the last 90 days (collected, rejected, signed, paid out);
+export jobs and their CSV files (reporting.exports).
+Emits: reporting.export_requested (to itself: the export runs outside the RPC).
 Listens to: mandates.mandate_signed, mandate_revoked, mandate_expired;
 plans.plan_created, plan_cancelled, plan_completed; payments.payment_paid,
 payment_rejected, r_transaction_received, payout_paid. Each event is stored
 and applied in one transaction; a redelivered event changes nothing.
-RPC `reporting`: ping, overview(merchant_id, as_of_iso=None), rebuild().
+reporting.export_requested: runs the job if it is still pending.
+RPC `reporting`: ping, overview(merchant_id, as_of_iso=None), rebuild(),
+create_export(merchant_id, payload), get_export(merchant_id, export_id),
+read_export(merchant_id, export_id, offset, size), cleanup_exports(older_than_hours=None).
+A timer (EXPORT_CLEANUP_INTERVAL seconds) deletes exports older than EXPORT_RETENTION_HOURS.
 Every call but rebuild takes the caller's `merchant_id` and every query
 filters by it. Which day each fact counts on: see reporting.figures.
 """
+import base64
 from datetime import date
 
-from nameko.events import event_handler
-from nameko.rpc import rpc
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 
 from common import clock
+from common.config import env
 from common.errors import Invalid
 from common.idempotency import first_delivery
 from common.service import DebitoService
-from reporting import figures
+from reporting import exports, figures
 from reporting.models import processed_events
 
 
@@ -34,6 +42,11 @@ def iso_date(value, field):
 
 class ReportingService(DebitoService):
     name = "reporting"
+
+    dispatch = EventDispatcher()
+    mandates = RpcProxy("mandates")
+    plans = RpcProxy("plans")
+    payments = RpcProxy("payments")
 
     def _record(self, service, event, payload):
         """True when the event was new and is now counted."""
@@ -94,3 +107,41 @@ class ReportingService(DebitoService):
     @event_handler("payments", "payout_paid")
     def on_payout_paid(self, payload):
         return self._record("payments", "payout_paid", payload)
+
+    # --- export jobs ----------------------------------------------------------
+
+    @rpc
+    def create_export(self, merchant_id, payload=None):
+        job = exports.create_export(self.db, merchant_id, payload)
+        self.db.commit()
+        self.dispatch("export_requested", {"export_id": job.id, "merchant_id": merchant_id})
+        return exports.dump(job)
+
+    @rpc
+    def get_export(self, merchant_id, export_id):
+        return exports.dump(exports.get_export(self.db, merchant_id, export_id))
+
+    @rpc
+    def read_export(self, merchant_id, export_id, offset=0, size=exports.CHUNK_MAX):
+        """A chunk of a done export's file, so the gateway needs no shared disk."""
+        content, eof = exports.read_export(self.db, merchant_id, export_id, offset, size)
+        return {"content_base64": base64.b64encode(content).decode("ascii"), "eof": eof}
+
+    @rpc
+    def cleanup_exports(self, older_than_hours=None):
+        hours = exports.retention_hours() if older_than_hours is None else older_than_hours
+        deleted = exports.cleanup_exports(self.db, hours)
+        self.db.commit()
+        return {"deleted": deleted}
+
+    @timer(interval=int(env("EXPORT_CLEANUP_INTERVAL", "3600")))
+    def cleanup_old_exports(self):
+        return self.cleanup_exports()
+
+    @event_handler("reporting", "export_requested")
+    def on_export_requested(self, payload):
+        job = exports.get_export(self.db, payload["merchant_id"], payload["export_id"])
+        section = exports.SECTIONS[job.section]
+        source = getattr(getattr(self, section.service), section.method)
+        job = exports.run_export(self.db, job, lambda filters: source(job.merchant_id, filters))
+        return job.status

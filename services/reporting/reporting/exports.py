@@ -1,0 +1,249 @@
+"""Export jobs: every section's list (spec §6) as a CSV file (spec §8).
+
+A job is created `pending`; the work runs later (the service hands it to
+itself through an event) and pages through the section's list RPC, writing
+each page to a temporary file and counting `rows_done` as it goes. Only a
+complete file is renamed to its final name, so a job that failed midway
+leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
+
+Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
+answers a list page `{items, next_cursor}` (or, for the statement, the
+statement itself).
+"""
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from common import clock
+from common.config import env, var_dir
+from common.csv import Amount, CsvWriter
+from common.errors import Conflict, DebitoError, Invalid, NotFound
+from common.ids import new_id
+from common.schemas import to_utc
+from reporting.models import ExportJob
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+CHUNK_MAX = 1024 * 1024  # read_export answers at most 1 MB per call
+AMOUNT_COLUMNS = ("amount", "balance")
+
+
+@dataclass(frozen=True)
+class Section:
+    service: str
+    method: str
+    columns: tuple
+    filters: tuple
+
+
+# The same column names as the dashboard's CSV (gateway/gateway/dashboard_*.py), duplicated on purpose:
+# a service never imports the gateway.
+SECTIONS = {
+    "subscribers": Section("mandates", "list_subscribers",
+                           ("customer_reference", "name", "email", "phone", "address", "created_at"),
+                           ("q",)),
+    "mandates": Section("mandates", "list_mandates",
+                        ("reference", "customer_reference", "name", "iban", "bic", "status",
+                         "signature_method", "signed_at", "signed_place", "sequence",
+                         "last_collected_on", "revoked_at", "revocation_reason"),
+                        ("customer_reference", "reference", "status", "signed_from", "signed_to", "q",
+                         "subscriber_id")),
+    "plans": Section("plans", "list_plans",
+                     ("id", "label", "mandate_id", "amount", "frequency", "start_date", "count", "end_date",
+                      "day_of_month", "status", "next_due_date", "collected_count"),
+                     ("status", "frequency", "from", "to", "mandate_id", "subscriber_id")),
+    "payments": Section("payments", "list_payments",
+                        ("id", "due_date", "amount", "status", "sequence_type", "debtor_name",
+                         "mandate_reference", "end_to_end_id", "label", "plan_id", "replay_of", "attempt"),
+                        ("status", "from", "to", "plan_id", "mandate_id", "subscriber_id")),
+    "r-transactions": Section("payments", "list_r_transactions",
+                              ("id", "received_on", "type", "reason_code", "reason", "amount", "status",
+                               "retryable", "payment_id", "replayed_by"),
+                              ("type", "reason_code", "status", "from", "to")),
+    "payouts": Section("payments", "list_payouts",
+                       ("id", "execution_date", "amount", "status", "end_to_end_id", "creditor_name",
+                        "creditor_iban", "created_at", "paid_on", "failed_reason"),
+                       ("status",)),
+    "statement": Section("payments", "get_statement",
+                         ("date", "value_date", "code", "reference", "subscriber", "label", "amount",
+                          "balance"),
+                         ("from", "to")),
+}
+
+
+def export_dir():
+    return Path(env("EXPORT_DIR") or var_dir() / "exports")
+
+
+def retention_hours():
+    return int(env("EXPORT_RETENTION_HOURS", "72"))
+
+
+def file_path(job, root=None):
+    return Path(root or export_dir()) / job.merchant_id / f"{job.id}.csv"
+
+
+def _partial_path(job, root=None):
+    return file_path(job, root).with_suffix(".csv.part")
+
+
+# --- asking for an export ----------------------------------------------------
+
+def check_filters(section, filters):
+    """Light checks only: the source service validates the values when the job runs."""
+    if not isinstance(filters, dict) or not all(isinstance(v, str) for v in filters.values()):
+        raise Invalid("filters: an object of text values", {"filters": "an object of text values"})
+    unknown = sorted(set(filters) - set(SECTIONS[section].filters))
+    if unknown:
+        message = f"unknown filter {unknown[0]!r} for {section} (known: {', '.join(SECTIONS[section].filters)})"
+        raise Invalid(f"filters: {message}", {"filters": message})
+    filters = {key: value.strip() for key, value in filters.items() if value.strip()}
+    if section == "statement":
+        period = {}
+        for name in ("from", "to"):
+            try:
+                period[name] = date.fromisoformat(filters.get(name, ""))
+            except ValueError:
+                message = f"{name}: an ISO date (YYYY-MM-DD)"
+                raise Invalid(f"filters: {message}", {"filters": message}) from None
+        if period["from"] > period["to"]:
+            raise Invalid("filters: from must be on or before to", {"filters": "from: on or before to"})
+    return filters
+
+
+def create_export(session, merchant_id, payload):
+    """A new `pending` job; the caller commits and has the work started."""
+    if not isinstance(payload, dict):
+        raise Invalid("expected an object {section, filters?, decimal?}", {"body": "a JSON object"})
+    unknown = sorted(set(payload) - {"section", "filters", "decimal"})
+    if unknown:
+        raise Invalid(f"{unknown[0]}: unknown field", {unknown[0]: "unknown field"})
+    section = payload.get("section")
+    if section not in SECTIONS:
+        message = f"one of {', '.join(SECTIONS)}"
+        raise Invalid(f"section: {message}", {"section": message})
+    decimal = payload.get("decimal") or ","
+    if decimal not in (",", "."):
+        raise Invalid("decimal: ',' or '.'", {"decimal": "',' or '.'"})
+    filters = check_filters(section, payload.get("filters") or {})
+    now = clock.now()
+    job = ExportJob(id=new_id("EX"), merchant_id=merchant_id, section=section, filters=filters,
+                    decimal=decimal, status="pending", rows_done=0, created_at=now,
+                    filename=f"{section}-{now:%Y%m%d-%H%M%S}.csv")
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_export(session, merchant_id, export_id):
+    job = session.get(ExportJob, export_id) if isinstance(export_id, str) else None
+    if job is None or job.merchant_id != merchant_id:
+        raise NotFound("no such export", {"export_id": "not found"})
+    return job
+
+
+def dump(job):
+    return {"id": job.id, "section": job.section, "filters": job.filters, "decimal": job.decimal,
+            "status": job.status, "rows_done": job.rows_done, "rows_total": job.rows_total,
+            "error": job.error, "filename": job.filename,
+            "created_at": to_utc(job.created_at).isoformat(),
+            "finished_at": job.finished_at and to_utc(job.finished_at).isoformat()}
+
+
+# --- doing it ---------------------------------------------------------------
+
+def _cell(column, value):
+    if column in AMOUNT_COLUMNS and isinstance(value, int):
+        return Amount(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def _list_pages(job, fetch_page):
+    filters = dict(job.filters, limit=PAGE_SIZE)
+    while True:
+        page = fetch_page(dict(filters))
+        yield page["items"], not page["next_cursor"]
+        if not page["next_cursor"]:
+            return
+        filters["cursor"] = page["next_cursor"]
+
+
+def _statement_pages(job, fetch_page):
+    """One page: the opening-balance row, every entry, the closing-balance row."""
+    statement = fetch_page(dict(job.filters))
+    opening = {"code": "OPENING", "label": "opening balance", "balance": statement["opening_balance"]}
+    closing = {"code": "CLOSING", "label": "closing balance", "balance": statement["closing_balance"]}
+    yield [opening, *statement["entries"], closing], True
+
+
+def run_export(session, job, fetch_page, root=None):
+    """Write `job`'s file, committing its progress after every page; a job
+    already started (a redelivered event) is left alone. Returns the job."""
+    if job.status != "pending":
+        return job
+    job.status = "running"
+    session.commit()
+    final, partial = file_path(job, root), _partial_path(job, root)
+    columns = SECTIONS[job.section].columns
+    pages = _statement_pages if job.section == "statement" else _list_pages
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") as file:
+            writer = CsvWriter(file, columns, decimal=job.decimal)
+            for items, last in pages(job, fetch_page):
+                writer.writerows([_cell(c, item.get(c)) for c in columns] for item in items)
+                job.rows_done += len(items)
+                if last:
+                    job.rows_total = job.rows_done
+                session.commit()
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, final)
+    except Exception as error:  # noqa: BLE001 (any failure ends the job, with its reason)
+        session.rollback()
+        partial.unlink(missing_ok=True)
+        if isinstance(error, DebitoError):
+            reason = error.message
+        else:
+            log.exception("export %s failed", job.id)
+            reason = f"the export could not be written ({type(error).__name__})"
+        job.status, job.error, job.finished_at = "failed", reason, clock.now()
+        session.commit()
+        return job
+    job.status, job.finished_at = "done", clock.now()
+    session.commit()
+    return job
+
+
+def read_export(session, merchant_id, export_id, offset, size, root=None):
+    """`size` bytes (at most 1 MB) of a done job's file from `offset`, and whether the file ends there."""
+    job = get_export(session, merchant_id, export_id)
+    if job.status != "done":
+        raise Conflict(f"the export is {job.status}, not done", {"status": job.status})
+    for name, value in (("offset", offset), ("size", size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Invalid(f"{name}: a non-negative integer", {name: "a non-negative integer"})
+    path = file_path(job, root)
+    with open(path, "rb") as file:
+        file.seek(offset)
+        content = file.read(min(size, CHUNK_MAX))
+        eof = offset + len(content) >= os.fstat(file.fileno()).st_size
+    return content, eof
+
+
+def cleanup_exports(session, older_than_hours, root=None):
+    """Delete the jobs created more than `older_than_hours` ago, and their files."""
+    limit = clock.now() - timedelta(hours=older_than_hours)
+    jobs = session.scalars(select(ExportJob).where(ExportJob.created_at < limit)).all()
+    for job in jobs:
+        file_path(job, root).unlink(missing_ok=True)
+        _partial_path(job, root).unlink(missing_ok=True)
+        session.delete(job)
+    return len(jobs)
