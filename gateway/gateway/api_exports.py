@@ -34,10 +34,14 @@ def export(export_id):
 @operation("/exports/<export_id>/download", "GET", summary="The CSV file of a done export (409 until done)",
            tag="exports")
 def export_download(export_id):
-    job = call("reporting", "get_export", g.merchant.id, export_id)
+    return export_file_response(g.merchant.id, export_id)
+
+
+def export_file_response(merchant_id, export_id):
+    """The file of a done export, streamed from reporting in chunks (409 until done)."""
+    job = call("reporting", "get_export", merchant_id, export_id)
     if job["status"] != "done":
         raise Conflict(f"the export is {job['status']}, not done", {"status": job["status"]})
-    merchant_id = g.merchant.id
 
     def chunks():
         offset = 0

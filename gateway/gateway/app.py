@@ -11,8 +11,9 @@ from sqlalchemy.orm import sessionmaker
 
 from common.config import SERVICES, amqp_uri, env, var_dir
 from common.database import engine_for
-from gateway import (api_exports, api_mandates, api_monitoring, api_payments,  # noqa: F401  (routes)
-                     api_plans, dashboard_mandates, dashboard_monitoring, dashboard_payments, dashboard_plans)
+from gateway import (api_exports, api_mandates, api_monitoring, api_payments, api_plans,  # noqa: F401
+                     dashboard_exports, dashboard_mandates, dashboard_monitoring, dashboard_payments,
+                     dashboard_plans)  # (their routes)
 from gateway.api import api
 from gateway.dashboard import dashboard, select_locale
 from gateway.db import close_db_session

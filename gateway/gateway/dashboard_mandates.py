@@ -17,7 +17,6 @@ from gateway.dashboard import dashboard, login_required
 from gateway.rpc import call
 
 MANDATE_STATUSES = ("pending_signature", "active", "revoked", "expired", "failed")
-EXPORT_PAGE = 500
 
 
 class PostForm(FlaskForm):
@@ -36,18 +35,6 @@ def day(value):
 
 def form_fields(names):
     return {name: request.form[name].strip() for name in names if request.form.get(name, "").strip()}
-
-
-def all_pages(service, method, filters):
-    """Every item of a list RPC, page after page (for exports)."""
-    filters = dict(filters, limit=EXPORT_PAGE)
-    filters.pop("cursor", None)
-    while True:
-        page = call(service, method, g.merchant.id, filters)
-        yield from page["items"]
-        if not page["next_cursor"]:
-            return
-        filters["cursor"] = page["next_cursor"]
 
 
 def csv_download(filename, header, rows):
@@ -70,19 +57,6 @@ def mandates():
     page = call("mandates", "list_mandates", g.merchant.id, filters)
     return render_template("dashboard/mandates.html", section="mandates", page=page,
                            filters=filters, statuses=MANDATE_STATUSES)
-
-
-MANDATE_COLUMNS = ("reference", "customer_reference", "name", "iban", "bic", "status",
-                   "signature_method", "signed_at", "signed_place", "sequence",
-                   "last_collected_on", "revoked_at", "revocation_reason")
-
-
-@dashboard.route("/dashboard/mandates/export.csv")
-@login_required
-def mandates_export():
-    rows = ([m.get(column) for column in MANDATE_COLUMNS]
-            for m in all_pages("mandates", "list_mandates", query_filters(MANDATE_FILTERS)))
-    return csv_download(export_name("mandates"), MANDATE_COLUMNS, rows)
 
 
 IMPORT_FIELDS = ("reference", "iban", "bic", "signature_method", "signed_at", "signed_place",
@@ -178,17 +152,6 @@ def subscribers():
     page = call("mandates", "list_subscribers", g.merchant.id, filters)
     return render_template("dashboard/subscribers.html", section="subscribers", page=page,
                            filters=filters)
-
-
-SUBSCRIBER_COLUMNS = ("customer_reference", "name", "email", "phone", "address", "created_at")
-
-
-@dashboard.route("/dashboard/subscribers/export.csv")
-@login_required
-def subscribers_export():
-    rows = ([s.get(column) for column in SUBSCRIBER_COLUMNS]
-            for s in all_pages("mandates", "list_subscribers", query_filters(SUBSCRIBER_FILTERS)))
-    return csv_download(export_name("subscribers"), SUBSCRIBER_COLUMNS, rows)
 
 
 @dashboard.route("/dashboard/subscribers/new", methods=["GET", "POST"])

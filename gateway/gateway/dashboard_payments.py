@@ -3,12 +3,10 @@ away), the payment page with its R-transaction, reason and replay chain and a
 « Rejouer » button, the R-transactions list, CSV exports."""
 from flask import g, render_template, url_for
 
-from common.csv import Amount
 from gateway.api_mandates import query_filters
 from gateway.api_payments import PAYMENT_FILTERS, R_TRANSACTION_FILTERS
 from gateway.dashboard import dashboard, login_required
-from gateway.dashboard_mandates import (PostForm, all_pages, csv_download, export_name, form_fields,
-                                        page_action)
+from gateway.dashboard_mandates import PostForm, form_fields, page_action
 from gateway.rpc import call
 
 PAYMENT_STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
@@ -23,21 +21,6 @@ def payments():
     page = call("payments", "list_payments", g.merchant.id, filters)
     return render_template("dashboard/payments.html", section="payments", page=page, filters=filters,
                            statuses=PAYMENT_STATUSES)
-
-
-PAYMENT_COLUMNS = ("id", "due_date", "amount", "status", "sequence_type", "debtor_name",
-                   "mandate_reference", "end_to_end_id", "label", "plan_id", "replay_of", "attempt")
-
-
-def csv_rows(items, columns):
-    return ([Amount(item[c]) if c == "amount" else item.get(c) for c in columns] for item in items)
-
-
-@dashboard.route("/dashboard/payments/export.csv")
-@login_required
-def payments_export():
-    found = all_pages("payments", "list_payments", query_filters(PAYMENT_FILTERS))
-    return csv_download(export_name("payments"), PAYMENT_COLUMNS, csv_rows(found, PAYMENT_COLUMNS))
 
 
 @dashboard.route("/dashboard/payments/<payment_id>")
@@ -72,18 +55,3 @@ def r_transactions():
     unmatched = call("payments", "list_unmatched", g.merchant.id)
     return render_template("dashboard/r_transactions.html", section="payments", page=page,
                            filters=filters, types=R_TRANSACTION_TYPES, unmatched=unmatched)
-
-
-R_TRANSACTION_COLUMNS = ("id", "received_on", "type", "reason_code", "reason", "amount", "status",
-                         "retryable", "payment_id", "replayed_by")
-
-
-@dashboard.route("/dashboard/r-transactions/export.csv")
-@login_required
-def r_transactions_export():
-    found = ({**r, "retryable": "yes" if r.get("retryable") else "no"}
-             for r in all_pages("payments", "list_r_transactions", query_filters(R_TRANSACTION_FILTERS)))
-    return csv_download(export_name("r-transactions"), R_TRANSACTION_COLUMNS,
-                        csv_rows(found, R_TRANSACTION_COLUMNS))
-
-

@@ -3,14 +3,12 @@ and CSV export; the create form (from a mandate); the plan page with its
 schedule, edit form, pause, resume and cancel."""
 from flask import flash, g, redirect, render_template, request, url_for
 
-from common.csv import Amount
 from common.errors import DebitoError, Invalid
 from common.money import format_amount, parse_amount
 from gateway.api_mandates import query_filters
 from gateway.api_plans import PLAN_FILTERS, actor
 from gateway.dashboard import dashboard, login_required
-from gateway.dashboard_mandates import (PostForm, all_pages, csv_download, export_name, form_fields,
-                                        page_action)
+from gateway.dashboard_mandates import PostForm, form_fields, page_action
 from gateway.rpc import call
 
 FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
@@ -45,20 +43,6 @@ def plans():
     page = call("plans", "list_plans", g.merchant.id, filters)
     return render_template("dashboard/plans.html", section="plans", page=page, filters=filters,
                            statuses=PLAN_STATUSES, frequencies=FREQUENCIES)
-
-
-PLAN_COLUMNS = ("id", "label", "mandate_id", "amount", "frequency", "start_date", "count", "end_date",
-                "day_of_month", "status", "next_due_date", "collected_count")
-
-
-@dashboard.route("/dashboard/plans/export.csv")
-@login_required
-def plans_export():
-    def row(plan):
-        return [Amount(plan[c]) if c == "amount" else plan.get(c) for c in PLAN_COLUMNS]
-
-    plans_found = all_pages("plans", "list_plans", query_filters(PLAN_FILTERS))
-    return csv_download(export_name("plans"), PLAN_COLUMNS, (row(p) for p in plans_found))
 
 
 @dashboard.route("/dashboard/plans/new", methods=["GET", "POST"])

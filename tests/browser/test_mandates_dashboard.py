@@ -85,7 +85,7 @@ def test_subscriber_page_gathers_its_mandates(page, cluster):
     expect(page.locator("#subscriber-mandates")).to_contain_text(mandate["reference"])
 
 
-def test_export_button_downloads_the_filtered_list_as_semicolon_csv(page, cluster):
+def test_export_button_runs_a_job_with_the_filters_shows_progress_and_downloads_the_csv(page, cluster):
     merchant = cluster.create_merchant()
     api = cluster.api(merchant["api_key"])
     tag = uuid.uuid4().hex[:6]
@@ -97,7 +97,11 @@ def test_export_button_downloads_the_filtered_list_as_semicolon_csv(page, cluste
     log_in(page, merchant)
     page.goto(f"/dashboard/mandates?customer_reference=E-{tag}")
     with page.expect_download() as download:
-        page.click("[data-action=export]")
+        page.click("[data-action=export]")  # starts an export job with the list's filters
+    expect(page).to_have_url(re.compile(r"/dashboard/exports/EX"))
+    expect(page.locator("progress#progress")).to_be_visible()
+    expect(page.locator("[data-field=status]")).to_have_text("done")
+    expect(page.locator("#rows")).to_have_text("2")
     content = open(download.value.path(), "rb").read()
     assert content.startswith(b"\xef\xbb\xbfreference;customer_reference;name;iban;")
     assert content.endswith(b"\r\n")
