@@ -3,6 +3,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -169,8 +170,9 @@ def run():
     for owner in OWNERS:
         upgrade(owner)
     supervisor = Supervisor(cluster_children())
+    empty = _no_merchant_yet()
     supervisor.start()
-    threading.Thread(target=_sync_when_up, daemon=True).start()
+    threading.Thread(target=_after_start, args=(empty,), daemon=True).start()
     host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
     base = env("PUBLIC_URL") or f"http://{host}:{port}"
     click.echo(f"\nDebito is starting:\n  dashboard  {base}/\n  API        {base}/api/v1/"
@@ -184,16 +186,46 @@ def run():
         supervisor.stop()
 
 
-def _sync_when_up(attempts=30):
-    """Once the services answer, make sure payments knows every merchant."""
+def _no_merchant_yet():
+    from sqlalchemy import func, select
+
+    from gateway.db import standalone_session
+    from gateway.models import Merchant
+
+    with standalone_session() as session:
+        return session.scalar(select(func.count()).select_from(Merchant)) == 0
+
+
+def _after_start(empty, attempts=30):
+    """Once the services answer: make sure payments knows every merchant and, on an
+    empty database, make a demo merchant so the first look at the dashboard is not empty."""
     for _ in range(attempts):
         try:
             sync_creditors()
-            return
+            break
         except Exception:  # not up yet
             time.sleep(2)
-    logging.getLogger("debito").warning("could not send the merchants to payments: "
-                                        "run `debito merchant sync`")
+    else:
+        logging.getLogger("debito").warning("could not send the merchants to payments: "
+                                            "run `debito merchant sync`")
+        return
+    if empty and env("DEBITO_DEMO", "1") != "0":
+        _first_run_demo()
+
+
+def _first_run_demo():
+    log = logging.getLogger("debito")
+    log.info("empty database: making a demo merchant with its history (DEBITO_DEMO=0 to skip)")
+    result = subprocess.run(
+        [sys.executable, "-m", "debito", "demo", "--subscribers", env("DEMO_SUBSCRIBERS", "300"),
+         "--months", env("DEMO_MONTHS", "6")], capture_output=True, text=True)
+    if result.returncode != 0:
+        log.error("the demo could not be made: %s", result.stderr.strip().splitlines()[-1:])
+        return
+    demo = json.loads(result.stdout)
+    click.echo(f"\nDemo merchant ready: {demo['dashboard_url']}\n"
+               f"  demo login  {demo['login_email']}\n  password    {demo['login_password']}\n"
+               f"  API key     {demo['api_key']}\n")
 
 
 def _interrupt(_signum, _frame):

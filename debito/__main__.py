@@ -1,0 +1,3 @@
+from debito.cli import main
+
+main()
