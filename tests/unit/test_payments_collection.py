@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from common.errors import Conflict, Invalid, NotFound
 from payments import collection, payments
 from payments.models import Base, BankFile, Payment, RTransaction
-from payments.schemas import CreditorIn, PaymentFiltersIn, load
+from common.schemas import load
+from payments.schemas import CreditorIn, PaymentFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN_AGRI = "FR7630006000011234567890189"  # Crédit Agricole, AGRIFRPP

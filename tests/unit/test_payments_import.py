@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from payments import collection, payments
 from payments.models import Base, BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
-from payments.schemas import CreditorIn, RTransactionFiltersIn, load
+from common.schemas import load
+from payments.schemas import CreditorIn, RTransactionFiltersIn
 
 A = "MEaaaa"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-MD1",

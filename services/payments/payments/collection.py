@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 from collections import namedtuple
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,13 +31,6 @@ DEFAULT_PRENOTIFICATION_DAYS = 14
 MAX_AUTOMATIC_RETRIES = 2  # spec §3: retryable codes only, at most twice
 STREAM_ROWS = 2000
 LIVE = ("scheduled", "submitted", "paid")  # a debit the debtor's bank has seen or will see
-
-
-def to_utc(value):
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _day(value):

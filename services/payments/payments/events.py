@@ -6,7 +6,7 @@ payment_cancelled: `payment_event`; r_transaction_received: `r_transaction_recei
 payout_requested, payout_paid: `payout_event`.
 """
 from common.idempotency import new_event_id
-from payments.schemas import to_utc
+from common.schemas import to_utc
 
 PAYMENT_EVENTS = {"scheduled": "payment_scheduled", "submitted": "payment_submitted",
                   "paid": "payment_paid", "rejected": "payment_rejected", "cancelled": "payment_cancelled"}

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from lxml import etree

@@ -2,69 +2,13 @@
 fields (null counts as left out, spec §6), output schemas with ISO dates and
 UTC instants."""
 import json
-from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.errors import Invalid, Malformed
-from common.sepa import InvalidIdentifier, validate_bic, validate_creditor_id, validate_iban
+from common.schemas import Identifier, In, Instant, StrictBool, Text
+from common.sepa import validate_bic, validate_creditor_id, validate_iban
 from payments import reason_codes
 from payments.models import PAYOUT_STATUSES, R_STATUSES, R_TYPES, STATUSES
-
-
-def load(schema_class, payload):
-    """`payload` loaded by the schema, or Invalid naming each bad field."""
-    if not isinstance(payload, dict):
-        raise Malformed("expected a JSON object")
-    try:
-        return schema_class().load(payload)
-    except ValidationError as error:
-        fields_ = {name: (value[0] if isinstance(value, list) else str(value))
-                   for name, value in error.normalized_messages().items()}
-        field, message = next(iter(fields_.items()))
-        raise Invalid(f"{field}: {message}", fields_) from None
-
-
-def to_utc(value):
-    """SQLite hands back naive datetimes: they are UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-class Text(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            raise ValidationError("must not be empty")
-        return text
-
-
-class Identifier(fields.String):
-    """A SEPA identifier checked and normalised by common.sepa."""
-
-    def __init__(self, check, **kwargs):
-        super().__init__(**kwargs)
-        self.check = check
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return self.check(super()._deserialize(value, attr, data, **kwargs))
-        except InvalidIdentifier as error:
-            raise ValidationError(error.message) from None
-
-
-class StrictBool(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise ValidationError("true or false")
-        return value
-
-
-class In(Schema):
-    @pre_load
-    def drop_nulls(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 class CreditorIn(In):
@@ -132,11 +76,6 @@ class PayoutFiltersIn(In):
 
 class ReplayIn(In):
     due_date = fields.Date()
-
-
-class Instant(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else to_utc(value).isoformat()
 
 
 class PaymentOut(Schema):
@@ -224,7 +163,3 @@ class CreditorOut(Schema):
     prenotification_days = fields.Integer()
     availability_delay_days = fields.Integer()
     updated_at = Instant()
-
-
-def dump_page(schema_class, page):
-    return {"items": schema_class(many=True).dump(page.items), "next_cursor": page.next_cursor}

@@ -31,13 +31,14 @@ from common import clock
 from common.config import env, var_dir
 from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery
+from common.schemas import dump_page, load
 from common.service import DebitoService
 from payments import collection, events, ledger, payments
 from payments.models import Creditor, Payout, processed_events
 from payments.prenotification import send_prenotification
 from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
                               PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
-                              StatementIn, UnmatchedOut, dump_page, load)
+                              StatementIn, UnmatchedOut)
 
 log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
