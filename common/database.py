@@ -5,6 +5,7 @@ has its own `<OWNER>_DATABASE_URL`; on SQLite in its own file. The nameko
 dependency `Database` gives each worker a session that is closed, and rolled
 back if not committed, when the worker ends.
 """
+from collections import namedtuple
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
@@ -95,3 +96,16 @@ class Database(DependencyProvider):
         session = self._sessions.pop(worker_ctx, None)
         if session is not None:
             session.close()
+
+
+Page = namedtuple("Page", "items next_cursor")
+
+
+def keyset_page(session, query, id_column, filters):
+    """Newest first by id (ids are time-ordered): `filters["limit"]` rows after
+    `filters["cursor"]`, and the last id as the next cursor when more follow."""
+    limit = filters["limit"]
+    if filters.get("cursor"):
+        query = query.where(id_column < filters["cursor"])
+    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).unique().all()
+    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)

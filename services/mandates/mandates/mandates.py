@@ -12,9 +12,9 @@ from common import clock
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.sepa import bic_from_iban, generate_umr
+from common.database import keyset_page
 from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
-from mandates.subscribers import (contains, create_subscriber, find_subscriber, keyset_page,
-                                  searchable)
+from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable
 
 DORMANCY = relativedelta(months=36)  # SDD Core rulebook: a mandate unused for 36 months lapses
 

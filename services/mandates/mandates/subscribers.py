@@ -1,6 +1,5 @@
 """Subscribers (debtors): creation and search. Plain functions taking a session."""
 import unicodedata
-from collections import namedtuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -9,9 +8,9 @@ from sqlalchemy.orm import selectinload
 from common import clock
 from common.errors import Conflict, NotFound
 from common.ids import new_id
+from common.database import keyset_page
 from mandates.models import Subscriber
 
-Page = namedtuple("Page", "items next_cursor")
 
 
 def searchable(text):
@@ -72,12 +71,3 @@ def list_subscribers(session, merchant_id, filters):
     if filters.get("q"):
         query = query.where(Subscriber.search_text.like(contains(searchable(filters["q"])), escape="\\"))
     return keyset_page(session, query, Subscriber.id, filters)
-
-
-def keyset_page(session, query, id_column, filters):
-    """Newest first by id (time-ordered), `limit` items, the last id as the next cursor."""
-    limit = filters["limit"]
-    if filters.get("cursor"):
-        query = query.where(id_column < filters["cursor"])
-    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).unique().all()
-    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)

@@ -14,6 +14,7 @@ from common import clock
 from common.calendar import add_business_days, next_business_day
 from common.errors import Invalid, NotFound
 from common.ids import new_id
+from common.database import keyset_page
 from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction
 
 STREAM_ROWS = 2000
@@ -190,13 +191,7 @@ def book_payout_paid(session, payout, amount, booked, value_date=None):
 
 def list_payouts(session, merchant_id, filters):
     """A keyset page of payouts, newest first (PayoutFiltersIn data)."""
-    from payments.payments import Page
-
     query = select(Payout).where(Payout.merchant_id == merchant_id)
     if filters.get("status"):
         query = query.where(Payout.status == filters["status"])
-    if filters.get("cursor"):
-        query = query.where(Payout.id < filters["cursor"])
-    limit = filters["limit"]
-    rows = session.scalars(query.order_by(Payout.id.desc()).limit(limit + 1)).all()
-    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
+    return keyset_page(session, query, Payout.id, filters)

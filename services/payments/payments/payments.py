@@ -1,17 +1,16 @@
 """Payments as the merchant reads them: creditor profiles, lists with keyset
 pages, a payment with its R-transactions and replay chain, unmatched bank
 entries. Plain functions taking a session; the caller commits."""
-from collections import namedtuple
 
 from sqlalchemy import select
 
 from common import clock
 from common.sepa import bic_from_iban
+from common.database import keyset_page
 from payments.collection import find_payment
 from payments.models import Creditor, Payment, RTransaction, UnmatchedEntry
 from payments.schemas import PaymentOut, RTransactionOut
 
-Page = namedtuple("Page", "items next_cursor")
 
 
 def register_creditor(session, merchant_id, profile):
@@ -32,11 +31,6 @@ def register_creditor(session, merchant_id, profile):
     return creditor
 
 
-def _page(session, query, column, limit):
-    rows = session.scalars(query.order_by(column.desc()).limit(limit + 1)).all()
-    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
-
-
 def list_payments(session, merchant_id, filters):
     """A keyset page of payments, newest first (PaymentFiltersIn data; from/to: due date)."""
     query = select(Payment).where(Payment.merchant_id == merchant_id)
@@ -47,9 +41,7 @@ def list_payments(session, merchant_id, filters):
         query = query.where(Payment.due_date >= filters["from_"])
     if filters.get("to"):
         query = query.where(Payment.due_date <= filters["to"])
-    if filters.get("cursor"):
-        query = query.where(Payment.id < filters["cursor"])
-    return _page(session, query, Payment.id, filters["limit"])
+    return keyset_page(session, query, Payment.id, filters)
 
 
 def payment_detail(session, payment):
@@ -88,9 +80,7 @@ def list_r_transactions(session, merchant_id, filters):
         query = query.where(RTransaction.received_on >= filters["from_"])
     if filters.get("to"):
         query = query.where(RTransaction.received_on <= filters["to"])
-    if filters.get("cursor"):
-        query = query.where(RTransaction.id < filters["cursor"])
-    return _page(session, query, RTransaction.id, filters["limit"])
+    return keyset_page(session, query, RTransaction.id, filters)
 
 
 def list_unmatched(session, merchant_id=None, limit=200):

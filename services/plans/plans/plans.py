@@ -23,12 +23,12 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
+from common.database import keyset_page
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
 from plans.schemas import InstalmentOut, PlanChangeOut, PlanOut
 
 UPCOMING = 12
-Page = namedtuple("Page", "items next_cursor")
 Due = namedtuple("Due", "sequence_no theoretical due_date")
 EDITABLE = ("amount", "frequency", "end_date", "count", "day_of_month")
 
@@ -167,11 +167,7 @@ def list_plans(session, merchant_id, filters):
         query = query.where(Plan.next_due_date >= filters["from_"])
     if filters.get("to"):
         query = query.where(Plan.next_due_date <= filters["to"])
-    if filters.get("cursor"):
-        query = query.where(Plan.id < filters["cursor"])
-    limit = filters["limit"]
-    rows = session.scalars(query.order_by(Plan.id.desc()).limit(limit + 1)).all()
-    return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)
+    return keyset_page(session, query, Plan.id, filters)
 
 
 # --- edits and states -------------------------------------------------------
