@@ -23,7 +23,8 @@ def subscriber_created(subscriber):
 def mandate_signed(mandate):
     return _mandate(mandate, iban=mandate.iban, bic=mandate.bic, signature_method=mandate.signature_method,
                     signed_at=_instant(mandate.signed_at), sequence=mandate.sequence,
-                    customer_reference=mandate.subscriber.customer_reference)
+                    customer_reference=mandate.subscriber.customer_reference,
+                    order_id=mandate.signing_order_id)
 
 
 def mandate_amended(mandate, amendment, same_bank):

@@ -62,6 +62,53 @@ def import_mandate(session, merchant_id, data):
     return mandate
 
 
+def sign_mandate(session, merchant_id, data):
+    """A mandate signed electronically through a signature order (MandateSignIn data),
+    active at once, with its evidence. Idempotent on the order id.
+
+    Returns (mandate, created, the subscriber it created or None)."""
+    evidence = dict(data["evidence"])
+    order_id = evidence["order_id"]
+    existing = _signed_by_order(session, merchant_id, order_id)
+    if existing is not None:
+        return existing, False, None
+    created = None
+    if "subscriber" in data:
+        # the order was made before this customer reference existed, maybe: it is the same customer
+        subscriber = session.scalar(select(Subscriber).where(
+            Subscriber.merchant_id == merchant_id,
+            Subscriber.customer_reference == data["subscriber"]["customer_reference"]))
+        if subscriber is None:
+            subscriber = created = create_subscriber(session, merchant_id, data["subscriber"])
+    else:
+        subscriber = find_subscriber(session, merchant_id, data["subscriber_id"])
+    signed_at = evidence["signed_at"]
+    evidence["signed_at"] = signed_at.isoformat()
+    mandate = Mandate(
+        id=new_id("MD"), merchant_id=merchant_id, subscriber=subscriber,
+        reference=_free_reference(session, merchant_id), iban=data["iban"],
+        bic=data.get("bic") or bic_from_iban(data["iban"]), signature_method="electronic",
+        signed_at=signed_at, sequence=data["sequence"], status="active", created_at=clock.now(),
+        evidence=evidence, signing_order_id=order_id)
+    mandate.dormant_on = dormant_on(mandate)
+    session.add(mandate)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # a concurrent call for the same order won: answer its mandate
+        existing = _signed_by_order(session, merchant_id, order_id)
+        if existing is None:
+            raise
+        return existing, False, None
+    return mandate, True, created
+
+
+def _signed_by_order(session, merchant_id, order_id):
+    return session.scalar(select(Mandate).where(
+        Mandate.merchant_id == merchant_id, Mandate.signing_order_id == order_id)
+        .options(selectinload(Mandate.subscriber), selectinload(Mandate.amendments)))
+
+
 def _reference_taken(session, merchant_id, reference):
     return session.scalar(select(Mandate.id).where(
         Mandate.merchant_id == merchant_id, Mandate.reference == reference)) is not None

@@ -1,5 +1,5 @@
 """Tables of the `mandates` service; every business row carries `merchant_id`."""
-from sqlalchemy import (Boolean, Column, Date, DateTime, ForeignKey, Index, LargeBinary, String,
+from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index, LargeBinary, String,
                         Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, relationship
 
@@ -69,6 +69,9 @@ class Mandate(Base):
     created_at = Column(DateTime(timezone=True), nullable=False)
     scan_filename = Column(String(255))
     scan_content_type = Column(String(50))
+    # electronic signature: {signed_at, ip_address, user_agent, phone, order_id, document_hash}
+    evidence = Column(JSON)
+    signing_order_id = Column(String(32))
 
     subscriber = relationship(Subscriber, back_populates="mandates")
     amendments = relationship("MandateAmendment", order_by="MandateAmendment.id",
@@ -76,6 +79,7 @@ class Mandate(Base):
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "reference", name="uq_mandates_reference"),
+        UniqueConstraint("merchant_id", "signing_order_id", name="uq_mandates_signing_order_id"),
         Index("ix_mandates_merchant_id_id", "merchant_id", "id"),
         Index("ix_mandates_merchant_id_status_signed_at", "merchant_id", "status", "signed_at"),
         Index("ix_mandates_merchant_id_subscriber_id", "merchant_id", "subscriber_id"),

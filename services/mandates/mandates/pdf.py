@@ -217,6 +217,8 @@ def render_mandate_pdf(mandate: dict, creditor: dict, lang: str = "fr") -> bytes
     pdf.set_y(max(bottom, top + SIGNATURE_BOX[1]))
 
     evidence = {k: v for k, v in (mandate.get("evidence") or {}).items() if v}
+    if "ip_address" in evidence:  # the signing service's name for it
+        evidence.setdefault("ip", evidence.pop("ip_address"))
     if any(key in evidence for key in EVIDENCE_FIELDS):
         _section(pdf, labels["evidence"])
         for key in EVIDENCE_FIELDS:

@@ -114,6 +114,34 @@ class MandateImportIn(In):
             raise ValidationError("a paper mandate says where it was signed", "signed_place")
 
 
+class EvidenceIn(In):
+    """What proves an electronic signature (kept on the mandate, shown on its page and PDF)."""
+    signed_at = SignedAt(required=True)
+    ip_address = Text(validate=validate.Length(max=64))
+    user_agent = fields.String(validate=validate.Length(max=1000))
+    phone = Phone(required=True)
+    order_id = Text(required=True, validate=validate.Length(max=32))
+    document_hash = fields.String(required=True, validate=validate.Regexp(
+        r"^sha256:[0-9a-f]{64}$", error="sha256:<64 hex digits>"))
+
+
+class MandateSignIn(In):
+    """A mandate signed electronically through a signature order (the signing service)."""
+    subscriber_id = fields.String()
+    subscriber = fields.Nested(SubscriberIn)
+    iban = Iban(required=True)
+    bic = Bic()
+    sequence = fields.String(load_default="recurrent", validate=validate.OneOf(SEQUENCES))
+    signature_method = fields.String(load_default="electronic", validate=validate.Equal(
+        "electronic", error="a mandate signed through an order is electronic"))
+    evidence = fields.Nested(EvidenceIn, required=True)
+
+    @validates_schema
+    def one_subscriber(self, data, **kwargs):
+        if ("subscriber_id" in data) == ("subscriber" in data):
+            raise ValidationError("give either subscriber_id or subscriber", "subscriber_id")
+
+
 class BankDetailsIn(In):
     iban = Iban(required=True)
     bic = Bic()
@@ -197,6 +225,7 @@ class AmendmentOut(Schema):
 class MandateDetailOut(MandateOut):
     subscriber = fields.Nested(SubscriberOut)
     amendments = fields.List(fields.Nested(AmendmentOut))
+    evidence = fields.Raw()  # null for imported mandates
 
 
 class SubscriberDetailOut(SubscriberOut):

@@ -6,7 +6,7 @@ Emits: mandates.subscriber_created, mandates.mandate_signed (imports too),
 mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired.
 Listens to: nothing.
 RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
-import_mandate, list_mandates, get_mandate, get_mandate_scan,
+import_mandate, sign_mandate, list_mandates, get_mandate, get_mandate_scan,
 render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
 expire_dormant. Every call but expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
@@ -21,7 +21,7 @@ from common.errors import Invalid
 from common.service import DebitoService
 from mandates import events, mandates, subscribers
 from common.schemas import dump_page, load
-from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
+from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
 
 def iso_date(value, field):
@@ -59,6 +59,19 @@ class MandatesService(DebitoService):
         if "subscriber" in data:
             self.dispatch("subscriber_created", events.subscriber_created(mandate.subscriber))
         self.dispatch("mandate_signed", events.mandate_signed(mandate))
+        return MandateDetailOut().dump(mandate)
+
+    @rpc
+    def sign_mandate(self, merchant_id, payload):
+        """A mandate signed electronically through a signature order; the same order id
+        answers the same mandate (and emits nothing the second time)."""
+        mandate, created, subscriber = mandates.sign_mandate(self.db, merchant_id,
+                                                             load(MandateSignIn, payload))
+        self.db.commit()
+        if subscriber is not None:
+            self.dispatch("subscriber_created", events.subscriber_created(subscriber))
+        if created:
+            self.dispatch("mandate_signed", events.mandate_signed(mandate))
         return MandateDetailOut().dump(mandate)
 
     @rpc

@@ -1,14 +1,302 @@
 """The `signing` service.
 
-Owns: signature orders: by emailed link, and by operator with an SMS
-one-time password; it creates the signed mandate through `mandates`.
-Emits: signing.order_created|otp_sent|signed|failed|expired (as features land).
-Listens to: nothing; calls the `mandates` RPC.
-RPC `signing`: ping (more with each feature). Every call takes the caller's
-`merchant_id` and every query filters by it.
+Owns: signature orders, by emailed link and by operator with an SMS one-time
+password (spec §2); once the code is right it creates the signed mandate
+through `mandates.sign_mandate` (idempotent on the order id) and the order's
+plan through `plans.create_plan`.
+Emits: signing.order_created, signing.otp_sent, signing.signed,
+signing.failed, signing.expired, and signing.order_cancelled (after the
+commit that made them true).
+Listens to: nothing; calls the `mandates` and `plans` RPCs.
+RPC `signing`: ping, create_order, list_orders, get_order, send_otp, sign,
+cancel_order, resend_link, expire_orders (also a timer, every
+SIGNING_EXPIRY_INTERVAL seconds); public, the link token being the
+credential: open_link, submit_link_details, sign_link,
+signed_mandate_for_link. Every other call takes the caller's `merchant_id`
+and every query filters by it (another merchant's order is NotFound).
+
+Decisions where the contract is silent:
+- Both methods need the subscriber's phone (the code goes by SMS); a link
+  order also needs an email. An existing subscriber (subscriber_id) without
+  them is refused: 422 on subscriber_id.
+- A new subscriber is created by `mandates.sign_mandate` at signing; if its
+  customer_reference exists by then, the mandate goes to that subscriber.
+- The mandate text shows the debtor's IBAN/BIC once given; the evidence
+  hashes the text with them, in the order's language. open_link(token,
+  lang) records `lang` on the order, so the hash is of what was shown;
+  submit_link_details and sign_link take an optional `lang` too.
+- `name` given when signing (operator `sign`, link details) replaces the
+  order's debtor name for a new subscriber; an existing subscriber keeps
+  its own name (and the mandate text shows it).
+- sign on a link order is 409 (the debtor signs through the link); sign or
+  sign_link before any code was sent is 409. An invalid IBAN, an expired
+  code or a payload error counts no attempt; only a wrong code does.
+- A link is emailed at most 5 times (resend_link: 429 as for codes).
+- If the SMS or the mail cannot be sent, the call answers Unavailable (503)
+  and the order is unchanged (not created, for create_order).
+- The order is marked signed (committed) before its plan is created; if
+  plans refuses the plan (e.g. its start_date is now past), the order stays
+  signed with failure_reason "the plan was not created: …" and no plan_id.
+- Through its link, an order that is signed, failed, expired or cancelled
+  is Gone for open_link; submit_link_details and sign_link answer 409 for
+  signed and failed orders (as sign does) and 410 for expired or cancelled.
 """
+import logging
+
+from nameko.events import EventDispatcher
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
+
+from common import clock
+from common.config import env
+from common.errors import Conflict, DebitoError, Gone, Invalid, NotFound, Unavailable
+from common.mail import send_mail
+from common.schemas import dump_page, load, to_utc
 from common.service import DebitoService
+from signing import document, events, orders, sms, tokens
+from signing.document import LANGS
+from signing.schemas import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
+                             OrderOut, SignIn, plan_wire)
+
+log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = int(env("SIGNING_EXPIRY_INTERVAL", "300"))
+
+
+def _dump(order, signing_url=None):
+    out = OrderOut().dump(order)
+    out["signing_url"] = signing_url
+    return out
+
+
+def _lang(lang, order):
+    return lang if lang in LANGS else order.lang
 
 
 class SigningService(DebitoService):
     name = "signing"
+    dispatch = EventDispatcher()
+    mandates = RpcProxy("mandates")
+    plans = RpcProxy("plans")
+
+    # --- merchant side ----------------------------------------------------
+
+    @rpc
+    def create_order(self, merchant_id, payload, creditor):
+        data = load(OrderIn, payload)
+        creditor = load(CreditorIn, creditor or {})
+        if data.get("plan"):
+            data["plan"] = plan_wire(data["plan"])
+        subscriber = data.get("subscriber") or self._existing_subscriber(merchant_id, data)
+        now = clock.now()
+        order = orders.new_order(merchant_id, data, creditor, subscriber, now)
+        self.db.add(order)
+        self.db.flush()
+        url = None
+        if order.method == "link":
+            url = orders.issue_link(order, now)
+            self._mail_link(order, url)
+        self.db.commit()
+        self.dispatch("order_created", events.order_event(order))
+        return _dump(order, url)
+
+    @rpc
+    def list_orders(self, merchant_id, filters=None):
+        return dump_page(OrderOut, orders.list_orders(self.db, merchant_id, load(OrderFiltersIn, filters or {})))
+
+    @rpc
+    def get_order(self, merchant_id, order_id):
+        order = orders.find_order(self.db, merchant_id, order_id)
+        self._expire_if_due(order)
+        return _dump(order)
+
+    @rpc
+    def send_otp(self, merchant_id, order_id):
+        order = self._live(orders.find_order(self.db, merchant_id, order_id, lock=True))
+        self._send_code(order)
+        return _dump(order)
+
+    @rpc
+    def sign(self, merchant_id, order_id, payload, evidence=None):
+        data = load(SignIn, payload)
+        seen = load(EvidenceIn, evidence or {})
+        order = orders.find_order(self.db, merchant_id, order_id, lock=True)
+        if order.method != "operator":
+            raise Conflict(f"signature order {order.id} is signed by the subscriber through its link",
+                           {"method": order.method})
+        order = self._live(order)
+        self._check_code(order, data["otp"])
+        order.iban, order.bic = data["iban"], data.get("bic")
+        if data.get("name") and not order.subscriber_id:
+            order.name = data["name"]
+        self._sign(order, seen)
+        return _dump(order)
+
+    @rpc
+    def cancel_order(self, merchant_id, order_id):
+        order = orders.find_order(self.db, merchant_id, order_id, lock=True)
+        self._expire_if_due(order)
+        orders.cancel(order)
+        self.db.commit()
+        self.dispatch("order_cancelled", events.order_event(order))
+        return _dump(order)
+
+    @rpc
+    def resend_link(self, merchant_id, order_id):
+        order = orders.find_order(self.db, merchant_id, order_id, lock=True)
+        order = self._live(order)
+        now = clock.now()
+        orders.check_can_resend_link(order, now)
+        url = orders.issue_link(order, now)
+        self._mail_link(order, url)
+        self.db.commit()
+        return _dump(order, url)
+
+    @rpc
+    def expire_orders(self, as_of_instant=None):
+        """Open orders past their expiry become expired (all merchants)."""
+        if as_of_instant:
+            try:
+                as_of = clock.parse(as_of_instant)
+            except (TypeError, ValueError, AttributeError):
+                raise Invalid("as_of: an ISO date or instant", {"as_of": "an ISO date or instant"}) from None
+        else:
+            as_of = clock.now()
+        expired = 0
+        while batch := orders.expire_due(self.db, as_of):
+            self.db.commit()  # each batch is a fact before its events go out
+            for order in batch:
+                self.dispatch("expired", events.order_event(order))
+            expired += len(batch)
+        return {"expired": expired}
+
+    @timer(interval=EXPIRY_INTERVAL)
+    def expire_orders_regularly(self):
+        result = self.expire_orders()
+        if result["expired"]:
+            log.info("signature orders expired: %s", result["expired"])
+
+    # --- public, through the link token -----------------------------------
+
+    @rpc
+    def open_link(self, token, lang=None):
+        order = orders.order_by_token(self.db, token)
+        self._expire_if_due(order)
+        if order.status not in ("pending", "otp_sent"):
+            reasons = {"signed": "this mandate is already signed", "expired": "this signing link expired",
+                       "cancelled": "this signing request was cancelled",
+                       "failed": "this signing request failed after too many wrong codes"}
+            raise Gone(reasons[order.status], {"status": order.status})
+        if lang in LANGS and lang != order.lang:
+            order.lang = lang  # the evidence hashes the text in the language shown
+            self.db.commit()
+        return self._page(order)
+
+    @rpc
+    def submit_link_details(self, token, payload, lang=None):
+        data = load(LinkDetailsIn, payload)
+        order = self._live(orders.order_by_token(self.db, token, lock=True), link=True)
+        if not order.subscriber_id:
+            order.name = data["name"]
+        order.iban, order.bic = data["iban"], data.get("bic")
+        order.lang = _lang(lang, order)
+        self._send_code(order)
+        return self._page(order)
+
+    @rpc
+    def sign_link(self, token, payload, evidence=None, lang=None):
+        data = load(LinkSignIn, payload)
+        seen = load(EvidenceIn, evidence or {})
+        order = self._live(orders.order_by_token(self.db, token, lock=True), link=True)
+        if not order.iban:
+            raise Conflict("give your name and IBAN first", {"iban": "not given yet"})
+        order.lang = _lang(lang, order)
+        self._check_code(order, data["otp"])
+        self._sign(order, seen)
+        return self._page(order)
+
+    @rpc
+    def signed_mandate_for_link(self, token):
+        order = orders.order_by_token(self.db, token)
+        if order.status != "signed" or clock.now() >= to_utc(order.expires_at):
+            raise NotFound("no signed mandate behind this link", {"token": "not found"})
+        return {"merchant_id": order.merchant_id, "mandate_id": order.mandate_id, "creditor": order.creditor}
+
+    # --- steps --------------------------------------------------------------
+
+    def _existing_subscriber(self, merchant_id, data):
+        try:
+            found = self.mandates.get_subscriber(merchant_id, data["subscriber_id"])
+        except NotFound:
+            raise Invalid("subscriber_id: no such subscriber", {"subscriber_id": "not found"}) from None
+        if not found.get("phone"):
+            raise Invalid("subscriber_id: the subscriber has no phone number for the SMS code",
+                          {"subscriber_id": "the subscriber has no phone number"})
+        if data["method"] == "link" and not found.get("email"):
+            raise Invalid("subscriber_id: the subscriber has no email for the link",
+                          {"subscriber_id": "the subscriber has no email address"})
+        return found
+
+    def _expire_if_due(self, order):
+        if orders.expire_if_due(order, clock.now()):
+            self.db.commit()
+            self.dispatch("expired", events.order_event(order))
+
+    def _live(self, order, link=False):
+        """The order if it can still be signed; Gone/Conflict otherwise (expiring it on the way)."""
+        self._expire_if_due(order)
+        orders.check_open(order, link=link)
+        return order
+
+    def _mail_link(self, order, url):
+        subject, body = document.link_mail(order.creditor["name"], order.name, order.phone, url,
+                                           order.expires_at, order.lang)
+        try:
+            send_mail(order.email, subject, body)
+        except OSError as error:  # smtplib's errors are OSErrors too
+            self.db.rollback()
+            log.warning("the signing link for %s could not be mailed: %s", order.id, error)
+            raise Unavailable(f"the email could not be sent: {error}", {"email": "not sent"}) from None
+
+    def _send_code(self, order):
+        now = clock.now()
+        orders.check_can_send_code(order, now)
+        code = orders.code_for(order, now, tokens.secret_key())
+        body = sms.code_message(code, order.creditor["name"], order.lang)
+        try:
+            sms.send_sms(order.phone, body, order.id)
+        except Unavailable:
+            self.db.rollback()  # not sent: not counted, the previous code still stands
+            raise
+        self.db.commit()
+        self.dispatch("otp_sent", events.order_event(order, otp_sends=order.otp_sends))
+
+    def _check_code(self, order, code):
+        error = orders.check_code(order, code, clock.now(), tokens.secret_key())
+        if error is None:
+            return
+        self.db.commit()  # the attempt counts, whatever the caller does next
+        if order.status == "failed":
+            self.dispatch("failed", events.order_event(order))
+        raise error
+
+    def _sign(self, order, seen):
+        now = clock.now()
+        evidence = orders.evidence_of(order, now, seen.get("ip_address"), seen.get("user_agent"))
+        mandate = self.mandates.sign_mandate(order.merchant_id, orders.mandate_payload(order, evidence))
+        orders.mark_signed(order, mandate, evidence, now)
+        self.db.commit()
+        if order.plan:
+            try:
+                plan = self.plans.create_plan(order.merchant_id, dict(order.plan, mandate_id=mandate["id"]),
+                                              order.created_by)
+                order.plan_id = plan["id"]
+            except DebitoError as error:
+                log.warning("order %s signed, its plan refused: %s", order.id, error)
+                order.failure_reason = f"the plan was not created: {error.message}"[:255]
+            self.db.commit()
+        self.dispatch("signed", events.order_event(order, evidence=evidence))
+
+    def _page(self, order):
+        text, digest = orders.mandate_document(order)
+        return {"order": _dump(order), "creditor": order.creditor, "mandate_text": text,
+                "document_hash": digest, "lang": order.lang}

@@ -1,0 +1,163 @@
+"""The wire format of the `signing` RPCs: input schemas that refuse unknown
+fields (a field sent as null counts as left out, spec §6), output schemas with
+UTC instants."""
+from datetime import date
+
+import phonenumbers
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from common.schemas import In, Identifier, Instant, StrictInt, Text
+from common.sepa import validate_bic, validate_iban
+from signing.document import LANGS
+from signing.models import METHODS, STATUSES
+
+FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
+MONTH_BASED = ("monthly", "bimonthly", "quarterly", "semiannual", "annual")
+MAX_AMOUNT = 10_000_000  # cents, the plans service's cap per debit
+
+
+class Phone(fields.String):
+    """E.164 (`+33612345678`), checked with phonenumbers; spaces and dots are dropped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            raise ValidationError("a phone number in international format, e.g. +33612345678") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class Cents(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("an integer number of cents")
+        if not 0 < value <= MAX_AMOUNT:
+            raise ValidationError(f"between 1 and {MAX_AMOUNT} cents")
+        return value
+
+
+# --- input ------------------------------------------------------------------
+
+class SubscriberIn(In):
+    customer_reference = Text(required=True, validate=validate.Length(max=100))
+    name = Text(required=True, validate=validate.Length(max=140))
+    email = fields.Email(validate=validate.Length(max=254))
+    phone = Phone(required=True)
+    address = Text(validate=validate.Length(max=500))
+
+
+class PlanIn(In):
+    """A plan as `POST /plans` takes it, less mandate_id (the mandate does not exist yet)."""
+    label = Text(required=True, validate=validate.Length(max=140))
+    amount = Cents(required=True)
+    currency = fields.String(validate=validate.Equal("EUR", error="only EUR"))
+    frequency = fields.String(required=True, validate=validate.OneOf(
+        FREQUENCIES, error="one of " + ", ".join(FREQUENCIES)))
+    start_date = fields.Date(required=True)
+    count = StrictInt(validate=validate.Range(1, 1000))
+    end_date = fields.Date()
+    day_of_month = StrictInt()
+    prenotification_days = StrictInt(validate=validate.Range(1, 60))
+
+    @validates_schema
+    def rules(self, data, **kwargs):
+        # the plans service checks these again when it creates the plan; failing here keeps
+        # a debtor from signing for a plan that cannot exist
+        frequency, day = data.get("frequency"), data.get("day_of_month")
+        if data.get("count") is not None and data.get("end_date") is not None:
+            raise ValidationError("give either count or end_date", "count")
+        if frequency == "once" and (data.get("end_date") is not None or data.get("count") not in (None, 1)):
+            raise ValidationError("a one-off debit is one instalment, without end date", "frequency")
+        if day is not None and frequency not in MONTH_BASED:
+            raise ValidationError("only for monthly, bimonthly, quarterly, semiannual or annual plans",
+                                  "day_of_month")
+        if day is not None and day != -1 and not 1 <= day <= 28:
+            raise ValidationError("1 to 28, or -1 for the last day of the month", "day_of_month")
+        if data.get("end_date") and data.get("start_date") and data["end_date"] < data["start_date"]:
+            raise ValidationError("is before start_date", "end_date")
+
+
+class CreditorIn(In):
+    name = Text(required=True, validate=validate.Length(max=140))
+    creditor_id = Text(required=True, validate=validate.Length(max=35))
+    address = Text(validate=validate.Length(max=500))
+
+
+class OrderIn(In):
+    method = fields.String(required=True, validate=validate.OneOf(METHODS, error="link or operator"))
+    subscriber = fields.Nested(SubscriberIn)
+    subscriber_id = Text(validate=validate.Length(max=32))
+    plan = fields.Nested(PlanIn)
+    lang = fields.String(load_default="fr", validate=validate.OneOf(LANGS, error="fr or en"))
+    created_by = Text(validate=validate.Length(max=254))
+
+    @validates_schema
+    def one_subscriber(self, data, **kwargs):
+        if ("subscriber_id" in data) == ("subscriber" in data):
+            raise ValidationError("give either subscriber_id or subscriber", "subscriber_id")
+        subscriber = data.get("subscriber")
+        if data.get("method") == "link" and subscriber is not None and not subscriber.get("email"):
+            raise ValidationError({"email": ["a link order is sent by email: give one"]}, "subscriber")
+
+
+class SignIn(In):
+    otp = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="6 digits"))
+    iban = Identifier(validate_iban, required=True)
+    bic = Identifier(validate_bic)
+    name = Text(validate=validate.Length(max=140))
+
+
+class LinkDetailsIn(In):
+    name = Text(required=True, validate=validate.Length(max=140))
+    iban = Identifier(validate_iban, required=True)
+    bic = Identifier(validate_bic)
+
+
+class LinkSignIn(In):
+    otp = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="6 digits"))
+
+
+class EvidenceIn(In):
+    ip_address = Text(validate=validate.Length(max=64))
+    user_agent = fields.String(validate=validate.Length(max=1000))
+
+
+class OrderFiltersIn(In):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Regexp(r"^SO[0-9A-Z]{1,30}$", error="not a valid cursor"))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    method = fields.String(validate=validate.OneOf(METHODS))
+
+
+# --- output -----------------------------------------------------------------
+
+def plan_wire(plan):
+    """PlanIn data as JSON (ISO dates), as stored on the order and sent to plans."""
+    return {key: value.isoformat() if isinstance(value, date) else value for key, value in plan.items()}
+
+
+class OrderOut(Schema):
+    id = fields.String()
+    merchant_id = fields.String()
+    method = fields.String()
+    status = fields.String()
+    lang = fields.String()
+    subscriber = fields.Function(lambda order: {
+        "id": order.subscriber_id, "customer_reference": order.customer_reference, "name": order.name,
+        "email": order.email, "phone": order.phone, "address": order.address})
+    plan = fields.Raw()
+    plan_id = fields.String()
+    expires_at = Instant()
+    mandate_id = fields.String()
+    signing_url = fields.Function(lambda order: getattr(order, "signing_url", None))
+    otp_sent_at = Instant()
+    otp_sends = fields.Integer()
+    otp_attempts = fields.Integer()
+    failure_reason = fields.String()
+    created_at = Instant()
+    signed_at = Instant()
+    created_by = fields.String()
+    evidence = fields.Raw()
