@@ -315,12 +315,21 @@ def test_orders_expire_by_the_timer_call_and_then_are_gone(services, merchant, v
     with pytest.raises(Conflict):
         call(signing, "cancel_order", merchant, operator["id"])
     assert call(signing, "open_link", token_of(link["signing_url"]))["order"]["status"] == "pending"
-    clock.advance(days=6)
-    with pytest.raises(Gone):  # expired on the way, before the timer saw it
+    clock.advance(days=6, seconds=-1)
+    with entrypoint_waiter(listener, "on_expired", callback=lambda worker, result, exc_info:
+                           worker.args[0]["order_id"] == link["id"]):
+        clock.advance(seconds=1)
+        call(signing, "expire_orders_regularly")  # the timer's entrypoint
+    with pytest.raises(Gone):
         call(signing, "open_link", token_of(link["signing_url"]))
     assert call(signing, "get_order", merchant, link["id"])["status"] == "expired"
+    late = call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber("C-3")}, CREDITOR)
+    clock.advance(days=1)
+    with pytest.raises(Gone):  # expired on the way, before the timer saw it
+        call(signing, "send_otp", merchant, late["id"])
+    assert call(signing, "get_order", merchant, late["id"])["status"] == "expired"
     page = call(signing, "list_orders", merchant, {"status": "expired"})
-    assert {o["id"] for o in page["items"]} == {operator["id"], link["id"]}
+    assert {o["id"] for o in page["items"]} == {operator["id"], link["id"], late["id"]}
 
 
 def test_cancelled_order_cannot_be_signed_and_lists_filter_and_page(services, merchant, var):
@@ -355,6 +364,22 @@ def test_an_order_with_a_plan_creates_the_plan_once_signed(services, merchant, v
     created = call(plans, "get_plan", merchant, signed["plan_id"])
     assert (created["mandate_id"], created["amount"], created["frequency"]) == (signed["mandate_id"], 2990, "monthly")
     assert len(created["upcoming"]) == 3
+
+
+def test_a_plan_refused_at_signing_leaves_the_order_signed_with_the_reason(services, merchant, var, clock):
+    signing = services["signing"]
+    plan = {"label": "Yoga", "amount": 2990, "frequency": "once", "start_date": START.date().isoformat()}
+    with pytest.raises(Invalid) as error:
+        call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber(),
+             "plan": {**plan, "start_date": (START.date() - timedelta(days=1)).isoformat()}}, CREDITOR)
+    assert error.value.fields == {"plan": {"start_date": "must not be in the past"}}
+    order = call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber(), "plan": plan},
+                 CREDITOR)
+    clock.advance(hours=20)  # the next day: the plan's start date is past now
+    call(signing, "send_otp", merchant, order["id"])
+    signed = call(signing, "sign", merchant, order["id"], {"otp": last_code(var, order["id"]), "iban": IBAN}, EVIDENCE)
+    assert (signed["status"], signed["plan_id"]) == ("signed", None) and signed["mandate_id"]
+    assert signed["failure_reason"].startswith("the plan was not created: ")
 
 
 def test_an_existing_subscriber_signs_without_a_new_subscriber(services, merchant, var):

@@ -6,6 +6,7 @@ from datetime import date
 import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from common import clock
 from common.schemas import In, Identifier, Instant, StrictInt, Text
 from common.sepa import validate_bic, validate_iban
 from signing.document import LANGS
@@ -78,6 +79,8 @@ class PlanIn(In):
             raise ValidationError("1 to 28, or -1 for the last day of the month", "day_of_month")
         if data.get("end_date") and data.get("start_date") and data["end_date"] < data["start_date"]:
             raise ValidationError("is before start_date", "end_date")
+        if data.get("start_date") and data["start_date"] < clock.today():
+            raise ValidationError("must not be in the past", "start_date")
 
 
 class CreditorIn(In):
