@@ -12,12 +12,13 @@ from sqlalchemy.orm import sessionmaker
 from common.config import SERVICES, amqp_uri, env, var_dir
 from common.database import engine_for
 from gateway import (api_exports, api_mandates, api_monitoring, api_payments, api_plans,  # noqa: F401
-                     dashboard_exports, dashboard_mandates, dashboard_monitoring, dashboard_payments,
-                     dashboard_plans)  # (their routes)
+                     api_signing, dashboard_exports, dashboard_mandates, dashboard_monitoring,
+                     dashboard_orders, dashboard_payments, dashboard_plans)  # (their routes)
 from gateway.api import api
 from gateway.dashboard import dashboard, select_locale
 from gateway.db import close_db_session
 from gateway.errors import register_error_handlers
+from gateway.public_signing import public_signing
 from gateway.rpc import RpcPool
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_app(overrides=None):
     csrf.exempt(api)  # the API authenticates each request with a bearer key, no cookie
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
+    app.register_blueprint(public_signing)  # /sign/<token>: no login, the token is the credential
     app.teardown_appcontext(close_db_session)
     register_error_handlers(app)
     app.add_url_rule("/healthz", "healthz", healthz)

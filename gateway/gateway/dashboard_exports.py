@@ -44,5 +44,6 @@ def export_download(export_id):
 
 
 def _menu_section(export_section):
-    return {"r-transactions": "payments", "payouts": "monitoring", "statement": "monitoring"}.get(
+    return {"r-transactions": "payments", "payouts": "monitoring", "statement": "monitoring",
+            "signature-orders": "orders"}.get(
         export_section, export_section)

@@ -73,6 +73,11 @@ SECTIONS = {
                          ("date", "value_date", "code", "reference", "subscriber", "label", "amount",
                           "balance"),
                          ("from", "to")),
+    # customer_reference, name, email and phone are the order's subscriber's (see _value)
+    "signature-orders": Section("signing", "list_orders",
+                                ("id", "method", "status", "customer_reference", "name", "email", "phone",
+                                 "created_at", "expires_at", "signed_at", "mandate_id"),
+                                ("status", "method")),
 }
 
 
@@ -165,6 +170,11 @@ def _cell(column, value):
     return value
 
 
+def _value(item, column):
+    """A column of the item, or of its nested subscriber (signature orders)."""
+    return item[column] if column in item else (item.get("subscriber") or {}).get(column)
+
+
 def _list_pages(job, fetch_page):
     filters = dict(job.filters, limit=PAGE_SIZE)
     while True:
@@ -198,7 +208,7 @@ def run_export(session, job, fetch_page, root=None):
         with open(partial, "wb") as file:
             writer = CsvWriter(file, columns, decimal=job.decimal)
             for items, last in pages(job, fetch_page):
-                writer.writerows([_cell(c, item.get(c)) for c in columns] for item in items)
+                writer.writerows([_cell(c, _value(item, c)) for c in columns] for item in items)
                 job.rows_done += len(items)
                 if last:
                     job.rows_total = job.rows_done

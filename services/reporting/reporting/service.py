@@ -47,6 +47,7 @@ class ReportingService(DebitoService):
     mandates = RpcProxy("mandates")
     plans = RpcProxy("plans")
     payments = RpcProxy("payments")
+    signing = RpcProxy("signing")  # the signature-orders export
 
     def _record(self, service, event, payload):
         """True when the event was new and is now counted."""
