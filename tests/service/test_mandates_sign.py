@@ -5,10 +5,11 @@ import base64
 import uuid
 from io import BytesIO
 
+import eventlet
 import pytest
-from pypdf import PdfReader
 from nameko.events import event_handler
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from pypdf import PdfReader
 
 from common.database import make_engine
 from common.errors import Invalid, NotFound
@@ -81,14 +82,27 @@ def test_the_same_order_answers_the_same_mandate(containers, merchant):
     assert call(service, "sign_mandate", other, payload("SO2"))["id"] != first["id"]
 
 
+def test_simultaneous_calls_for_one_order_make_one_mandate(containers, merchant):
+    service, _ = containers
+    for attempt in range(3):
+        order_id = f"SOSIM{attempt}"
+        calls = [eventlet.spawn(call, service, "sign_mandate", merchant, payload(order_id, reference=f"SIM-{attempt}"))
+                 for _ in range(4)]
+        answers = [green.wait() for green in calls]
+        assert len({answer["id"] for answer in answers}) == 1
+    assert len(call(service, "list_mandates", merchant, {})["items"]) == 3
+
+
 def test_an_existing_customer_reference_gets_the_mandate(containers, merchant):
     service, _ = containers
     existing = call(service, "create_subscriber", merchant, {"customer_reference": "C-9", "name": "Zoé"})
     mandate = call(service, "sign_mandate", merchant, payload("SO3", reference="C-9"))
     assert mandate["subscriber_id"] == existing["id"]
+    unknown_ip = {**payload("SO4")["evidence"], "ip_address": None}
     by_id = call(service, "sign_mandate", merchant, {**payload("SO4"), "subscriber": None,
-                                                      "subscriber_id": existing["id"]})
+                                                      "subscriber_id": existing["id"], "evidence": unknown_ip})
     assert by_id["subscriber_id"] == existing["id"]
+    assert by_id["evidence"]["ip_address"] is None  # evidence sent without it: the key stays, null
     assert len(call(service, "get_subscriber", merchant, existing["id"])["mandates"]) == 2
 
 

@@ -328,8 +328,11 @@ def test_orders_expire_by_the_timer_call_and_then_are_gone(services, merchant, v
     with pytest.raises(Gone):  # expired on the way, before the timer saw it
         call(signing, "send_otp", merchant, late["id"])
     assert call(signing, "get_order", merchant, late["id"])["status"] == "expired"
+    lapsed = call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber("C-4")}, CREDITOR)
+    clock.advance(days=1)
+    assert call(signing, "list_orders", merchant, {"status": "pending"})["items"] == []  # lapsed on the way
     page = call(signing, "list_orders", merchant, {"status": "expired"})
-    assert {o["id"] for o in page["items"]} == {operator["id"], link["id"], late["id"]}
+    assert {o["id"] for o in page["items"]} == {operator["id"], link["id"], late["id"], lapsed["id"]}
 
 
 def test_cancelled_order_cannot_be_signed_and_lists_filter_and_page(services, merchant, var):

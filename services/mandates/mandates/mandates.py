@@ -16,6 +16,7 @@ from common.database import keyset_page
 from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
 from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable
 
+EVIDENCE_KEYS = ("signed_at", "ip_address", "user_agent", "phone", "order_id", "document_hash")
 DORMANCY = relativedelta(months=36)  # SDD Core rulebook: a mandate unused for 36 months lapses
 
 
@@ -67,7 +68,7 @@ def sign_mandate(session, merchant_id, data):
     active at once, with its evidence. Idempotent on the order id.
 
     Returns (mandate, created, the subscriber it created or None)."""
-    evidence = dict(data["evidence"])
+    evidence = {key: data["evidence"].get(key) for key in EVIDENCE_KEYS}  # every key, null when unknown
     order_id = evidence["order_id"]
     existing = _signed_by_order(session, merchant_id, order_id)
     if existing is not None:
@@ -75,11 +76,17 @@ def sign_mandate(session, merchant_id, data):
     created = None
     if "subscriber" in data:
         # the order was made before this customer reference existed, maybe: it is the same customer
-        subscriber = session.scalar(select(Subscriber).where(
-            Subscriber.merchant_id == merchant_id,
-            Subscriber.customer_reference == data["subscriber"]["customer_reference"]))
+        reference = data["subscriber"]["customer_reference"]
+        subscriber = _subscriber_by_reference(session, merchant_id, reference)
         if subscriber is None:
-            subscriber = created = create_subscriber(session, merchant_id, data["subscriber"])
+            try:
+                with session.begin_nested():
+                    subscriber = created = create_subscriber(session, merchant_id, data["subscriber"])
+            except Conflict:  # a concurrent call (maybe for this very order) created it first
+                existing = _signed_by_order(session, merchant_id, order_id)
+                if existing is not None:
+                    return existing, False, None
+                subscriber = _subscriber_by_reference(session, merchant_id, reference)
     else:
         subscriber = find_subscriber(session, merchant_id, data["subscriber_id"])
     signed_at = evidence["signed_at"]
@@ -101,6 +108,11 @@ def sign_mandate(session, merchant_id, data):
             raise
         return existing, False, None
     return mandate, True, created
+
+
+def _subscriber_by_reference(session, merchant_id, customer_reference):
+    return session.scalar(select(Subscriber).where(
+        Subscriber.merchant_id == merchant_id, Subscriber.customer_reference == customer_reference))
 
 
 def _signed_by_order(session, merchant_id, order_id):

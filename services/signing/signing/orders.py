@@ -193,13 +193,15 @@ def cancel(order):
     order.status, order.otp_hash = "cancelled", None
 
 
-def expire_due(session, as_of, batch_size=500):
-    """One batch of open orders (all merchants) past their expiry on `as_of`; returns
-    them expired. Call again until it returns none."""
-    due = session.scalars(
-        select(SignatureOrder).where(SignatureOrder.status.in_(OPEN_STATUSES),
-                                     SignatureOrder.expires_at <= as_of)
-        .order_by(SignatureOrder.id).limit(batch_size).with_for_update(skip_locked=True)).all()
+def expire_due(session, as_of, batch_size=500, merchant_id=None):
+    """One batch of open orders (all merchants, or one) past their expiry on `as_of`;
+    returns them expired. Call again until it returns none."""
+    query = select(SignatureOrder).where(SignatureOrder.status.in_(OPEN_STATUSES),
+                                         SignatureOrder.expires_at <= as_of)
+    if merchant_id is not None:
+        query = query.where(SignatureOrder.merchant_id == merchant_id)
+    due = session.scalars(query.order_by(SignatureOrder.id).limit(batch_size)
+                          .with_for_update(skip_locked=True)).all()
     for order in due:
         order.status, order.otp_hash = "expired", None
     session.flush()

@@ -101,7 +101,9 @@ class SigningService(DebitoService):
 
     @rpc
     def list_orders(self, merchant_id, filters=None):
-        return dump_page(OrderOut, orders.list_orders(self.db, merchant_id, load(OrderFiltersIn, filters or {})))
+        filters = load(OrderFiltersIn, filters or {})
+        self._expire(clock.now(), merchant_id)  # a list never shows a lapsed order as pending
+        return dump_page(OrderOut, orders.list_orders(self.db, merchant_id, filters))
 
     @rpc
     def get_order(self, merchant_id, order_id):
@@ -161,13 +163,7 @@ class SigningService(DebitoService):
                 raise Invalid("as_of: an ISO date or instant", {"as_of": "an ISO date or instant"}) from None
         else:
             as_of = clock.now()
-        expired = 0
-        while batch := orders.expire_due(self.db, as_of):
-            self.db.commit()  # each batch is a fact before its events go out
-            for order in batch:
-                self.dispatch("expired", events.order_event(order))
-            expired += len(batch)
-        return {"expired": expired}
+        return {"expired": self._expire(as_of)}
 
     @timer(interval=EXPIRY_INTERVAL)
     def expire_orders_regularly(self):
@@ -235,6 +231,15 @@ class SigningService(DebitoService):
             raise Invalid("subscriber_id: the subscriber has no email for the link",
                           {"subscriber_id": "the subscriber has no email address"})
         return found
+
+    def _expire(self, as_of, merchant_id=None):
+        expired = 0
+        while batch := orders.expire_due(self.db, as_of, merchant_id=merchant_id):
+            self.db.commit()  # each batch is a fact before its events go out
+            for order in batch:
+                self.dispatch("expired", events.order_event(order))
+            expired += len(batch)
+        return expired
 
     def _expire_if_due(self, order):
         if orders.expire_if_due(order, clock.now()):
