@@ -8,6 +8,7 @@ from io import BytesIO
 import eventlet
 import pytest
 from nameko.events import event_handler
+from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from pypdf import PdfReader
 
@@ -82,12 +83,15 @@ def test_the_same_order_answers_the_same_mandate(containers, merchant):
     assert call(service, "sign_mandate", other, payload("SO2"))["id"] != first["id"]
 
 
-def test_simultaneous_calls_for_one_order_make_one_mandate(containers, merchant):
+def test_simultaneous_calls_for_one_order_make_one_mandate(containers, merchant, rabbit_config):
     service, _ = containers
+
+    def sign(order_id, reference):  # each over its own RPC connection
+        with ServiceRpcProxy("mandates", rabbit_config) as rpc:
+            return rpc.sign_mandate(merchant, payload(order_id, reference=reference))
+
     for attempt in range(3):
-        order_id = f"SOSIM{attempt}"
-        calls = [eventlet.spawn(call, service, "sign_mandate", merchant, payload(order_id, reference=f"SIM-{attempt}"))
-                 for _ in range(4)]
+        calls = [eventlet.spawn(sign, f"SOSIM{attempt}", f"SIM-{attempt}") for _ in range(4)]
         answers = [green.wait() for green in calls]
         assert len({answer["id"] for answer in answers}) == 1
     assert len(call(service, "list_mandates", merchant, {})["items"]) == 3

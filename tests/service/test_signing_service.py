@@ -9,8 +9,10 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import eventlet
 import pytest
 from nameko.events import event_handler
+from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from common.database import make_engine
@@ -205,6 +207,32 @@ def test_five_wrong_codes_fail_the_order_and_every_later_call_conflicts(services
         call(signing, "send_otp", merchant, order["id"])
     with pytest.raises(Conflict):
         call(signing, "cancel_order", merchant, order["id"])
+
+
+def test_simultaneous_attempts_never_exceed_five_nor_sign_twice(services, merchant, var, rabbit_config):
+    signing, mandates = services["signing"], services["mandates"]
+
+    def attempt(order_id, code):  # each over its own RPC connection, as gateway workers would
+        with ServiceRpcProxy("signing", rabbit_config) as rpc:
+            try:
+                return rpc.sign(merchant, order_id, {"otp": code, "iban": IBAN}, EVIDENCE)["status"]
+            except (Invalid, Conflict) as error:
+                return type(error).__name__
+
+    guessed = call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber()}, CREDITOR)
+    call(signing, "send_otp", merchant, guessed["id"])
+    bad = wrong(last_code(var, guessed["id"]))
+    outcomes = [g.wait() for g in [eventlet.spawn(attempt, guessed["id"], bad) for _ in range(9)]]
+    assert sorted(outcomes) == ["Conflict"] * 4 + ["Invalid"] * 5
+    found = call(signing, "get_order", merchant, guessed["id"])
+    assert (found["status"], found["otp_attempts"]) == ("failed", 5)
+
+    order = call(signing, "create_order", merchant, {"method": "operator", "subscriber": subscriber("C-2")}, CREDITOR)
+    call(signing, "send_otp", merchant, order["id"])
+    code = last_code(var, order["id"])
+    outcomes = [g.wait() for g in [eventlet.spawn(attempt, order["id"], code) for _ in range(4)]]
+    assert sorted(outcomes) == ["Conflict"] * 3 + ["signed"]
+    assert len(call(mandates, "list_mandates", merchant, {"customer_reference": "C-2"})["items"]) == 1
 
 
 def test_a_code_expires_after_ten_minutes_and_a_new_one_works(services, merchant, var, clock):
