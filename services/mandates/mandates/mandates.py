@@ -98,9 +98,9 @@ def sign_mandate(session, merchant_id, data):
         signed_at=signed_at, sequence=data["sequence"], status="active", created_at=clock.now(),
         evidence=evidence, signing_order_id=order_id)
     mandate.dormant_on = dormant_on(mandate)
-    session.add(mandate)
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # added inside: begin_nested flushes what is pending first
+            session.add(mandate)
             session.flush()
     except IntegrityError:  # a concurrent call for the same order won: answer its mandate
         existing = _signed_by_order(session, merchant_id, order_id)
