@@ -34,6 +34,16 @@ PROBLEMS = {
 }
 
 
+# The service's reasons for refusing a code, in the page's language.
+CODE_ERRORS = (("expired", _l("This code has expired: get a new one below.")),
+               ("wrong code", _l("Wrong code.")),
+               ("6 digits", _l("The code has 6 digits.")))
+
+
+def code_error(message):
+    return next((text for key, text in CODE_ERRORS if key in message), message)
+
+
 def page_lang():
     return str(get_locale())
 
@@ -102,7 +112,7 @@ def sign(token):
             link = call("signing", "open_link", token, page_lang())
         except DebitoError as closed:  # the fifth wrong code locked the order
             return problem(409 if closed.fields.get("status") == "failed" else closed.status, closed.message)
-        return show(token, link, "code", error.fields or {"otp": error.message}, status=422)
+        return show(token, link, "code", {"otp": code_error(error.fields.get("otp", error.message))}, status=422)
     return redirect(here("sign.signed", token))
 
 
