@@ -11,21 +11,31 @@ A cell is one of:
 - ``None``: an empty cell.
 
 Anything else (float, bool, Decimal) is refused: the caller decides its text.
+
+``CsvWriter(..., amounts=[column names])`` also writes plain ``int`` cells of
+those columns as amounts in cents: the same text as ``Amount``, without an
+object per cell (exports of a million rows). ``writerows`` converts a chunk of
+rows column by column (one type check per column, not per cell), with the
+same output as ``writerow`` row by row.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass
 from datetime import date
 from typing import IO
 
-from common.money import format_amount
+from common.money import _require_cents, format_amount
 
 BOM = "\ufeff"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_CHUNK_ROWS = 5000  # writerows converts and writes this many rows at a time
+_CENTS = tuple(f"{n:02d}" for n in range(100))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +59,63 @@ def _text(cell: object, decimal: str) -> str:
     raise TypeError(f"cannot write a {type(cell).__name__} in a CSV cell: {cell!r}")
 
 
+def _euros(cents: int, decimal: str) -> str:
+    """format_amount for an int already checked."""
+    if cents < 0:
+        units, rest = divmod(-cents, 100)
+        return f"-{units}{decimal}{_CENTS[rest]}"
+    units, rest = divmod(cents, 100)
+    return f"{units}{decimal}{_CENTS[rest]}"
+
+
+def _column(cells: tuple, decimal: str, amount: bool) -> list:
+    """The text of one column's cells, as `_text` writes each, with one type check per column
+    and C-speed searches over the joined column instead of a test per cell where possible."""
+    kinds = set(map(type, cells))
+    if kinds <= _TEXT:
+        if _NONE in kinds:
+            cells = ["" if c is None else c for c in cells]
+        joined = _UNIT + _UNIT.join(cells)
+        if any(start in joined for start in _FORMULA_MARKS):  # some cell may start like a formula
+            return ["'" + c if c.startswith(_FORMULA_STARTS) else c for c in cells]
+        return cells
+    if kinds <= _INT:
+        if amount:
+            d, cents = decimal, _CENTS
+            return ["" if c is None else f"{c // 100}{d}{cents[c % 100]}" if c >= 0
+                    else f"-{-c // 100}{d}{cents[-c % 100]}" for c in cells]
+        return ["" if c is None else str(c) for c in cells]
+    if kinds <= _AMOUNT:
+        return ["" if c is None else _euros(_require_cents(c.cents), decimal) for c in cells]
+    if amount:
+        return [_text(Amount(c) if type(c) is int else c, decimal) for c in cells]
+    return [_text(c, decimal) for c in cells]
+
+
+def _quoted(cells: list) -> list:
+    """QUOTE_MINIMAL as the csv module writes it (a cell holding ';', '"', CR or LF is quoted,
+    its quotes doubled), searched once over the joined column."""
+    joined = _UNIT.join(cells)
+    if ";" in joined or '"' in joined or "\r" in joined or "\n" in joined:
+        return ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES(c) else c for c in cells]
+    return cells
+
+
+_NONE = type(None)
+_TEXT, _INT, _AMOUNT = frozenset((str, _NONE)), frozenset((int, _NONE)), frozenset((Amount, _NONE))
+_UNIT = "\x1f"  # joins a column for the searches; a cell holding it only costs the slow path
+_FORMULA_MARKS = tuple(_UNIT + start for start in _FORMULA_STARTS)
+_NEEDS_QUOTES = re.compile('[;"\r\n]').search
+
+
 class _Lines:
     """Turns a row of cells into one CRLF-terminated CSV line."""
 
-    def __init__(self, decimal: str) -> None:
+    def __init__(self, decimal: str, amounts: Iterable[int] = ()) -> None:
         if decimal not in (",", "."):
             raise ValueError("decimal must be ',' or '.'")
         self._decimal = decimal
+        self._amounts = frozenset(amounts)  # indexes of the columns whose int cells are cents
         self._buffer = io.StringIO()
         # QUOTE_MINIMAL quotes a cell holding ';', '"', CR or LF and doubles its quotes.
         self._writer = csv.writer(self._buffer, delimiter=";", lineterminator="\r\n")
@@ -63,8 +123,21 @@ class _Lines:
     def __call__(self, row: Iterable[object]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
+        if self._amounts:
+            row = [Amount(cell) if type(cell) is int and i in self._amounts else cell for i, cell in enumerate(row)]
         self._writer.writerow([_text(cell, self._decimal) for cell in row])
         return self._buffer.getvalue()
+
+    def many(self, rows: list) -> str:
+        """The lines of `rows`, the same text as row by row, converted column by column
+        (the csv module's writer costs ~5 us a row; joining the quoted columns ~1 us)."""
+        if not rows:
+            return ""
+        if len(set(map(len, rows))) != 1 or len(rows[0]) < 2:  # ragged, or one column (`""` rows)
+            return "".join(map(self, rows))
+        columns = [_quoted(_column(cells, self._decimal, i in self._amounts))
+                   for i, cells in enumerate(zip(*rows))]
+        return "\r\n".join(map(";".join, zip(*columns))) + "\r\n"
 
 
 def iter_csv_rows(
@@ -86,11 +159,13 @@ class CsvWriter:
     with ``encoding="utf-8", newline=""``; the BOM and header are written at once.
     """
 
-    def __init__(self, file: IO, header: Iterable[str], decimal: str = ",") -> None:
+    def __init__(self, file: IO, header: Iterable[str], decimal: str = ",", amounts: Iterable[str] = ()) -> None:
         self._file = file
         self._binary = not isinstance(file, io.TextIOBase)
-        self._line = _Lines(decimal)
-        self._write(BOM + self._line(header))
+        header = list(header)
+        self._write(BOM + _Lines(decimal)(header))
+        amounts = set(amounts)
+        self._line = _Lines(decimal, (i for i, name in enumerate(header) if name in amounts))
 
     def _write(self, text: str) -> None:
         self._file.write(text.encode("utf-8") if self._binary else text)
@@ -99,5 +174,6 @@ class CsvWriter:
         self._write(self._line(row))
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
-        for row in rows:
-            self.writerow(row)
+        rows = iter(rows)
+        while chunk := [tuple(row) for row in islice(rows, _CHUNK_ROWS)]:
+            self._write(self._line.many(chunk))

@@ -57,7 +57,7 @@ def test_an_export_runs_after_its_event_and_a_redelivery_changes_nothing(service
 def test_the_source_services_refusal_ends_the_job_failed_without_a_file(service, tmp_path):
     _, payments = service.sources
     merchant = "ME" + uuid.uuid4().hex[:20].upper()
-    payments.get_statement.side_effect = Invalid("from: on or before to", {"from": "on or before to"})
+    payments.statement_page.side_effect = Invalid("from: on or before to", {"from": "on or before to"})
     with entrypoint_waiter(service, "on_export_requested") as waiter:
         job = call(service, "create_export", merchant,
                    {"section": "statement", "filters": {"from": "2027-01-01", "to": "2027-01-31"}})

@@ -3,6 +3,7 @@ page by page, the statement's opening and closing rows, a failure midway
 leaves no file, the CSV reads back with pandas, formulas are disarmed,
 tenancy, and old exports are cleaned up."""
 import io
+import json
 
 import pandas
 import pytest
@@ -86,13 +87,19 @@ def test_a_job_already_started_is_not_run_twice(session, tmp_path):
     assert again.status == "done" and len(calls) == 1
 
 
+STATEMENT_COLUMNS = ["date", "value_date", "code", "reference", "subscriber", "label", "amount", "balance"]
+
+
 def statement_source(filters):
-    assert filters == {"from": "2027-03-01", "to": "2027-03-31"}
-    return {"opening_balance": 10000, "closing_balance": 11240, "entries": [
-        {"date": "2027-03-05", "value_date": "2027-03-05", "code": "SDD", "reference": "PM1",
-         "subscriber": "Émilie Durand", "label": "Abonnement", "amount": 2990, "balance": 12990},
-        {"date": "2027-03-09", "value_date": "2027-03-09", "code": "RET", "reference": "RT1",
-         "subscriber": "Émilie Durand", "label": "MS02", "amount": -1750, "balance": 11240}]}
+    """A fake payments.statement_page: one entry a page, the running balance in the cursor."""
+    assert {k: v for k, v in filters.items() if k != "cursor"} == {
+        "from": "2027-03-01", "to": "2027-03-31", "limit": exports.STATEMENT_PAGE_SIZE}
+    first = "cursor" not in filters
+    row = (["2027-03-05", "2027-03-05", "SDD", "PM1", "Émilie Durand", "Abonnement", 2990, 12990] if first
+           else ["2027-03-09", "2027-03-09", "RET", "RT1", "Émilie Durand", "MS02", -1750, 11240])
+    return {"columns": STATEMENT_COLUMNS, "rows_json": json.dumps([row]),
+            "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
+            "next_cursor": "2027-03-05.LE1.12990" if first else None}
 
 
 def test_the_statement_starts_with_the_opening_balance_and_ends_with_the_closing_balance(session, tmp_path):

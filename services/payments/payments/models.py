@@ -138,7 +138,7 @@ class LedgerEntry(Base):
     amount = Column(Integer, nullable=False)  # signed cents: credits > 0, debits < 0
     created_at = Column(DateTime(timezone=True), nullable=False)
 
-    __table_args__ = (Index("ix_ledger_entries_merchant_id_date", "merchant_id", "date"),
+    __table_args__ = (Index("ix_ledger_entries_merchant_id_date_id", "merchant_id", "date", "id"),
                       Index("ix_ledger_entries_merchant_id_value_date", "merchant_id", "value_date"))
 
 

@@ -15,7 +15,7 @@ Calls: plans.due_instalments, plans.record_collected, mandates.get_mandate,
 mandates.record_collection.
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
 list_payments, get_payment, replay_payment, list_r_transactions,
-list_unmatched, get_balance, get_statement, request_payout, list_payouts.
+list_unmatched, get_balance, get_statement, statement_page, request_payout, list_payouts.
 Every call but collect, import_inbox and list_unmatched takes the caller's
 `merchant_id` and every query filters by it.
 """
@@ -235,6 +235,17 @@ class PaymentsService(DebitoService):
         date_to = period.get("to") or clock.today()
         date_from = period.get("from_") or date_to.replace(day=1)
         return ledger.statement(self.db, merchant_id, date_from, date_to)
+
+    @rpc
+    def statement_page(self, merchant_id, filters=None):
+        """`{from, to, cursor?, limit?}`: one keyset page of the statement (ledger.statement_page),
+        its rows a JSON text (`rows_json`) of `columns`; exports page through it, never holding the period."""
+        filters = dict(filters or {})
+        cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
+        period = load(StatementIn, filters)
+        date_to = period.get("to") or clock.today()
+        date_from = period.get("from_") or date_to.replace(day=1)
+        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit)
 
     @rpc
     def request_payout(self, merchant_id, payload=None):

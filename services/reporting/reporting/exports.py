@@ -7,11 +7,16 @@ complete file is renamed to its final name, so a job that failed midway
 leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
-answers a list page `{items, next_cursor}` (or, for the statement, the
-statement itself).
+answers a list page `{items, next_cursor}` (for the statement, a page of
+payments.statement_page: `{columns, rows_json, opening_balance,
+closing_balance, next_cursor}`).
 """
+import json
 import logging
 import os
+import threading
+import time
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -29,6 +34,7 @@ from reporting.models import ExportJob
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+STATEMENT_PAGE_SIZE = 10_000  # rows as arrays, about 1.5 MB a page: few round trips, bounded memory
 CHUNK_MAX = 1024 * 1024  # read_export answers at most 1 MB per call
 AMOUNT_COLUMNS = ("amount", "balance")
 
@@ -69,7 +75,7 @@ SECTIONS = {
                        ("id", "execution_date", "amount", "status", "end_to_end_id", "creditor_name",
                         "creditor_iban", "created_at", "paid_on", "failed_reason"),
                        ("status",)),
-    "statement": Section("payments", "get_statement",
+    "statement": Section("payments", "statement_page",
                          ("date", "value_date", "code", "reference", "subscriber", "label", "amount",
                           "balance"),
                          ("from", "to")),
@@ -175,22 +181,64 @@ def _value(item, column):
     return item[column] if column in item else (item.get("subscriber") or {}).get(column)
 
 
-def _list_pages(job, fetch_page):
+def _list_pages(job, fetch_page, columns):
     filters = dict(job.filters, limit=PAGE_SIZE)
     while True:
         page = fetch_page(dict(filters))
-        yield page["items"], not page["next_cursor"]
+        yield [[_cell(c, _value(item, c)) for c in columns] for item in page["items"]], not page["next_cursor"]
         if not page["next_cursor"]:
             return
         filters["cursor"] = page["next_cursor"]
 
 
-def _statement_pages(job, fetch_page):
-    """One page: the opening-balance row, every entry, the closing-balance row."""
-    statement = fetch_page(dict(job.filters))
-    opening = {"code": "OPENING", "label": "opening balance", "balance": statement["opening_balance"]}
-    closing = {"code": "CLOSING", "label": "closing balance", "balance": statement["closing_balance"]}
-    yield [opening, *statement["entries"], closing], True
+def _balance_row(columns, code, balance):
+    row = dict(code=code, label=f"{code.lower()} balance", balance=balance)
+    return [row.get(c) for c in columns]
+
+
+class _Ahead(threading.Thread):
+    """fetch_page(filters) in the background (a green thread in a service), so the source
+    works on the next page while this one is written."""
+
+    def __init__(self, fetch_page, filters):
+        super().__init__(daemon=True)
+        self._fetch, self._filters, self._page, self._error = fetch_page, filters, None, None
+        self.start()
+        time.sleep(0)  # under eventlet: let the request leave before this thread writes a page
+
+    def run(self):
+        try:
+            self._page = self._fetch(self._filters)
+        except BaseException as error:  # noqa: BLE001 - raised again by result()
+            self._error = error
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._page
+
+
+def _statement_pages(job, fetch_page, columns):
+    """Keyset pages of payments.statement_page, the next one asked for before this one is
+    written; each row carries its running balance. The opening-balance row comes before the
+    first, the closing-balance row after the last. Amount cells stay ints: the writer is told
+    which columns hold cents."""
+    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE)
+    page = fetch_page(dict(filters))
+    while True:
+        cursor = page["next_cursor"]
+        ahead = _Ahead(fetch_page, dict(filters, cursor=cursor)) if cursor else None
+        pick = itemgetter(*(page["columns"].index(c) for c in columns))
+        rows = list(map(pick, json.loads(page["rows_json"])))
+        if page["opening_balance"] is not None:
+            rows.insert(0, _balance_row(columns, "OPENING", page["opening_balance"]))
+        if ahead is None:
+            rows.append(_balance_row(columns, "CLOSING", page["closing_balance"]))
+        yield rows, ahead is None
+        if ahead is None:
+            return
+        page = ahead.result()
 
 
 def run_export(session, job, fetch_page, root=None):
@@ -206,10 +254,11 @@ def run_export(session, job, fetch_page, root=None):
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as file:
-            writer = CsvWriter(file, columns, decimal=job.decimal)
-            for items, last in pages(job, fetch_page):
-                writer.writerows([_cell(c, _value(item, c)) for c in columns] for item in items)
-                job.rows_done += len(items)
+            writer = CsvWriter(file, columns, decimal=job.decimal,
+                               amounts=[c for c in columns if c in AMOUNT_COLUMNS])
+            for rows, last in pages(job, fetch_page, columns):
+                writer.writerows(rows)
+                job.rows_done += len(rows)
                 if last:
                     job.rows_total = job.rows_done
                 session.commit()
