@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast chromium translations translations-update clean bench-pain008
+.PHONY: install run test test-fast chromium translations translations-update clean bench-pain008 bench-statement
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-fast: install
 # submit_due vs sepaxml on 100 000 debits (PostgreSQL at 127.0.0.1:5432); see bench/README.md.
 bench-pain008: install
 	$(BIN)/python -m bench.pain008_vs_sepaxml $(BENCH_ARGS)
+
+# The statement export job (payments + reporting on RabbitMQ) vs COPY on 1 000 000 ledger entries; see bench/README.md.
+bench-statement: install
+	$(BIN)/python -m bench.statement_export_vs_copy $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from dataclasses import dataclass
@@ -97,7 +96,8 @@ def _quoted(cells: list) -> list:
     its quotes doubled), searched once over the joined column."""
     joined = _UNIT.join(cells)
     if ";" in joined or '"' in joined or "\r" in joined or "\n" in joined:
-        return ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES(c) else c for c in cells]
+        return ['"' + c.replace('"', '""') + '"' if ";" in c or '"' in c or "\r" in c or "\n" in c else c
+                for c in cells]
     return cells
 
 
@@ -105,7 +105,6 @@ _NONE = type(None)
 _TEXT, _INT, _AMOUNT = frozenset((str, _NONE)), frozenset((int, _NONE)), frozenset((Amount, _NONE))
 _UNIT = "\x1f"  # joins a column for the searches; a cell holding it only costs the slow path
 _FORMULA_MARKS = tuple(_UNIT + start for start in _FORMULA_STARTS)
-_NEEDS_QUOTES = re.compile('[;"\r\n]').search
 
 
 class _Lines:
@@ -135,9 +134,18 @@ class _Lines:
             return ""
         if len(set(map(len, rows))) != 1 or len(rows[0]) < 2:  # ragged, or one column (`""` rows)
             return "".join(map(self, rows))
-        columns = [_quoted(_column(cells, self._decimal, i in self._amounts))
-                   for i, cells in enumerate(zip(*rows))]
-        return "\r\n".join(map(";".join, zip(*columns))) + "\r\n"
+        return self.columns(list(zip(*rows)))
+
+    def columns(self, columns: list) -> str:
+        """The lines of rows given as columns (sequences of cells of equal length, two or more)."""
+        if len(set(map(len, columns))) > 1:
+            raise ValueError("columns of unequal length")
+        if len(columns) < 2:  # one column: the csv module's `""` for an empty row
+            return "".join(map(self, zip(*columns)))
+        if not columns[0]:
+            return ""
+        texts = [_quoted(_column(cells, self._decimal, i in self._amounts)) for i, cells in enumerate(columns)]
+        return "\r\n".join(map(";".join, zip(*texts))) + "\r\n"
 
 
 def iter_csv_rows(
@@ -175,5 +183,12 @@ class CsvWriter:
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         rows = iter(rows)
-        while chunk := [tuple(row) for row in islice(rows, _CHUNK_ROWS)]:
+        while chunk := list(islice(rows, _CHUNK_ROWS)):
+            if not all(type(row) in (list, tuple) for row in chunk):
+                chunk = [tuple(row) for row in chunk]
             self._write(self._line.many(chunk))
+
+    def writecolumns(self, columns: list) -> None:
+        """Rows given column by column (each a sequence of cells, all of one length): the same
+        bytes as writerows(zip(*columns)), without building the rows."""
+        self._write(self._line.columns(columns))

@@ -86,3 +86,17 @@ def test_writerows_in_chunks_of_any_size_and_ragged_or_single_column_rows(monkey
 def test_writerows_still_refuses_ambiguous_cells(cell):
     with pytest.raises(TypeError):
         CsvWriter(io.BytesIO(), ["x", "y"]).writerows([["a", cell]])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_writecolumns_writes_the_rows_those_columns_make(seed):
+    rng = random.Random(seed)
+    kinds = ["text", "amount", "date", "text"]
+    rows = [[random_cell(rng, kind) for kind in kinds] for _ in range(rng.randint(0, 30))]
+    header = ["label", "amount", "day", "name"]
+    by_rows, by_columns = io.BytesIO(), io.BytesIO()
+    CsvWriter(by_rows, header, amounts=["amount"]).writerows(rows)
+    CsvWriter(by_columns, header, amounts=["amount"]).writecolumns([list(c) for c in zip(*rows)] or [[]] * 4)
+    assert by_columns.getvalue() == by_rows.getvalue() == reference(header, rows, amounts={"amount"})
+    with pytest.raises(ValueError):
+        CsvWriter(io.BytesIO(), header).writecolumns([["a"], ["b", "c"], [], []])

@@ -1,6 +1,5 @@
 """ledger.statement_page on SQLite (`make run`'s default): the pages, put end to
 end, are the one-shot statement, and the running balance crosses their boundaries."""
-import json
 import random
 from datetime import date, datetime, timedelta, timezone
 
@@ -33,6 +32,17 @@ def session():
         yield session
 
 
+def rows_of(page):
+    """A page's columns back to rows: cents as ints, an absent text as ""."""
+    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
+    return [[int(cell) if name in ("amount", "balance") else cell for name, cell in zip(page["columns"], row)]
+            for row in zip(*columns)]
+
+
+def one_shot(statement):
+    return [["" if e[c] is None else e[c] for c in ledger.STATEMENT_COLUMNS] for e in statement["entries"]]
+
+
 def pages(session, limit):
     found, cursor = [], None
     while True:
@@ -47,8 +57,9 @@ def pages(session, limit):
 def test_pages_end_to_end_are_the_one_shot_statement(session, limit):
     statement = ledger.statement(session, A, date(2027, 1, 1), date(2027, 1, 31))
     answered = pages(session, limit)
-    rows = [row for page in answered for row in json.loads(page["rows_json"])]
-    assert rows == [[e[c] for c in ledger.STATEMENT_COLUMNS] for e in statement["entries"]]
+    rows = [row for page in answered for row in rows_of(page)]
+    assert rows == one_shot(statement) and [page["rows"] for page in answered] == [
+        min(limit, len(rows) - n) for n in range(0, len(rows), limit)]
     assert len(answered) == max(1, -(-len(rows) // limit))
     assert answered[0]["opening_balance"] == statement["opening_balance"] != 0
     assert answered[-1]["closing_balance"] == statement["closing_balance"]
@@ -58,7 +69,7 @@ def test_pages_end_to_end_are_the_one_shot_statement(session, limit):
 
 def test_a_page_boundary_carries_the_running_balance(session):
     first, second = pages(session, 10)[:2]
-    last, following = json.loads(first["rows_json"])[-1], json.loads(second["rows_json"])[0]
+    last, following = rows_of(first)[-1], rows_of(second)[0]
     assert following[7] == last[7] + following[6]
     assert first["next_cursor"].endswith(f".{last[7]}")
 
@@ -69,3 +80,13 @@ def test_bad_cursor_or_limit_is_invalid(session):
         with pytest.raises(Invalid) as raised:
             ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), cursor, limit)
         assert field in raised.value.fields
+
+
+def test_a_cell_holding_the_separator_moves_the_page_to_the_next_one(session):
+    entry = session.get(LedgerEntry, pages(session, 5)[0]["next_cursor"].split(".")[1])
+    entry.label = "odd~label"
+    session.flush()
+    statement = ledger.statement(session, A, date(2027, 1, 1), date(2027, 1, 31))
+    answered = pages(session, 5)
+    assert {page["separator"] for page in answered} == {"~", "^"}
+    assert [row for page in answered for row in rows_of(page)] == one_shot(statement)

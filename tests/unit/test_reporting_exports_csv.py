@@ -3,7 +3,6 @@ page by page, the statement's opening and closing rows, a failure midway
 leaves no file, the CSV reads back with pandas, formulas are disarmed,
 tenancy, and old exports are cleaned up."""
 import io
-import json
 
 import pandas
 import pytest
@@ -97,7 +96,7 @@ def statement_source(filters):
     first = "cursor" not in filters
     row = (["2027-03-05", "2027-03-05", "SDD", "PM1", "Émilie Durand", "Abonnement", 2990, 12990] if first
            else ["2027-03-09", "2027-03-09", "RET", "RT1", "Émilie Durand", "MS02", -1750, 11240])
-    return {"columns": STATEMENT_COLUMNS, "rows_json": json.dumps([row]),
+    return {"columns": STATEMENT_COLUMNS, "rows": 1, "separator": "\x1f", "values": [str(cell) for cell in row],
             "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
             "next_cursor": "2027-03-05.LE1.12990" if first else None}
 

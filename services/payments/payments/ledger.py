@@ -5,7 +5,6 @@ the merchant's own account). Figures are integer cents summed in SQL.
 `request_payout` commits (claim before write, like collection.submit_due);
 the other functions leave the commit to the caller.
 """
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -115,26 +114,45 @@ def statement_query(merchant_id, date_from, date_to, after=None, start=0, limit=
                   page.c.id, func.row_number().over(**order).label("n"))
 
 
-def _page_in_postgresql(connection, query, limit):
-    """PostgreSQL renders the page as one JSON text (dates in ISO whatever the DateStyle):
-    no Python object per cell, in payments or on the wire. (rows JSON, count, last, sum)."""
-    entries = query.subquery()
-    c = entries.c
-    row = func.json_build_array(*(c[name] for name in STATEMENT_COLUMNS))
+# A page's columns are joined by the first of these that no cell of the page holds: "~" costs
+# one byte in JSON (a control character six, "\u001f"), the ASCII separators are the fallback.
+SEPARATORS = ("~", "^", "\x1f", "\x1e")
+_TEXT_COLUMNS = ("date", "value_date", "code", "reference", "subscriber", "label")
+
+
+def _page_in_postgresql(connection, query, limit, separator, ordered=False):
+    """PostgreSQL joins each column of the page into one text (`string_agg`), so neither
+    payments nor the wire holds a Python object per cell. Aggregates read the window's rows
+    in its order; the row numbers come back joined too, and the caller checks them
+    (`ordered=True` asks for an explicit, slower, ORDER BY)."""
+    c = query.subquery().c
     mine = c.n <= limit
-    return connection.execute(select(
-        func.coalesce(cast(func.json_agg(aggregate_order_by(row, c.n)).filter(mine), Text), "[]"),
-        func.count(),
-        func.max(func.concat(c.date, ".", c.id, ".", c.balance)).filter(c.n == limit),
+    text = {"date": cast(c.date, Text), "value_date": cast(c.value_date, Text),  # ISO: see statement_page
+            "amount": cast(c.amount, Text), "balance": cast(c.balance, Text), "n": cast(c.n, Text)}
+
+    def joined(name):
+        value = text.get(name, func.coalesce(c[name], ""))
+        aggregate = func.string_agg(value, aggregate_order_by(separator, c.n) if ordered else separator)
+        return func.coalesce(aggregate.filter(mine), "")
+
+    found = connection.execute(select(
+        func.count(), func.max(func.concat(c.date, ".", c.id, ".", c.balance)).filter(c.n == limit),
+        func.coalesce(func.sum(c.amount).filter(mine), 0), *(joined(name) for name in (*STATEMENT_COLUMNS, "n")),
     )).one()
+    return found[0], found[1], found[2], list(found[3:])
 
 
-def _page_in_python(connection, query, limit):
-    """The same, rows fetched (SQLite: `make run` and unit tests)."""
+def _page_in_python(connection, query, limit, separator, ordered=False):
+    """The same from fetched rows (SQLite: `make run` and unit tests)."""
     found = connection.execute(query).all()
-    rows = [(r.date.isoformat(), r.value_date.isoformat(), *r[2:8]) for r in found[:limit]]
+    rows = found[:limit]
     last = found[limit - 1] if len(found) > limit else None
-    return json.dumps(rows), len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}"
+    cells = {"date": [r.date.isoformat() for r in rows], "value_date": [r.value_date.isoformat() for r in rows],
+             "n": [str(r.n) for r in rows]}
+    for name in STATEMENT_COLUMNS[2:]:
+        cells[name] = ["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows]
+    return (len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", sum(r.amount for r in rows),
+            [separator.join(cells[name]) for name in (*STATEMENT_COLUMNS, "n")])
 
 
 def _parse_cursor(cursor):
@@ -149,11 +167,12 @@ def _parse_cursor(cursor):
 def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS):
     """One keyset page of the statement, for exports of any length.
 
-    `rows_json`: a JSON array of at most `limit` rows, each an array of STATEMENT_COLUMNS (the
-    running balance carried from page to page in the cursor `date.id.balance`);
-    `opening_balance` on the first page, `closing_balance` on the last (`next_cursor` None).
-    Each page is one indexed range scan; the rows travel as JSON text made once (by
-    PostgreSQL), not as a million Python lists."""
+    Column by column: `values[i]` is the text of STATEMENT_COLUMNS[i] for the page's `rows`
+    entries, joined by `separator` (a control character no cell of the page holds); dates are
+    ISO, amounts and running balances integer cents, an absent text is "". The running
+    balance crosses pages in the cursor (`date.id.balance` of the last entry);
+    `opening_balance` comes on the first page, `closing_balance` on the last (`next_cursor`
+    None). Each page is one indexed range scan, at most `limit` entries."""
     _check_period(date_from, date_to)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= STATEMENT_PAGE_MAX:
         message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
@@ -166,15 +185,29 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
         opening = start
     connection = session.connection()
     query = statement_query(merchant_id, date_from, date_to, after, start, limit + 1)
-    page = _page_in_postgresql if connection.dialect.name == "postgresql" else _page_in_python
-    rows_json, found, last = page(connection, query, limit)
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # date::text is YYYY-MM-DD, cheaper than to_char
+        page = _page_in_postgresql
+    else:
+        page = _page_in_python
+    ordered = False
+    for separator in SEPARATORS:
+        found, last, total, values = page(connection, query, limit, separator, ordered)
+        rows = min(found, limit)
+        if values.pop() != separator.join(map(str, range(1, rows + 1))):  # not in the window's order
+            ordered = True
+            found, last, total, values = page(connection, query, limit, separator, ordered)
+            values.pop()
+        if all(value.count(separator) == max(rows - 1, 0) for value in values):
+            break
+    else:  # every separator is held by some cell of this page
+        raise Invalid("the statement holds control characters it cannot be paged with",
+                      {"cursor": "control characters in the entries"})
     more = found > limit
-    closing = None
-    if not more:  # the last page: its last balance, read back from the JSON's end
-        closing = json.loads(rows_json)[-1][7] if found else start
     return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
-            "columns": STATEMENT_COLUMNS, "rows_json": rows_json, "opening_balance": opening,
-            "closing_balance": closing, "next_cursor": last if more else None}
+            "columns": STATEMENT_COLUMNS, "rows": rows, "separator": separator, "values": values,
+            "opening_balance": opening, "closing_balance": None if more else start + int(total),
+            "next_cursor": last if more else None}
 
 
 def statement(session, merchant_id, date_from, date_to):

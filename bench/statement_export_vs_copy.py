@@ -1,0 +1,395 @@
+"""The statement export job against PostgreSQL's COPY of the same query (issue 6, "Speed and memory").
+
+    python -m bench.statement_export_vs_copy [--count 1000000] [--repeat 3]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--output var/bench/statement.json]
+
+1. A throwaway PostgreSQL database `debito_bench_<hex>` (dropped at the end, even on
+   failure) gets the payments and reporting schemas (the project's migrations) and, by
+   COPY (untimed), `count` ledger entries of one merchant in the statement's period
+   (SDD credits, REJ/RET/REF debits, PAYOUT, FEE; names with accents), `count // 100`
+   before it (the opening balance) and `count // 10` of another merchant; then ANALYZE.
+2. The real payments and reporting services run as child processes (`debito service
+   payments`, `debito service reporting`) on a throwaway RabbitMQ vhost (management API).
+3. Timed, `repeat` times, alternating: the statement export job started through the
+   reporting RPC (`create_export`), polled every 100 ms until done (time: the job's
+   created_at to finished_at), while both services' RSS is sampled every 100 ms
+   (/proc/<pid>/status VmRSS, and VmHWM at the end); and `COPY (<the export's SELECT,
+   ledger.statement_query, running balance as a window function>) TO STDOUT WITH CSV`
+   through psycopg2's copy_expert into a file.
+4. A table and the figures in JSON; goal: best export <= 2 x best COPY, both services
+   under 200 MB throughout. Exit status 0: this measures, it does not judge.
+"""
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from bench.pain008_vs_sepaxml import throwaway_database
+
+GOAL_RATIO = 2.0
+GOAL_RSS_MB = 200
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_RABBIT_API = "http://guest:guest@127.0.0.1:15672"
+DEFAULT_OUTPUT = Path("var/bench/statement.json")
+DEBITO = str(Path(sys.executable).parent / "debito")
+MERCHANT = "MEBENCH0000000000000000001"
+OTHER = "MEBENCH0000000000000000002"
+PERIOD = (date(2026, 1, 1), date(2026, 12, 31))
+SAMPLE_SECONDS = 0.1
+
+FIRST = ("Zoë", "Jürgen", "Émilie", "François", "Łukasz", "Søren", "Inés", "Björn", "Chloé", "Ана",
+         "Mañuel", "Hélène", "Noël", "Ægir", "Giulia", "Dvořák")
+LAST = ("Müller-Lefèvre", "Østergaard", "Nuñez", "Dupont & Fils", "Großmann", "Çelik", "Ødegård",
+        "D'Artagnan", "Łęcki", "Schäfer", "Martin", "Żółkiewski", "O'Brien", "Pérez; Hijos", "Kovač")
+LABELS = ("Abonnement yoga — mars", "Mitgliedsbeitrag März", "Cotisation été/automne",
+          "Cours de piano n°3", 'Fitnessstudio "Köln"')
+R_REASONS = {"REJ": ("AM04 insufficient funds", "AC04 account closed", "MD01 no valid mandate"),
+             "RET": ("MS02 refused by debtor", "AC06 account blocked"),
+             "REF": ("MD06 refund requested by debtor",)}
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_COLUMNS = ("id", "merchant_id", "date", "value_date", "code", "reference", "payment_id",
+            "subscriber_name", "label", "amount", "created_at")
+
+
+# --- the data -----------------------------------------------------------------
+
+def _base32(number, length):
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def _entries(merchant, count, first_day, days, rng):
+    """`count` ledger entries spread evenly over `days` days from `first_day`, a realistic mix:
+    about 86 % SDD credits, 6 % REJ, 2 % RET, 1 % REF, 4 % FEE, 1 % PAYOUT (ids time-ordered)."""
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc).isoformat()
+    epoch_ms = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    for n in range(count):
+        offset = n * days // count
+        day = first_day + timedelta(days=offset)
+        millis = epoch_ms + offset * 86_400_000 + n % 86_400_000
+        entry_id = "LE" + _base32(millis, 10) + _base32(rng.getrandbits(60), 12)
+        name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
+        kind = n % 100
+        payment = "PM" + _base32(rng.getrandbits(110), 22)
+        if kind < 86:
+            row = ("SDD", payment, payment, name, LABELS[n % len(LABELS)], 500 + (n * 7919) % 250_000)
+        elif kind < 92:
+            row = ("REJ", payment, payment, name, R_REASONS["REJ"][n % 3], -(500 + (n * 7919) % 50_000))
+        elif kind < 94:
+            row = ("RET", payment, payment, name, R_REASONS["RET"][n % 2], -(500 + (n * 7919) % 50_000))
+        elif kind < 95:
+            row = ("REF", payment, payment, name, R_REASONS["REF"][0], -(500 + (n * 7919) % 50_000))
+        elif kind < 99:
+            row = ("FEE", f"FEE-{day:%Y%m}-{n % 1000:03d}", None, None, "Frais de prélèvement SEPA", -35)
+        else:
+            row = ("PAYOUT", "PO" + _base32(rng.getrandbits(110), 22), None, None,
+                   "Payout to FR7630006000011234567890189", -(100_000 + n % 900_000))
+        code, reference, payment_id, subscriber, label, amount = row
+        value_day = day + timedelta(days=n % 3) if code == "SDD" else day
+        yield (entry_id, merchant, day.isoformat(), value_day.isoformat(), code, reference, payment_id or "",
+               subscriber or "", label, amount, created)
+
+
+def load(url, merchant, count, first_day, days, seed, chunk=100_000):
+    """COPY `count` entries into payments.ledger_entries, `chunk` rows at a time."""
+    import psycopg2
+
+    rng = random.Random(seed)
+    rows = _entries(merchant, count, first_day, days, rng)
+    connection = psycopg2.connect(url, options="-csearch_path=payments")
+    try:
+        with connection.cursor() as cursor:
+            while True:
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                written = 0
+                for row in rows:
+                    writer.writerow(row)  # an empty field is NULL in CSV COPY
+                    written += 1
+                    if written == chunk:
+                        break
+                if not written:
+                    break
+                buffer.seek(0)
+                cursor.copy_expert(f"COPY ledger_entries ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+                                   buffer)
+        connection.commit()
+        with connection.cursor() as cursor:
+            connection.autocommit = True
+            cursor.execute("ANALYZE ledger_entries")
+    finally:
+        connection.close()
+
+
+def prepare(url, count):
+    from common.database import make_engine
+    from common.migrations import upgrade
+
+    for owner in ("payments", "reporting"):
+        upgrade(owner, make_engine(owner, url))
+    # Before the period: the opening balance; another merchant: the index must skip it.
+    load(url, MERCHANT, max(1, count // 100), PERIOD[0] - timedelta(days=90), 90, seed=1)
+    load(url, MERCHANT, count, PERIOD[0], (PERIOD[1] - PERIOD[0]).days + 1, seed=2)
+    load(url, OTHER, max(1, count // 10), PERIOD[0], (PERIOD[1] - PERIOD[0]).days + 1, seed=3)
+
+
+# --- the broker and the services ------------------------------------------------
+
+@contextmanager
+def throwaway_vhost(amqp_uri, api_uri):
+    """A RabbitMQ vhost `debito_bench_<hex>`, deleted at the end; yields its AMQP URI."""
+    from nameko.testing.rabbit import Client
+
+    manager = Client(api_uri)
+    name = f"debito_bench_{secrets.token_hex(6)}"
+    manager.create_vhost(name)
+    manager.set_vhost_permissions(name, urlparse(amqp_uri).username or "guest", ".*", ".*", ".*")
+    try:
+        yield urlunparse(urlparse(amqp_uri)._replace(path="/" + name))
+    finally:
+        manager.delete_vhost(name)
+
+
+@contextmanager
+def services(amqp_uri, database_url, workdir):
+    """payments and reporting (`debito service NAME`, which execs `nameko run`), answering; {name: Popen}."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    env = dict(os.environ, AMQP_URI=amqp_uri, DATABASE_URL=database_url, DEBITO_VAR=str(workdir / "var"),
+               EXPORT_DIR=str(workdir / "exports"), INBOX_INTERVAL="3600", LOG_LEVEL="WARNING",
+               PYTHONWARNINGS="ignore::DeprecationWarning")
+    env.pop("DEBITO_CLOCK_FILE", None)
+    children = {}
+    try:
+        for name in ("payments", "reporting"):
+            log = open(workdir / f"{name}.log", "wb")
+            children[name] = subprocess.Popen([DEBITO, "service", name], env=env, stdout=log,
+                                              stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as cluster:
+            for name in children:
+                while True:
+                    if children[name].poll() is not None:
+                        raise RuntimeError(f"{name} exited: {(workdir / f'{name}.log').read_text()[-2000:]}")
+                    try:
+                        getattr(cluster, name).ping(check_database=True)
+                        break
+                    except Exception:  # noqa: BLE001 - not up yet
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.2)
+        yield children
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _status_mb(pid, field):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+class RssSampler(threading.Thread):
+    """VmRSS of each pid every SAMPLE_SECONDS, until stopped."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.samples, self._done = pids, {name: [] for name in pids}, threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            for name, pid in self.pids.items():
+                rss = _status_mb(pid, "VmRSS")
+                if rss is not None:
+                    self.samples[name].append(rss)
+            self._done.wait(SAMPLE_SECONDS)
+
+    def stop(self):
+        self._done.set()
+        self.join()
+        return {name: max(values) if values else None for name, values in self.samples.items()}
+
+
+# --- the two contenders ---------------------------------------------------------
+
+def run_export(amqp_uri, children):
+    """One statement export through the reporting RPC; its figures."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    sampler = RssSampler({name: child.pid for name, child in children.items()})
+    filters = {"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()}
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as cluster:
+        before = {name: _status_mb(child.pid, "VmRSS") for name, child in children.items()}
+        sampler.start()
+        started = time.perf_counter()
+        job = cluster.reporting.create_export(MERCHANT, {"section": "statement", "filters": filters})
+        while job["status"] in ("pending", "running"):
+            time.sleep(SAMPLE_SECONDS)
+            job = cluster.reporting.get_export(MERCHANT, job["id"])
+        polled = time.perf_counter() - started
+        peaks = sampler.stop()
+    if job["status"] != "done":
+        raise RuntimeError(f"the export failed: {job['error']}")
+    seconds = (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])).total_seconds()
+    return {"seconds": seconds, "polled_seconds": polled, "rows_total": job["rows_total"], "job": job["id"],
+            "rss_before_mb": before, "peak_rss_mb": peaks, "samples": {k: len(v) for k, v in sampler.samples.items()}}
+
+
+def copy_query(url):
+    """The export's SELECT (ledger.statement_query, whole period, no LIMIT) with its literals."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import Session
+
+    from common.database import make_engine
+    from payments import ledger
+
+    engine = make_engine("payments", url)
+    try:
+        with Session(engine) as session:
+            opening = ledger.opening_balance(session, MERCHANT, PERIOD[0])
+    finally:
+        engine.dispose()
+    query = ledger.statement_query(MERCHANT, *PERIOD, start=opening)
+    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def run_copy(url, query, path):
+    """`COPY (query) TO STDOUT WITH CSV` into `path`, timed from the connection's first byte."""
+    import psycopg2
+
+    connection = psycopg2.connect(url, options="-csearch_path=payments")
+    try:
+        with connection.cursor() as cursor, open(path, "wb") as file:
+            started = time.perf_counter()
+            cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH CSV", file)
+            file.flush()
+            os.fsync(file.fileno())
+            seconds = time.perf_counter() - started
+    finally:
+        connection.close()
+    return {"seconds": seconds, "file_bytes": Path(path).stat().st_size}
+
+
+# --- the benchmark ------------------------------------------------------------------
+
+def run(count=1_000_000, database_url=DEFAULT_URL, repeat=3, output=DEFAULT_OUTPUT,
+        amqp_uri=None, rabbit_api_uri=None):
+    """The whole comparison; returns the figures (also written to `output` unless None)."""
+    amqp_uri = amqp_uri or os.environ.get("AMQP_URI", DEFAULT_AMQP).replace("pyamqp://", "amqp://")
+    rabbit_api_uri = rabbit_api_uri or os.environ.get("RABBIT_API_URI", DEFAULT_RABBIT_API)
+    exports, copies = [], []
+    with tempfile.TemporaryDirectory(prefix="debito-bench-") as tmp, \
+            throwaway_database(database_url) as url, throwaway_vhost(amqp_uri, rabbit_api_uri) as vhost:
+        workdir = Path(tmp)
+        started = time.perf_counter()
+        prepare(url, count)
+        load_seconds = time.perf_counter() - started
+        query = copy_query(url)
+        with services(vhost, url, workdir) as children:
+            for attempt in range(repeat):
+                copies.append(run_copy(url, query, workdir / f"copy-{attempt}.csv"))
+                exports.append(run_export(vhost, children))
+            hwm = {name: _status_mb(child.pid, "VmHWM") for name, child in children.items()}
+        export_file = next((workdir / "exports" / MERCHANT).glob("*.csv"))
+        with open(export_file, "rb") as file:
+            export_lines = sum(1 for _ in file)
+        with open(workdir / "copy-0.csv", "rb") as file:
+            copy_lines = sum(1 for _ in file)
+        export_bytes = export_file.stat().st_size
+    export_times = [e["seconds"] for e in exports]
+    copy_times = [c["seconds"] for c in copies]
+    export_seconds, copy_seconds = min(export_times), min(copy_times)
+    ratio = export_seconds / copy_seconds
+    peak = {name: max(max(e["peak_rss_mb"][name] for e in exports), hwm[name] or 0) for name in hwm}
+    figures = {
+        "entries": count, "export_seconds": export_seconds, "copy_seconds": copy_seconds, "ratio": ratio,
+        "peak_rss_mb": peak,
+        "goal_met": ratio <= GOAL_RATIO and all(value < GOAL_RSS_MB for value in peak.values()),
+        "goal": {"ratio": GOAL_RATIO, "rss_mb": GOAL_RSS_MB},
+        "export_runs_seconds": export_times, "copy_runs_seconds": copy_times,
+        "export_spread_seconds": max(export_times) - export_seconds,
+        "copy_spread_seconds": max(copy_times) - copy_seconds,
+        "export_median_seconds": statistics.median(export_times),
+        "copy_median_seconds": statistics.median(copy_times),
+        "sampled_peak_rss_mb": {name: max(e["peak_rss_mb"][name] for e in exports) for name in hwm},
+        "vmhwm_mb": hwm, "rss_before_mb": exports[0]["rss_before_mb"],
+        "export_rows": exports[0]["rows_total"], "export_file_lines": export_lines, "export_file_bytes": export_bytes,
+        "copy_rows": copy_lines, "copy_file_bytes": copies[0]["file_bytes"],
+        "load_seconds": load_seconds, "period": [d.isoformat() for d in PERIOD],
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                    "loadavg_after": os.getloadavg()},
+    }
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return figures
+
+
+def report(figures, output):
+    peak, hwm = figures["peak_rss_mb"], figures["vmhwm_mb"]
+    runs = lambda values: ", ".join(f"{v:.2f}" for v in values)  # noqa: E731
+    lines = [
+        f"{'':34}{'best s':>8}{'median s':>10}{'spread s':>10}   runs",
+        f"{'export job (payments+reporting)':34}{figures['export_seconds']:>8.2f}"
+        f"{figures['export_median_seconds']:>10.2f}{figures['export_spread_seconds']:>10.2f}   "
+        f"{runs(figures['export_runs_seconds'])}",
+        f"{'COPY (same SELECT) TO STDOUT':34}{figures['copy_seconds']:>8.2f}{figures['copy_median_seconds']:>10.2f}"
+        f"{figures['copy_spread_seconds']:>10.2f}   {runs(figures['copy_runs_seconds'])}",
+        "",
+        f"entries {figures['entries']}: export {figures['export_rows']} rows ({figures['export_file_bytes']} bytes), "
+        f"COPY {figures['copy_rows']} rows ({figures['copy_file_bytes']} bytes)",
+        f"ratio export/COPY: {figures['ratio']:.2f} (goal <= {GOAL_RATIO})",
+        "peak RSS: " + ", ".join(f"{name} {peak[name]:.1f} MB (VmHWM {hwm[name]:.1f})" for name in peak)
+        + f" (goal < {GOAL_RSS_MB} MB)",
+        "goal met" if figures["goal_met"] else "goal NOT met",
+        f"figures written to {output}",
+    ]
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.statement_export_vs_copy",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    figures = run(args.count, args.database_url, args.repeat, args.output)
+    report(figures, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
