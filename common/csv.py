@@ -190,5 +190,8 @@ class CsvWriter:
 
     def writecolumns(self, columns: list) -> None:
         """Rows given column by column (each a sequence of cells, all of one length): the same
-        bytes as writerows(zip(*columns)), without building the rows."""
-        self._write(self._line.columns(columns))
+        bytes as writerows(zip(*columns)), without building the rows; _CHUNK_ROWS rows at a time."""
+        if len(set(map(len, columns))) > 1:
+            raise ValueError("columns of unequal length")
+        for start in range(0, len(columns[0]) if columns else 0, _CHUNK_ROWS):
+            self._write(self._line.columns([cells[start:start + _CHUNK_ROWS] for cells in columns]))

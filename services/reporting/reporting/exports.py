@@ -32,7 +32,7 @@ from reporting.models import ExportJob
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-STATEMENT_PAGE_SIZE = 10_000  # about 1.2 MB a page: few round trips, bounded memory
+STATEMENT_PAGE_SIZE = 20_000  # about 1.2 MB a page: few round trips, bounded memory
 CHUNK_MAX = 1024 * 1024  # read_export answers at most 1 MB per call
 AMOUNT_COLUMNS = ("amount", "balance")
 
