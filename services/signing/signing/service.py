@@ -37,6 +37,10 @@ Decisions where the contract is silent:
 - The order is marked signed (committed) before its plan is created; if
   plans refuses the plan (e.g. its start_date is now past), the order stays
   signed with failure_reason "the plan was not created: …" and no plan_id.
+- An open order past its expires_at is marked expired by the timer, by
+  list_orders (for that merchant) and by any call that touches it, which
+  then answers 410 (cancel_order: 409).
+- OrderOut also carries `lang`; the code SMS and the link mail are in it.
 - Through its link, an order that is signed, failed, expired or cancelled
   is Gone for open_link; submit_link_details and sign_link answer 409 for
   signed and failed orders (as sign does) and 410 for expired or cancelled.
