@@ -68,15 +68,18 @@ def _euros(cents: int, decimal: str) -> str:
 
 
 def _column(cells: tuple, decimal: str, amount: bool) -> list:
-    """The text of one column's cells, as `_text` writes each, with one type check per column
-    and C-speed searches over the joined column instead of a test per cell where possible."""
+    """The CSV text of one column's cells, as `_text` writes each and the csv module quotes it,
+    with one type check per column and C-speed searches over the joined column instead of
+    tests per cell where possible. Numbers and amounts never need quotes."""
     kinds = set(map(type, cells))
     if kinds <= _TEXT:
         if _NONE in kinds:
             cells = ["" if c is None else c for c in cells]
         joined = _UNIT + _UNIT.join(cells)
         if any(start in joined for start in _FORMULA_MARKS):  # some cell may start like a formula
-            return ["'" + c if c.startswith(_FORMULA_STARTS) else c for c in cells]
+            cells = ["'" + c if c.startswith(_FORMULA_STARTS) else c for c in cells]
+        if ";" in joined or '"' in joined or "\r" in joined or "\n" in joined:
+            return _quoted(cells)
         return cells
     if kinds <= _INT:
         if amount:
@@ -87,18 +90,15 @@ def _column(cells: tuple, decimal: str, amount: bool) -> list:
     if kinds <= _AMOUNT:
         return ["" if c is None else _euros(_require_cents(c.cents), decimal) for c in cells]
     if amount:
-        return [_text(Amount(c) if type(c) is int else c, decimal) for c in cells]
-    return [_text(c, decimal) for c in cells]
+        return _quoted([_text(Amount(c) if type(c) is int else c, decimal) for c in cells])
+    return _quoted([_text(c, decimal) for c in cells])
 
 
 def _quoted(cells: list) -> list:
-    """QUOTE_MINIMAL as the csv module writes it (a cell holding ';', '"', CR or LF is quoted,
-    its quotes doubled), searched once over the joined column."""
-    joined = _UNIT.join(cells)
-    if ";" in joined or '"' in joined or "\r" in joined or "\n" in joined:
-        return ['"' + c.replace('"', '""') + '"' if ";" in c or '"' in c or "\r" in c or "\n" in c else c
-                for c in cells]
-    return cells
+    """QUOTE_MINIMAL as the csv module writes it: a cell holding ';', '"', CR or LF is quoted,
+    its quotes doubled."""
+    return ['"' + c.replace('"', '""') + '"' if ";" in c or '"' in c or "\r" in c or "\n" in c else c
+            for c in cells]
 
 
 _NONE = type(None)
@@ -144,7 +144,7 @@ class _Lines:
             return "".join(map(self, zip(*columns)))
         if not columns[0]:
             return ""
-        texts = [_quoted(_column(cells, self._decimal, i in self._amounts)) for i, cells in enumerate(columns)]
+        texts = [_column(cells, self._decimal, i in self._amounts) for i, cells in enumerate(columns)]
         return "\r\n".join(map(";".join, zip(*texts))) + "\r\n"
 
 
