@@ -2,6 +2,7 @@
 from nameko.rpc import rpc
 from sqlalchemy import text
 
+from common import clock
 from common.database import Database
 
 
@@ -10,7 +11,8 @@ class DebitoService:
 
     @rpc
     def ping(self, check_database=False):
-        """Answers without touching the database unless asked (health checks do)."""
+        """Answers without touching the database unless asked (health checks do),
+        with the day the service's clock reads."""
         if check_database:
             self.db.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok"}
+        return {"service": self.name, "status": "ok", "today": clock.today().isoformat()}

@@ -7,10 +7,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import click
 
-from common.config import SERVICES, amqp_uri, env
+from common.config import SERVICES, amqp_uri, env, var_dir
 
 
 def fail(message):
@@ -101,45 +102,49 @@ def merchant_sync():
 @click.option("--password", default=None, help="dashboard password (default: generated, printed)")
 @click.option("--seed", default=None, type=int, help="the same seed makes the same people and plans")
 def demo(subscribers, months, name, email, password, seed):
-    """A new merchant with months of history made by the real collection cycle (walked forward
-    from today: the history is dated in the coming months). Prints the JSON of `merchant create`
-    plus the dashboard login; progress goes to stderr."""
+    """A new merchant with months of history made by the real collection cycle run over past days
+    (the cluster's clock is walked from `--months` ago to today through DEBITO_CLOCK_FILE: run it
+    against `debito run`, on a fresh install). Prints the JSON of `merchant create` plus the
+    dashboard login; progress goes to stderr."""
     import secrets
     import time as _time
 
     from nameko.standalone.rpc import ClusterRpcProxy
 
     from common.errors import DebitoError
-    from debito.demo import build_history
+    from debito.demo import ClockNotShared, build_history, past_clock
     from gateway.accounts import create_merchant
     from gateway.db import standalone_session
 
     email = email or f"demo-{secrets.token_hex(4)}@debito.example"
     password = password or secrets.token_urlsafe(12)
     started = _time.monotonic()
-    with standalone_session() as session:
-        try:
-            merchant, api_key = create_merchant(session, name=name, creditor_id="FR72ZZZ123456",
-                                                iban="FR7630006000011234567890189", bic=None, email=email,
-                                                password=password, address="12 rue de la République, 69002 Lyon")
-        except DebitoError as error:
-            field = next(iter(error.fields), None)
-            fail(f"{field}: {error.message}" if field else error.message)
-        session.commit()
-        out = {"merchant_id": merchant.id, "api_key": api_key, "name": merchant.name,
-               "creditor_id": merchant.creditor_id, "iban": merchant.iban, "bic": merchant.bic,
-               "email": merchant.email}
+    use_cluster_clock_file()
     try:
-        sync_creditors([out["merchant_id"]])
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=600) as cluster:
-            history = build_history(cluster, out["merchant_id"], subscribers, months, seed=seed)
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri()}, timeout=600) as cluster, \
+                past_clock(cluster, months) as (start, today):
+            with standalone_session() as session:  # the merchant's history starts with it
+                try:
+                    merchant, api_key = create_merchant(
+                        session, name=name, creditor_id="FR72ZZZ123456", iban="FR7630006000011234567890189",
+                        bic=None, email=email, password=password, address="12 rue de la République, 69002 Lyon")
+                except DebitoError as error:
+                    field = next(iter(error.fields), None)
+                    fail(f"{field}: {error.message}" if field else error.message)
+                session.commit()
+                out = {"merchant_id": merchant.id, "api_key": api_key, "name": merchant.name,
+                       "creditor_id": merchant.creditor_id, "iban": merchant.iban, "bic": merchant.bic,
+                       "email": merchant.email}
+            sync_creditors([out["merchant_id"]])
+            history = build_history(cluster, out["merchant_id"], subscribers, start, today, seed=seed)
+    except ClockNotShared as error:
+        fail(str(error))
     except Exception as error:
         fail(f"the cluster did not answer ({type(error).__name__}: {error}); is `debito run` running?")
     host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
     base = env("PUBLIC_URL") or f"http://{host}:{port}"
     out.update(dashboard_url=f"{base}/", login_email=email, login_password=password, history=dict(
-        history, note="made by walking the real cycle forward from today: the activity is dated "
-                      "in the coming months", seconds=round(_time.monotonic() - started, 1)))
+        history, seconds=round(_time.monotonic() - started, 1)))
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))
 
 
@@ -169,6 +174,11 @@ def run():
         fail(unreachable_message(amqp_uri(), problem))
     for owner in OWNERS:
         upgrade(owner)
+    stale = use_cluster_clock_file()
+    if stale.exists():  # a demo stopped half-way: back to the real time
+        logging.getLogger("debito").warning("removing %s (%s): the cluster runs on the real time",
+                                            stale, stale.read_text().strip())
+        stale.unlink()
     supervisor = Supervisor(cluster_children())
     empty = _no_merchant_yet()
     supervisor.start()
@@ -184,6 +194,13 @@ def run():
     except KeyboardInterrupt:
         click.echo("stopping…")
         supervisor.stop()
+
+
+def use_cluster_clock_file():
+    """The one-machine cluster's movable clock (common/clock.py): `debito run` hands it to
+    every child, `debito demo` walks it. Returns its path."""
+    os.environ.setdefault("DEBITO_CLOCK_FILE", str(var_dir() / "clock"))
+    return Path(os.environ["DEBITO_CLOCK_FILE"])
 
 
 def _no_merchant_yet():

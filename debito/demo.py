@@ -1,13 +1,22 @@
 """`debito demo`: a merchant with months of history made by the real cycle.
 
-The services check "not in the past" against the one clock, so history cannot
-be written backwards through their API. The demo therefore signs its mandates
-in the past (allowed), creates every plan and one-off debit today, and then
-walks the clock FORWARD, business day by business day, running the real daily
-cycle (`debito.cycle.run_cycle`) and the sandbox bank for each day, replaying
-part of the rejects on the way. The history is dated in the coming months.
+The services refuse to write the past ("not in the past" is checked against
+the one clock), so the demo moves the cluster's clock instead: it writes the
+day into `DEBITO_CLOCK_FILE` (common/clock.py), which every process of a
+`debito run` cluster reads. It stands `months` ago, signs the mandates before
+that day, creates the plans and one-off debits, then walks business day by
+business day up to today, running the real daily cycle
+(`debito.cycle.run_cycle`) and the sandbox bank for each day, replaying part
+of the rejects on Fridays and paying out part of the available funds at the
+start of each month. At the end the clock file is removed: the cluster is back
+on the real time, with the history behind it.
+
+The walk runs the cycle for every merchant of the cluster: it is a tool for a
+fresh one-machine install (`make run` runs it on an empty database), not for a
+production database.
 """
 import random
+from contextlib import contextmanager
 import sys
 import unicodedata
 from datetime import timedelta
@@ -141,22 +150,72 @@ def all_payments(cluster, merchant_id, status):
             return items
 
 
-def build_history(cluster, merchant_id, subscribers, months, seed=None, log=None):
-    """Mandates and plans now, then the real cycle walked over `months` of business days."""
+class ClockNotShared(RuntimeError):
+    pass
+
+
+SERVICES = ("mandates", "plans", "payments", "reporting", "signing")
+
+
+def check_clock_shared(cluster, day, wait=120):
+    """Each service reads `day` (waiting for those still starting, as under `debito run`)."""
+    import time
+
+    from nameko.exceptions import UnknownService
+
+    deadline = time.monotonic() + wait
+    for name in SERVICES:
+        while True:
+            try:
+                seen = getattr(cluster, name).ping()
+                break
+            except UnknownService:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        if seen.get("today") != day.isoformat():
+            raise ClockNotShared(
+                f"the {name} service reads {seen.get('today')} instead of {day}: the services must read the "
+                f"same DEBITO_CLOCK_FILE as the demo (start them with `debito run`, which sets it)")
+
+
+def first_friday(day):
+    return day.weekday() == 4 and day.day <= 7
+
+
+@contextmanager
+def past_clock(cluster, months):
+    """The cluster stands `months` ago meanwhile; yields (that day, today). The clock is
+    given back to the real time at the end, even on failure."""
+    from common import clock
+
+    today = clock.today()
+    start = add_months(today, -months)
+    clock.set_clock(start)
+    try:
+        check_clock_shared(cluster, start)
+        yield start, today
+    finally:
+        clock.set_clock(None)
+
+
+def build_history(cluster, merchant_id, subscribers, start, today, seed=None, log=None):
+    """Mandates signed before `start`, plans since, the real cycle walked up to `today`
+    (inside `past_clock`)."""
+    return _walk(cluster, merchant_id, subscribers, start, today, random.Random(seed),
+                 log or (lambda line: print(line, file=sys.stderr, flush=True)))
+
+
+def _walk(cluster, merchant_id, subscribers, start, today, rng, log):
     from common import clock
     from debito.cycle import run_cycle
     from sandbox_bank import inbox_dir, outbox_dir, state_file
     from sandbox_bank.bank import run as bank_answer
 
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    rng = random.Random(seed)
-    today = clock.today()
-    end = add_months(today, months)
-    counts = {"subscribers": 0, "plans": 0, "one_off_debits": 0, "replays": 0, "errors": 0}
-
+    counts = {"subscribers": 0, "plans": 0, "one_off_debits": 0, "replays": 0, "payouts": 0, "errors": 0}
     mandates = []
     for _, result in in_batches([(cluster.mandates.import_mandate, (merchant_id, body))
-                                 for body in people(subscribers, rng, today)]):
+                                 for body in people(subscribers, rng, start)]):
         if isinstance(result, Exception):
             counts["errors"] += 1
             log(f"demo: mandate not imported: {result}")
@@ -164,9 +223,10 @@ def build_history(cluster, merchant_id, subscribers, months, seed=None, log=None
             mandates.append(result)
     counts["subscribers"] = len(mandates)
     calls = []
+    horizon = today + timedelta(days=60)  # some plans start after today: upcoming debits
     for mandate in mandates:
         for _ in range(1 if rng.random() < 0.85 else 2):
-            method, payload = plan_for(mandate, rng, today, end)
+            method, payload = plan_for(mandate, rng, start, horizon)
             calls.append((getattr(cluster.plans, method), (merchant_id, payload)))
     for args, result in in_batches(calls):
         if isinstance(result, Exception):
@@ -175,36 +235,55 @@ def build_history(cluster, merchant_id, subscribers, months, seed=None, log=None
         else:
             counts["plans" if result.get("frequency") != "once" else "one_off_debits"] += 1
     log(f"demo: {counts['subscribers']} subscribers, {counts['plans']} plans and "
-        f"{counts['one_off_debits']} one-off debits; walking {today} → {end}")
+        f"{counts['one_off_debits']} one-off debits; walking {start} → {today}")
 
     outbox, inbox, state = outbox_dir(), inbox_dir(), state_file()
     tried = set()
     week = {"scheduled": 0, "submitted": 0, "paid": 0, "rejected": 0}
-    day, last = today, end + timedelta(days=10)  # a few days more: the last answers come in
-    while day <= last:
+    day = start
+    while day <= today:
+        clock.set_clock(day)
         if is_business_day(day):
             step = run_cycle(cluster, day)["payments.collect"]
             bank_answer(day, outbox, inbox, state)
             for key in week:
                 week[key] += step.get(key, 0) or 0
         if day.weekday() == 4:  # Friday: replay part of the week's rejects, report the week
-            for payment in all_payments(cluster, merchant_id, "rejected"):
-                if payment["id"] in tried or day > end:
-                    continue
-                tried.add(payment["id"])
-                if payment.get("attempt", 1) > 1 or rng.random() >= REPLAY_SHARE.get(payment["iban"], 0):
-                    continue
-                due = next_business_day(day + timedelta(days=16 + rng.randrange(0, 10)))
-                try:
-                    cluster.payments.replay_payment(merchant_id, payment["id"], {"due_date": due.isoformat()})
-                    counts["replays"] += 1
-                except Exception:  # noqa: BLE001 - mandate revoked, already retried: not replayable
-                    pass
+            counts["replays"] += _replay_some(cluster, merchant_id, day, tried, rng)
             log(f"demo: week to {day}: " + ", ".join(f"{v} {k}" for k, v in week.items())
                 + f", {counts['replays']} replays so far")
             week = dict.fromkeys(week, 0)
+        if first_friday(day):
+            counts["payouts"] += _pay_out_some(cluster, merchant_id, log)
         day += timedelta(days=1)
-    run_cycle(cluster, next_business_day(last))
-    counts["history_from"], counts["history_to"] = today.isoformat(), last.isoformat()
-    counts["balance_at_end"] = cluster.payments.get_balance(merchant_id, last.isoformat())
+    counts["history_from"], counts["history_to"] = start.isoformat(), today.isoformat()
+    counts["balance_at_end"] = cluster.payments.get_balance(merchant_id, today.isoformat())
     return counts
+
+
+def _replay_some(cluster, merchant_id, day, tried, rng):
+    replays = 0
+    for payment in all_payments(cluster, merchant_id, "rejected"):
+        if payment["id"] in tried:
+            continue
+        tried.add(payment["id"])
+        if payment.get("attempt", 1) > 1 or rng.random() >= REPLAY_SHARE.get(payment["iban"], 0):
+            continue
+        due = next_business_day(day + timedelta(days=16 + rng.randrange(0, 10)))
+        try:
+            cluster.payments.replay_payment(merchant_id, payment["id"], {"due_date": due.isoformat()})
+            replays += 1
+        except Exception:  # noqa: BLE001 - mandate revoked, already retried: not replayable
+            pass
+    return replays
+
+
+def _pay_out_some(cluster, merchant_id, log):
+    """A merchant moves most of what is available to its own account once a month."""
+    available = cluster.payments.get_balance(merchant_id)["available"]
+    amount = available * 8 // 10 // 100 * 100  # whole euros
+    if amount < 10000:
+        return 0
+    cluster.payments.request_payout(merchant_id, {"amount": amount})
+    log(f"demo: payout of {amount / 100:.2f} EUR")
+    return 1

@@ -64,3 +64,50 @@ def test_another_merchant_never_sees_the_figures(bank_cluster):
     second = bank_cluster.api(bank_cluster.create_merchant()["api_key"])
     assert first.get("/balance").json()["balance"] == 0
     assert second.get("/statement", params={"from": "2020-01-01", "to": "2030-12-31"}).json()["entries"] == []
+
+
+def test_a_payout_through_the_api_is_idempotent_sent_to_the_bank_and_paid(bank_cluster):
+    """The cluster's clock stands after the reserve: the credit is available, a payout takes it
+    (twice the same Idempotency-Key: one payout), the bank pays it the next business day."""
+    cluster = bank_cluster
+    api = cluster.api(cluster.create_merchant(name="Atelier Payout")["api_key"])
+    due = next_business_day(date.today() + timedelta(days=25))
+    mandate = import_mandate(api, subscriber={"customer_reference": unique("P"), "name": "Zoë Faure"})
+    assert api.post("/payments", json={"mandate_id": mandate["id"], "amount": 12345,
+                                       "due_date": due.isoformat(), "label": "Stage"}).status_code == 201
+    walk(cluster, due, 1)
+
+    later = add_business_days(due, 8)
+    with cluster.clock_at(later):
+        balance = api.get("/balance").json()
+        assert (balance["as_of"], balance["balance"], balance["available"]) == (later.isoformat(), 12345, 12345)
+        assert_error(api.post("/payouts", json={"amount": 12346}), 422, "amount")
+
+        key = {"Idempotency-Key": unique("payout")}
+        first = api.post("/payouts", json={"amount": 10000}, headers=key)
+        assert first.status_code == 201, first.text
+        again = api.post("/payouts", json={"amount": 10000}, headers=key)
+        assert (again.status_code, again.json()) == (201, first.json())
+        assert_error(api.post("/payouts", json={"amount": 500}, headers=key), 422)
+        payouts = api.get("/payouts").json()["items"]
+        assert [(p["id"], p["amount"]) for p in payouts] == [(first.json()["id"], 10000)]
+        assert payouts[0]["status"] in ("pending", "sent")
+        balance = api.get("/balance").json()
+        assert (balance["available"], balance["transfers_in_progress"]) == (2345, 10000)
+        assert_error(api.post("/payouts", json={"amount": 2346}), 422, "amount")
+        outbox = cluster.var_dir / "bank" / "outbox"
+        assert any(b"pain.001.001.03" in path.read_bytes() for path in outbox.glob("*.xml"))
+
+    paid_on = next_business_day(later + timedelta(days=1))
+    with cluster.clock_at(paid_on):
+        cluster.debito("bank", "run", "--as-of", paid_on.isoformat())
+        cluster.debito("collect", "--as-of", paid_on.isoformat())
+        assert [p["status"] for p in api.get("/payouts").json()["items"]] == ["paid"]
+        balance = api.get("/balance").json()
+        assert (balance["balance"], balance["available"], balance["transfers_in_progress"]) == (2345, 2345, 0)
+        statement = api.get("/statement", params={"from": due.isoformat(), "to": paid_on.isoformat()}).json()
+        assert [(e["code"], e["amount"]) for e in statement["entries"]] == [("SDD", 12345), ("PAYOUT", -10000)]
+        overview = api.get("/overview").json()  # reporting's 90 days end on the moved day
+        by_day = {point["day"]: point for point in overview["series"]}
+        assert by_day[due.isoformat()]["collected_amount"] == 12345
+        assert sum(point["paid_out_amount"] for point in overview["series"]) == 10000

@@ -36,7 +36,8 @@ class Cluster:
     def start(cls, infrastructure, database_url, workdir):
         with infrastructure.vhost() as amqp_uri:
             env = dict(os.environ, AMQP_URI=amqp_uri, DATABASE_URL=database_url,
-                       DEBITO_VAR=str(workdir / "var"), GATEWAY_HOST="127.0.0.1",
+                       DEBITO_VAR=str(workdir / "var"), DEBITO_CLOCK_FILE=str(workdir / "var" / "clock"),
+                       GATEWAY_HOST="127.0.0.1",
                        GATEWAY_PORT=str(free_port()), SECRET_KEY="test-secret-key",
                        PYTHONWARNINGS="ignore::DeprecationWarning", LOG_LEVEL="INFO",
                        # tests walk the clock with `collect --as-of`: no import at real-time ticks
@@ -67,6 +68,18 @@ class Cluster:
                 last = repr(error)
             time.sleep(0.5)
         raise AssertionError(f"cluster not healthy after {timeout}s: {last}\n{self.logs()}")
+
+    @contextmanager
+    def clock_at(self, moment):
+        """Every process of the cluster stands on `moment` (a date or an instant) meanwhile."""
+        path = Path(self.env["DEBITO_CLOCK_FILE"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_name(".clock.tmp").write_text(moment.isoformat() + "\n")
+        os.replace(path.with_name(".clock.tmp"), path)  # whole, never half-written
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def logs(self, tail=40):
         out = []
