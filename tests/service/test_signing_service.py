@@ -158,6 +158,10 @@ def test_operator_order_is_signed_with_the_sms_code_and_the_mandate_keeps_the_ev
     assert message["to"] == "+33612345678" and message["order_id"] == order["id"]
     assert "Acme SAS" in message["body"] and "10 minutes" in message["body"]
 
+    screen = call(signing, "get_order", merchant, order["id"])  # what the operator reads out
+    assert "Acme SAS" in screen["mandate_text"] and "Émilie Dupré" in screen["mandate_text"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", screen["document_hash"])
+
     code = last_code(var, order["id"])
     clock.advance(minutes=3)
     with entrypoint_waiter(listener, "on_signed") as signed_event, \
@@ -183,6 +187,7 @@ def test_operator_order_is_signed_with_the_sms_code_and_the_mandate_keeps_the_ev
     with pytest.raises(Conflict):
         call(signing, "send_otp", merchant, order["id"])
     assert call(signing, "get_order", merchant, order["id"])["status"] == "signed"
+    assert "mandate_text" not in call(signing, "get_order", merchant, order["id"])
 
 
 def test_five_wrong_codes_fail_the_order_and_every_later_call_conflicts(services, merchant, var):

@@ -113,7 +113,11 @@ class SigningService(DebitoService):
     def get_order(self, merchant_id, order_id):
         order = orders.find_order(self.db, merchant_id, order_id)
         self._expire_if_due(order)
-        return _dump(order)
+        answer = _dump(order)
+        if order.method == "operator" and order.status in ("pending", "otp_sent"):
+            # the operator reads the mandate out during the call: the text, before the IBAN
+            answer["mandate_text"], answer["document_hash"] = orders.mandate_document(order)
+        return answer
 
     @rpc
     def send_otp(self, merchant_id, order_id):
