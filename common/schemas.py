@@ -3,6 +3,7 @@ that name the field, trimmed text, SEPA identifiers, strict numbers, UTC
 instants, keyset pages."""
 from datetime import timezone
 
+import phonenumbers
 from marshmallow import Schema, ValidationError, fields, pre_load
 
 from common.errors import Invalid, Malformed
@@ -95,3 +96,17 @@ class Instant(fields.DateTime):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else to_utc(value).isoformat()
+
+
+class Phone(fields.String):
+    """E.164 (`+33612345678`), checked with phonenumbers; spaces and dots are accepted and dropped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            raise ValidationError("a phone number in international format, e.g. +33612345678") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValidationError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

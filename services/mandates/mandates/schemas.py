@@ -5,10 +5,9 @@ import base64
 import binascii
 from datetime import date, datetime, time, timezone
 
-import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.schemas import In, Identifier, Instant, Text, to_utc
+from common.schemas import In, Identifier, Instant, Phone, Text, to_utc
 from common.sepa import validate_bic, validate_iban, validate_umr
 from mandates.models import IMPORT_METHODS, SEQUENCES, STATUSES
 
@@ -30,20 +29,6 @@ def Bic(**kwargs):
 
 def Umr(**kwargs):
     return Identifier(validate_umr, **kwargs)
-
-
-class Phone(fields.String):
-    """E.164 (`+33612345678`); spaces and dots are accepted and dropped."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            raise ValidationError("a phone number in international format, e.g. +33612345678") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValidationError("not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class SignedAt(fields.String):

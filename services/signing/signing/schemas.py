@@ -3,11 +3,10 @@ fields (a field sent as null counts as left out, spec §6), output schemas with
 UTC instants."""
 from datetime import date
 
-import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from common import clock
-from common.schemas import In, Identifier, Instant, StrictInt, Text
+from common.schemas import In, Identifier, Instant, Phone, StrictInt, Text
 from common.sepa import validate_bic, validate_iban
 from signing.document import LANGS
 from signing.models import METHODS, STATUSES
@@ -15,20 +14,6 @@ from signing.models import METHODS, STATUSES
 FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
 MONTH_BASED = ("monthly", "bimonthly", "quarterly", "semiannual", "annual")
 MAX_AMOUNT = 10_000_000  # cents, the plans service's cap per debit
-
-
-class Phone(fields.String):
-    """E.164 (`+33612345678`), checked with phonenumbers; spaces and dots are dropped."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            raise ValidationError("a phone number in international format, e.g. +33612345678") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValidationError("not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Cents(fields.Field):
