@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.cluster import free_port
+from harness.ports import free_port
 
 pytestmark = pytest.mark.cluster
 DEBITO = str(Path(sys.executable).parent / "debito")

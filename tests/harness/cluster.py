@@ -2,7 +2,6 @@
 it (the same supervisor), for tests that drive Debito as a merchant would."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,10 @@ from pathlib import Path
 import requests
 
 from debito.supervisor import Supervisor, cluster_children
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBITO = str(Path(sys.executable).parent / "debito")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Cluster:

@@ -4,7 +4,6 @@ Maildir: `python smtp_server.py PORT MAILDIR [USER PASSWORD]`.
 A process, not a thread: under eventlet every thread shares the one OS thread
 whose asyncio loop Playwright already holds."""
 import mailbox
-import socket
 import subprocess
 import sys
 import time
@@ -33,22 +32,14 @@ def serve(port, maildir, user=None, password=None):
 @contextmanager
 def smtp_server(tmp_path, user=None, password=None):
     """Start the server; yields (port, Maildir)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from harness.ports import free_port, wait_listening  # not at the top: this file also runs as a script
+
+    port = free_port()
     maildir = Path(tmp_path) / "maildir"
     args = [sys.executable, __file__, str(port), str(maildir)] + ([user, password] if user else [])
     process = subprocess.Popen(args)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the SMTP server did not start")
-                time.sleep(0.1)
+        wait_listening(port, process, "SMTP server")
         yield port, mailbox.Maildir(str(maildir), create=True)
     finally:
         process.terminate()

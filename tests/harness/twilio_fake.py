@@ -10,11 +10,9 @@ A process, not a thread: under eventlet every thread shares the one OS thread.""
 import base64
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,20 +119,12 @@ class TwilioFake:
 @contextmanager
 def twilio_fake():
     """Start the fake; yields a TwilioFake whose `url` is the API base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from harness.ports import free_port, wait_listening  # not at the top: this file also runs as a script
+
+    port = free_port()
     process = subprocess.Popen([sys.executable, __file__, str(port)])
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the Twilio fake did not start")
-                time.sleep(0.1)
+        wait_listening(port, process, "Twilio fake")
         yield TwilioFake(f"http://127.0.0.1:{port}")
     finally:
         process.terminate()
