@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import resource
-import secrets
 import shutil
 import sys
 import tempfile
@@ -35,6 +34,8 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+from bench.common import throwaway_database
 
 GOAL = 0.6
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -94,40 +95,6 @@ def measured():
         peak_growth_kib=hwm_after - (rss_before if figures["peak_reset"] else hwm_before),
         ru_maxrss_before_kib=maxrss_before, ru_maxrss_after_kib=maxrss_after,
         ru_maxrss_growth_kib=maxrss_after - maxrss_before)
-
-
-# --- the throwaway database ---------------------------------------------------
-
-def _with_database(url, name):
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def _admin(url, statement):
-    import psycopg2
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    connection = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username,
-                                  password=parsed.password, dbname=parsed.database or "postgres")
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
-
-
-@contextmanager
-def throwaway_database(url):
-    """A new database on the server of `url`, dropped at the end whatever happens."""
-    name = f"debito_bench_{secrets.token_hex(6)}"
-    _admin(url, f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(url, name)
-    finally:
-        _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- the data -----------------------------------------------------------------

@@ -26,19 +26,16 @@ import json
 import os
 import platform
 import random
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-from bench.pain008_vs_sepaxml import throwaway_database
+from bench.common import SAMPLE_SECONDS, RssSampler, throwaway_database, throwaway_vhost
+from bench.common import services as _services
+from bench.common import status_mb as _status_mb
 from common.money import parse_amount
 
 GOAL_RATIO = 2.0
@@ -51,7 +48,6 @@ DEBITO = str(Path(sys.executable).parent / "debito")
 MERCHANT = "MEBENCH0000000000000000001"
 OTHER = "MEBENCH0000000000000000002"
 PERIOD = (date(2026, 1, 1), date(2026, 12, 31))
-SAMPLE_SECONDS = 0.1
 
 FIRST = ("Zoë", "Jürgen", "Émilie", "François", "Łukasz", "Søren", "Inés", "Björn", "Chloé", "Ана",
          "Mañuel", "Hélène", "Noël", "Ægir", "Giulia", "Dvořák")
@@ -152,94 +148,6 @@ def prepare(url, count):
     load(url, OTHER, max(1, count // 10), PERIOD[0], (PERIOD[1] - PERIOD[0]).days + 1, seed=3)
 
 
-# --- the broker and the services ------------------------------------------------
-
-@contextmanager
-def throwaway_vhost(amqp_uri, api_uri):
-    """A RabbitMQ vhost `debito_bench_<hex>`, deleted at the end; yields its AMQP URI."""
-    from nameko.testing.rabbit import Client
-
-    manager = Client(api_uri)
-    name = f"debito_bench_{secrets.token_hex(6)}"
-    manager.create_vhost(name)
-    manager.set_vhost_permissions(name, urlparse(amqp_uri).username or "guest", ".*", ".*", ".*")
-    try:
-        yield urlunparse(urlparse(amqp_uri)._replace(path="/" + name))
-    finally:
-        manager.delete_vhost(name)
-
-
-@contextmanager
-def services(amqp_uri, database_url, workdir):
-    """payments and reporting (`debito service NAME`, which execs `nameko run`), answering; {name: Popen}."""
-    from nameko.standalone.rpc import ClusterRpcProxy
-
-    env = dict(os.environ, AMQP_URI=amqp_uri, DATABASE_URL=database_url, DEBITO_VAR=str(workdir / "var"),
-               EXPORT_DIR=str(workdir / "exports"), INBOX_INTERVAL="3600", LOG_LEVEL="WARNING",
-               PYTHONWARNINGS="ignore::DeprecationWarning")
-    env.pop("DEBITO_CLOCK_FILE", None)
-    children = {}
-    try:
-        for name in ("payments", "reporting"):
-            log = open(workdir / f"{name}.log", "wb")
-            children[name] = subprocess.Popen([DEBITO, "service", name], env=env, stdout=log,
-                                              stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as cluster:
-            for name in children:
-                while True:
-                    if children[name].poll() is not None:
-                        raise RuntimeError(f"{name} exited: {(workdir / f'{name}.log').read_text()[-2000:]}")
-                    try:
-                        getattr(cluster, name).ping(check_database=True)
-                        break
-                    except Exception:  # noqa: BLE001 - not up yet
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.2)
-        yield children
-    finally:
-        for child in children.values():
-            child.terminate()
-        for child in children.values():
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def _status_mb(pid, field):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-class RssSampler(threading.Thread):
-    """VmRSS of each pid every SAMPLE_SECONDS, until stopped."""
-
-    def __init__(self, pids):
-        super().__init__(daemon=True)
-        self.pids, self.samples, self._done = pids, {name: [] for name in pids}, threading.Event()
-
-    def run(self):
-        while not self._done.is_set():
-            for name, pid in self.pids.items():
-                rss = _status_mb(pid, "VmRSS")
-                if rss is not None:
-                    self.samples[name].append(rss)
-            self._done.wait(SAMPLE_SECONDS)
-
-    def stop(self):
-        self._done.set()
-        self.join()
-        return {name: max(values) if values else None for name, values in self.samples.items()}
-
-
 # --- the two contenders ---------------------------------------------------------
 
 def _lines_and_last(path):
@@ -324,7 +232,7 @@ def run(count=1_000_000, database_url=DEFAULT_URL, repeat=3, output=DEFAULT_OUTP
         prepare(url, count)
         load_seconds = time.perf_counter() - started
         query = copy_query(url)
-        with services(vhost, url, workdir) as children:
+        with _services(("payments", "reporting"), vhost, url, workdir) as children:
             for attempt in range(repeat):
                 copies.append(run_copy(url, query, workdir / f"copy-{attempt}.csv"))
                 exports.append(run_export(vhost, children))
