@@ -152,6 +152,14 @@ def get_mandate(session, merchant_id, mandate_id):
                         selectinload(Mandate.subscriber), selectinload(Mandate.amendments))
 
 
+def get_mandates(session, merchant_id, mandate_ids):
+    """The merchant's mandates among `mandate_ids` (unknown ids are left out), each with its
+    subscriber and amendments: one query each, whatever the number (the collection cycle)."""
+    return session.scalars(select(Mandate).where(
+        Mandate.merchant_id == merchant_id, Mandate.id.in_(list(mandate_ids))).order_by(Mandate.id).options(
+        selectinload(Mandate.subscriber), selectinload(Mandate.amendments))).all()
+
+
 def get_scan(session, merchant_id, mandate_id):
     """(mandate, bytes) of a mandate's scan; NotFound when it has none."""
     mandate = find_mandate(session, merchant_id, mandate_id)

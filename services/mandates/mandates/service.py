@@ -6,7 +6,7 @@ Emits: mandates.subscriber_created, mandates.mandate_signed (imports too),
 mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired.
 Listens to: nothing.
 RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
-import_mandate, sign_mandate, list_mandates, get_mandate, get_mandate_scan,
+import_mandate, sign_mandate, list_mandates, get_mandate, get_mandates, get_mandate_scan,
 render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
 expire_dormant. Every call but expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
@@ -82,6 +82,12 @@ class MandatesService(DebitoService):
     @rpc
     def get_mandate(self, merchant_id, mandate_id):
         return MandateDetailOut().dump(mandates.get_mandate(self.db, merchant_id, mandate_id))
+
+    @rpc
+    def get_mandates(self, merchant_id, mandate_ids):
+        """The merchant's mandates among `mandate_ids`, as get_mandate answers each; unknown
+        ids are left out. The collection cycle asks for a page of instalments' mandates at once."""
+        return MandateDetailOut(many=True).dump(mandates.get_mandates(self.db, merchant_id, mandate_ids))
 
     @rpc
     def get_mandate_scan(self, merchant_id, mandate_id):
