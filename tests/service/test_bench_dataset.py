@@ -1,0 +1,137 @@
+"""The bench dataset (bench/dataset.py) at a tiny scale: its counts, its tenancy (merchant
+B's rows never show in A's answers), and the services' own list functions read its rows.
+The load runs in a process of its own (COPY; psycopg2 is green under the suite)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from bench.common import throwaway_database
+from common.database import make_engine
+from common.schemas import dump_page, load
+
+ROOT = Path(__file__).resolve().parents[2]
+SCALE = 0.002  # 400 subscribers, 2 000 payments, 100 R-transactions
+
+
+@pytest.fixture(scope="module")
+def loaded(infrastructure, tmp_path_factory):
+    output = tmp_path_factory.mktemp("dataset") / "dataset.json"
+    with throwaway_database(infrastructure.postgres_url) as url:
+        result = subprocess.run([sys.executable, "-m", "bench.dataset", "--scale", str(SCALE), "--into", url,
+                                 "--output", str(output)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        engines = {}
+        try:
+            yield url, json.loads(output.read_text()), engines
+        finally:
+            for engine in engines.values():
+                engine.dispose()
+
+
+def session_of(loaded, owner):
+    url, _, engines = loaded
+    if owner not in engines:
+        engines[owner] = make_engine(owner, url)
+    return sessionmaker(bind=engines[owner])()
+
+
+def test_counts_of_both_merchants(loaded):
+    url, data, _ = loaded
+    assert data["counts"] == {"mandates.subscribers": 400, "mandates.mandates": 400, "plans.plans": 360,
+                              "plans.instalments": 2000, "payments.payments": 2000, "payments.r_transactions": 100,
+                              "payments.ledger_entries": data["counts"]["payments.ledger_entries"]}
+    assert 1700 < data["counts"]["payments.ledger_entries"] < 2000  # collected, plus returns
+    with session_of(loaded, "payments") as session:
+        def count(sql):
+            return session.execute(text(sql), {"m": data["merchant_id"]}).scalar()
+
+        assert count("SELECT count(*) FROM payments WHERE merchant_id = :m") == 2000
+        statuses = dict(session.execute(text("SELECT status, count(*) FROM payments WHERE merchant_id = :m "
+                                             "GROUP BY status"), {"m": data["merchant_id"]}).all())
+        assert statuses["rejected"] == 100 and statuses["paid"] > 1500 and statuses["scheduled"] > 0
+        # every R-transaction is on a rejected payment of the same merchant; returns took their credit back
+        assert count("SELECT count(*) FROM r_transactions r JOIN payments p ON p.id = r.payment_id "
+                     "AND p.merchant_id = r.merchant_id WHERE r.merchant_id = :m AND p.status = 'rejected'") == 100
+        assert count("SELECT count(*) FROM ledger_entries WHERE merchant_id = :m AND code IN ('RET', 'REF')") == \
+            count("SELECT count(*) FROM r_transactions WHERE merchant_id = :m AND type <> 'reject'")
+        assert count("SELECT count(*) FROM ledger_entries l JOIN payments p ON p.id = l.payment_id "
+                     "WHERE l.merchant_id = :m AND l.code = 'SDD' AND p.status NOT IN ('paid', 'rejected')") == 0
+        assert count("SELECT count(*) FROM creditors WHERE merchant_id = :m") == 1
+    assert data["other_counts"]["payments.payments"] == 20
+    assert data["other_counts"]["mandates.subscribers"] == 10
+
+
+def test_the_other_merchant_never_shows(loaded):
+    from mandates.mandates import list_mandates
+    from mandates.schemas import MandateFiltersIn
+    from payments.payments import list_payments
+    from payments.schemas import PaymentFiltersIn
+
+    _, data, _ = loaded
+    # the same customer reference exists at both merchants: each sees its own subscriber only
+    with session_of(loaded, "mandates") as session:
+        mine = list_mandates(session, data["merchant_id"], load(MandateFiltersIn, {"customer_reference": "C-0000008"}))
+        theirs = list_mandates(session, data["other_merchant_id"],
+                               load(MandateFiltersIn, {"customer_reference": "C-0000008"}))
+        assert len(mine.items) == 1 and len(theirs.items) == 1
+        assert mine.items[0].id != theirs.items[0].id
+        assert {m.merchant_id for m in mine.items} == {data["merchant_id"]}
+    with session_of(loaded, "payments") as session:
+        page = list_payments(session, data["merchant_id"], load(PaymentFiltersIn, {"limit": 500}))
+        assert {p.merchant_id for p in page.items} == {data["merchant_id"]}
+    with session_of(loaded, "payments") as session:
+        for table in ("payments", "r_transactions", "ledger_entries"):
+            merchants = set(session.execute(text(f"SELECT DISTINCT merchant_id FROM {table}")).scalars())
+            assert merchants == {data["merchant_id"], data["other_merchant_id"]}
+
+
+def test_the_services_list_calls_read_the_rows(loaded):
+    from mandates.mandates import get_mandate, list_mandates
+    from mandates.schemas import MandateFiltersIn, MandateListItemOut, SubscriberDetailOut, SubscriberFiltersIn
+    from mandates.subscribers import get_subscriber, list_subscribers
+    from payments.payments import get_payment, list_payments, list_r_transactions
+    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
+    from plans.plans import get_plan, list_plans
+    from plans.schemas import PlanFiltersIn, PlanOut
+
+    _, data, _ = loaded
+    merchant = data["merchant_id"]
+    with session_of(loaded, "mandates") as session:
+        page = dump_page(MandateListItemOut, list_mandates(session, merchant, load(MandateFiltersIn, {
+            "customer_reference": "C-000001"})))  # a prefix: C-0000010 … C-0000019
+        assert sorted(m["customer_reference"] for m in page["items"]) == [f"C-00000{n}" for n in range(10, 20)]
+        assert all(m["iban"] and m["reference"].startswith("DBT-") for m in page["items"])
+        get_mandate(session, merchant, page["items"][0]["id"])
+        found = list_subscribers(session, merchant, load(SubscriberFiltersIn, {"q": "zoe"}))
+        assert found.items and all("Zoë" in s.name for s in found.items)
+        subscriber = SubscriberDetailOut().dump(get_subscriber(session, merchant, data["sample"]["subscriber_id"]))
+        assert subscriber["customer_reference"] == data["sample"]["customer_reference"]
+        assert len(subscriber["mandates"]) == 1
+    with session_of(loaded, "payments") as session:
+        rejected = list_payments(session, merchant, load(PaymentFiltersIn, {"status": "rejected"}))
+        assert len(rejected.items) == 50 and rejected.next_cursor
+        second = list_payments(session, merchant, load(PaymentFiltersIn, {"status": "rejected",
+                                                                           "cursor": rejected.next_cursor}))
+        assert len(second.items) == 50 and not {p.id for p in second.items} & {p.id for p in rejected.items}
+        PaymentOut(many=True).dump(rejected.items)
+        detail = get_payment(session, merchant, rejected.items[0].id)
+        assert len(detail["r_transactions"]) == 1 and detail["r_transactions"][0]["reason_code"]
+        returns = list_r_transactions(session, merchant, load(RTransactionFiltersIn, {"reason_code": "MD06"}))
+        assert returns.items and {r.type for r in returns.items} == {"refund"}
+        RTransactionOut(many=True).dump(returns.items)
+        by_subscriber = list_payments(session, merchant, load(PaymentFiltersIn, {
+            "subscriber_id": data["sample"]["subscriber_id"]}))
+        assert by_subscriber.items
+    with session_of(loaded, "plans") as session:
+        quarterly = list_plans(session, merchant, load(PlanFiltersIn, {"frequency": "quarterly"}))
+        assert quarterly.items and {p.frequency for p in quarterly.items} == {"quarterly"}
+        PlanOut(many=True).dump(quarterly.items)
+        plan = get_plan(session, merchant, quarterly.items[0].id)
+        assert plan is not None
+        mine = list_plans(session, merchant, load(PlanFiltersIn, {"subscriber_id": data["sample"]["subscriber_id"]}))
+        assert len(mine.items) == 1
