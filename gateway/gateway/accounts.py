@@ -96,12 +96,15 @@ def merchant_for_api_key(session, api_key):
     if not match:
         return None
     prefix, secret = match.groups()
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if key is None or key.revoked_at is not None:
+    # one indexed query (unique prefix) for the key and its merchant: every API call pays it
+    found = session.execute(select(ApiKey.key_hash, ApiKey.revoked_at, Merchant)
+                            .join(Merchant, Merchant.id == ApiKey.merchant_id)
+                            .where(ApiKey.prefix == prefix)).first()
+    if found is None or found.revoked_at is not None:
         return None
-    if not hmac.compare_digest(key.key_hash, _digest(secret)):
+    if not hmac.compare_digest(found.key_hash, _digest(secret)):
         return None
-    return session.get(Merchant, key.merchant_id)
+    return found.Merchant
 
 
 def authenticate(session, email, password):

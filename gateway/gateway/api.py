@@ -53,6 +53,15 @@ def merchant():
     return jsonify(schemas.MerchantOut().dump(g.merchant))
 
 
+@operation("/ping", "GET", summary="Reach a service and no database: the authenticated API's round trip "
+           "(the anchor of the list calls' latency)", tag="merchant")
+def ping():
+    from gateway.rpc import call
+
+    answer = call("mandates", "ping", check_database=False)
+    return jsonify({"status": answer["status"], "service": answer["service"], "merchant_id": g.merchant.id})
+
+
 def _openapi_path(path):
     return path.replace("<", "{").replace(">", "}").replace("{path:", "{").replace("{int:", "{")
 

@@ -5,7 +5,7 @@ import base64
 from flask import Response, g, jsonify, request
 
 from gateway.api import json_body, operation
-from gateway.rpc import call
+from gateway.rpc import call, call_together
 
 SUBSCRIBER_FILTERS = ("q", "limit", "cursor")
 MANDATE_FILTERS = ("customer_reference", "reference", "status", "signed_from", "signed_to", "q",
@@ -34,10 +34,11 @@ def list_subscribers():
 
 def subscriber_with_everything(merchant_id, subscriber_id):
     """The subscriber with its mandates, plans and latest payments."""
-    subscriber = call("mandates", "get_subscriber", merchant_id, subscriber_id)
     latest = {"subscriber_id": subscriber_id, "limit": 500}
-    subscriber["plans"] = call("plans", "list_plans", merchant_id, latest)["items"]
-    subscriber["payments"] = call("payments", "list_payments", merchant_id, latest)["items"]
+    subscriber, plans, payments = call_together([("mandates", "get_subscriber", merchant_id, subscriber_id),
+                                                 ("plans", "list_plans", merchant_id, latest),
+                                                 ("payments", "list_payments", merchant_id, latest)])
+    subscriber["plans"], subscriber["payments"] = plans["items"], payments["items"]
     return subscriber
 
 

@@ -87,3 +87,26 @@ def call(service, method, *args, **kwargs):
 
     with current_app.extensions["debito.rpc"].proxy() as cluster:
         return getattr(getattr(cluster, service), method)(*args, **kwargs)
+
+
+def call_together(calls):
+    """[(service, method, *args)] sent at once on one proxy, their answers in order: the
+    page waits for the slowest call, not for the sum. Every reply is read before the
+    first error is raised, so the proxy goes back to the pool with nothing pending."""
+    from flask import current_app
+
+    with current_app.extensions["debito.rpc"].proxy() as cluster:
+        pending = [getattr(getattr(cluster, service), method).call_async(*args)
+                   for service, method, *args in calls]
+        answers, errors = [], []
+        for reply in pending:
+            try:
+                answers.append(reply.result())
+            except CONNECTION_ERRORS:
+                raise
+            except Exception as error:  # noqa: BLE001 - raised below, after the other replies
+                answers.append(None)
+                errors.append(error)
+        if errors:
+            raise errors[0]
+        return answers
