@@ -30,7 +30,7 @@ class FakePlans:
     instalments, collected, acknowledged = [], [], []
 
     @rpc
-    def due_instalments(self, as_of_iso):
+    def due_instalments(self, as_of_iso, limit=None):
         return FakePlans.instalments
 
     @rpc
@@ -53,6 +53,10 @@ class FakeMandates:
         return {**MANDATE, "id": mandate_id}
 
     @rpc
+    def get_mandates(self, merchant_id, mandate_ids):
+        return [{**MANDATE, "id": mandate_id} for mandate_id in mandate_ids]
+
+    @rpc
     def record_collection(self, merchant_id, mandate_id, collected_on_iso):
         FakeMandates.collections.append((merchant_id, mandate_id, collected_on_iso))
         return {}
@@ -61,8 +65,8 @@ class FakeMandates:
 class Listener:
     name = "payments_listener"
 
-    @event_handler("payments", "payment_scheduled")
-    def on_payment_scheduled(self, payload):
+    @event_handler("payments", "payments_scheduled")
+    def on_payments_scheduled(self, payload):
         return payload
 
     @event_handler("payments", "payment_paid")
@@ -116,9 +120,10 @@ def merchant(containers):
 
 def test_collect_twice_for_a_day_schedules_and_submits_once(containers, merchant, bank):
     service, listener = containers
-    with entrypoint_waiter(listener, "on_payment_scheduled") as scheduled:
+    with entrypoint_waiter(listener, "on_payments_scheduled") as scheduled:
         first = call(service, "collect", AS_OF.isoformat())
     assert scheduled.get()["merchant_id"] == merchant
+    assert sorted(p["sequence_type"] for p in scheduled.get()["payments"]) == ["FRST", "RCUR"]  # one batch
     assert (first["scheduled"], first["submitted"], first["files"]) == (2, 1, 1)
     keys = sorted(i["key"] for i in FakePlans.instalments)
     assert sorted(FakePlans.acknowledged[-1]) == keys  # told plans, after its commit

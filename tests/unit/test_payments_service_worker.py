@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from payments import collection, payments
 from payments.models import Base, Payment
-from payments.service import PaymentsService
+from payments.service import COLLECT_PAGE, PaymentsService
 
 A = "MEaaaa"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-MD1",
@@ -37,6 +37,7 @@ def service(monkeypatch, tmp_path):
     worker.register_creditor(A, {"name": "Acme SAS", "creditor_id": "FR72ZZZ123456",
                                  "iban": "FR7630006000011234567890189"})
     worker.mandates.get_mandate.return_value = MANDATE
+    worker.mandates.get_mandates.side_effect = lambda merchant_id, ids: [{**MANDATE, "id": i} for i in ids]
     yield worker
     session.close()
 
@@ -46,9 +47,10 @@ def test_collect_fetches_each_mandate_once_and_reports_its_counts(service):
     report = service.collect("2027-01-29")
     assert report == {"scheduled": 2, "submitted": 1, "files": 1, "imported_files": 0, "failed_files": 0,
                       "paid": 0, "rejected": 0, "unmatched": 0, "retried": 0}
-    service.plans.due_instalments.assert_called_once_with("2027-01-29")
-    service.mandates.get_mandate.assert_called_once_with(A, "MD1")
-    assert [c.args[0] for c in service.dispatch.call_args_list].count("payment_scheduled") == 2
+    service.plans.due_instalments.assert_called_once_with("2027-01-29", COLLECT_PAGE)
+    service.mandates.get_mandates.assert_called_once_with(A, ["MD1"])
+    scheduled = [c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "payments_scheduled"]
+    assert [len(event["payments"]) for event in scheduled] == [2]  # one batch event for both
     assert service.collect("2027-01-29")["scheduled"] == 0
 
 

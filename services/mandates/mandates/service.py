@@ -85,9 +85,10 @@ class MandatesService(DebitoService):
 
     @rpc
     def get_mandates(self, merchant_id, mandate_ids):
-        """The merchant's mandates among `mandate_ids`, as get_mandate answers each; unknown
-        ids are left out. The collection cycle asks for a page of instalments' mandates at once."""
-        return MandateDetailOut(many=True).dump(mandates.get_mandates(self.db, merchant_id, mandate_ids))
+        """What a debit needs of each of the merchant's mandates among `mandate_ids` (unknown
+        ids are left out; see mandates.debit_views): the collection cycle asks for a page of
+        instalments' mandates at once."""
+        return mandates.debit_views(self.db, merchant_id, mandate_ids)
 
     @rpc
     def get_mandate_scan(self, merchant_id, mandate_id):

@@ -64,14 +64,6 @@ def amendment_of(payment):
 
 # --- 1. scheduling ----------------------------------------------------------
 
-def _last_live_account(session, merchant_id, mandate_id):
-    """(iban, bic) of the latest debit the debtor's bank saw or will see on this mandate, or None."""
-    row = session.execute(select(Payment.iban, Payment.bic).where(
-        Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id, Payment.status.in_(LIVE))
-        .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(1)).first()
-    return tuple(row) if row else None
-
-
 def _sequence(mandate, last_account, is_last):
     """(sequence type, amendment) of the next debit on `mandate` (spec §3): the account it
     was last debited on tells whether the bank details changed since."""
@@ -88,59 +80,16 @@ def _sequence(mandate, last_account, is_last):
     return following, {"original_iban": old_iban, "original_debtor_agent_smnda": False}
 
 
-def _insert_once(session, values):
-    """Insert the payment unless its instalment key exists; True when inserted."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        inserted = session.execute(pg_insert(Payment).values(**values).on_conflict_do_nothing(
-            index_elements=["instalment_key"]).returning(Payment.id)).first()
-        return inserted is not None
-    if session.scalar(select(Payment.id).where(Payment.instalment_key == values["instalment_key"])):
-        return False
-    try:
-        with session.begin_nested():  # the unique key: the last guard against a double debit
-            session.execute(insert(Payment).values(**values))
-    except IntegrityError:
-        return False
-    return True
-
-
 def schedule_due(session, instalments, mandates_by_id, as_of=None):
     """One `scheduled` payment per instalment key, ever (instalments as plans.due_instalments
     gives them; mandates as mandates.get_mandate gives them, by id).
 
     An instalment whose mandate is missing or not active gets no payment. Returns the
-    payments created by this call."""
-    created, last_accounts, now = [], {}, clock.now()
-    for instalment in instalments:
-        mandate = mandates_by_id.get(instalment["mandate_id"])
-        if mandate is None or mandate.get("status") != "active":
-            log.warning("instalment %s: mandate %s is %s, no payment", instalment["key"],
-                        instalment["mandate_id"], (mandate or {}).get("status", "unknown"))
-            continue
-        merchant_id, mandate_id = instalment["merchant_id"], mandate["id"]
-        if mandate_id not in last_accounts:
-            last_accounts[mandate_id] = _last_live_account(session, merchant_id, mandate_id)
-        sequence_type, amendment = _sequence(mandate, last_accounts[mandate_id], instalment.get("is_last"))
-        payment_id = new_id("PM")
-        subscriber = mandate.get("subscriber") or {}
-        values = dict(
-            id=payment_id, merchant_id=merchant_id, plan_id=instalment.get("plan_id"),
-            instalment_key=instalment["key"], sequence_no=instalment.get("sequence_no"),
-            mandate_id=mandate_id, subscriber_id=instalment.get("subscriber_id") or mandate.get("subscriber_id"),
-            mandate_reference=mandate["reference"], mandate_signed_on=_day(mandate["signed_at"]),
-            debtor_name=subscriber.get("name") or "", debtor_email=subscriber.get("email"),
-            iban=mandate["iban"], bic=mandate.get("bic"),
-            amendment=json.dumps(amendment) if amendment else None, amount=instalment["amount"],
-            currency=instalment.get("currency", "EUR"), label=instalment.get("label"),
-            due_date=_day(instalment["due_date"]), sequence_type=sequence_type,
-            end_to_end_id=payment_id, status="scheduled", attempt=1, automatic=False, created_at=now)
-        if _insert_once(session, values):
-            last_accounts[mandate_id] = (mandate["iban"], mandate.get("bic"))
-            created.append(session.get(Payment, payment_id))
-    session.flush()
-    return created
+    payments created by this call. A page of instalments costs a few statements, not a few
+    per instalment: see payments.scheduling."""
+    from payments.scheduling import schedule_due as schedule_page
+
+    return schedule_page(session, instalments, mandates_by_id, as_of)
 
 
 # --- 2. submission ----------------------------------------------------------

@@ -1,8 +1,9 @@
 """Payloads of the events `payments` emits (`payments.<name>`): facts, each
 with its own `event_id` so that handlers can drop a redelivery.
 
-payment_scheduled, payment_submitted, payment_paid, payment_rejected,
-payment_cancelled: `payment_event`; r_transaction_received: `r_transaction_received`;
+payment_paid, payment_rejected, payment_cancelled: `payment_event`;
+payments_scheduled, payments_submitted: `payments_events`, a batch of payment_event
+payloads (each keeping its own event_id) per merchant; r_transaction_received: `r_transaction_received`;
 payout_requested, payout_paid: `payout_event`.
 """
 from common.idempotency import new_event_id
@@ -26,6 +27,21 @@ def payment_event(payment, **fields):
             "bank_file_id": payment.bank_file_id, "at": _instant(
                 payment.cancelled_at or payment.rejected_at or payment.paid_at or payment.submitted_at
                 or payment.created_at), **fields}
+
+
+def payments_events(payments, size):
+    """Batch events of `payments` (any iterable, consumed once): {event_id, merchant_id,
+    payments: [payment_event, ...]}, at most `size` payments of one merchant each."""
+    batches = {}
+    for payment in payments:
+        batch = batches.setdefault(payment.merchant_id, [])
+        batch.append(payment_event(payment))
+        if len(batch) == size:
+            yield {"event_id": new_event_id(), "merchant_id": payment.merchant_id, "payments": batch}
+            batches[payment.merchant_id] = []
+    for merchant_id, batch in batches.items():
+        if batch:
+            yield {"event_id": new_event_id(), "merchant_id": merchant_id, "payments": batch}
 
 
 def r_transaction_received(r_transaction, payment):

@@ -4,14 +4,16 @@ Owns: creditor profiles, payments (one per instalment key, ever), pain.008
 files in the bank outbox, pain.002 and camt.054 files from the bank inbox,
 R-transactions, replays and automatic retries, the ledger (balance, statement),
 payouts and their pain.001 files, unmatched bank entries.
-Emits: payments.payment_scheduled, payments.payment_submitted,
+Emits: payments.payments_scheduled, payments.payments_submitted (a batch each:
+{event_id, merchant_id, payments: [payment_event, ...]}, at most EVENT_BATCH payments),
 payments.payment_paid, payments.payment_rejected, payments.payment_cancelled,
 payments.r_transaction_received, payments.payout_requested,
 payments.payout_paid (each after its commit).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
 payments are cancelled), mandates.mandate_amended (scheduled payments take the
 new bank details and the amendment); a redelivered event does nothing twice.
-Calls: plans.due_instalments, plans.record_collected, mandates.get_mandate,
+Calls: plans.due_instalments (a page at a time), plans.acknowledge_instalments,
+plans.record_collected, mandates.get_mandates, mandates.get_mandate,
 mandates.record_collection.
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
 list_payments, get_payment, replay_payment, list_r_transactions,
@@ -33,7 +35,7 @@ from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery
 from common.schemas import dump_page, load
 from common.service import DebitoService
-from payments import collection, events, ledger, payments
+from payments import collection, events, ledger, payments, scheduling
 from payments.models import Creditor, Payout, processed_events
 from payments.prenotification import send_prenotification
 from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
@@ -42,6 +44,8 @@ from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, Payment
 
 log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
+COLLECT_PAGE = 2000  # instalments asked of plans at a time by collect
+EVENT_BATCH = 1000  # payments per payments_scheduled / payments_submitted event
 
 
 def iso_date(value, field):
@@ -88,20 +92,28 @@ class PaymentsService(DebitoService):
         """Daily cycle step: schedule and pre-notify what plans issues, submit what is due by
         D-1, import the bank's answers. Running it again for a day does nothing twice."""
         as_of = iso_date(as_of_iso, "as_of")
-        instalments = self.plans.due_instalments(as_of.isoformat())
-        created = collection.schedule_due(self.db, instalments, self._mandates_of(instalments), as_of)
-        self.db.commit()
-        if instalments:  # after the commit: an instalment lost before it is handed over again
-            self.plans.acknowledge_instalments([i["key"] for i in instalments])
-        self._announce(created)
+        scheduled, seen = 0, set()
+        while True:  # a page of instalments at a time: memory stays flat, each page a few statements
+            instalments = self.plans.due_instalments(as_of.isoformat(), COLLECT_PAGE)
+            keys = [i["key"] for i in instalments]
+            created = collection.schedule_due(self.db, instalments, self._mandates_of(instalments), as_of)
+            self.db.commit()
+            if instalments:  # after the commit: an instalment lost before it is handed over again
+                self.plans.acknowledge_instalments(keys)
+            self._announce(created)
+            scheduled += len(created)
+            if len(instalments) < COLLECT_PAGE or seen.issuperset(keys):
+                break
+            seen.update(keys)
         submissions = collection.submit_due(self.db, as_of, bank_outbox())
         self.db.commit()
         for submission in submissions:
-            for payment in collection.submitted_payments(self.db, submission.bank_file.id):
-                self.dispatch("payment_submitted", events.payment_event(payment))
+            payments_of_file = collection.submitted_payments(self.db, submission.bank_file.id)
+            for event in events.payments_events(payments_of_file, EVENT_BATCH):
+                self.dispatch("payments_submitted", event)
         ledger.write_unwritten_payouts(self.db, bank_outbox())  # claimed before a crash
         imported = self._import(as_of)
-        return {"scheduled": len(created), "submitted": sum(s.count for s in submissions),
+        return {"scheduled": scheduled, "submitted": sum(s.count for s in submissions),
                 "files": len(submissions), **imported}
 
     @timer(interval=INBOX_INTERVAL)
@@ -118,21 +130,27 @@ class PaymentsService(DebitoService):
         return self._import(as_of)
 
     def _mandates_of(self, instalments):
-        found = {}
+        """{mandate_id: mandate or None} of the instalments: one get_mandates call per merchant
+        and EVENT_BATCH mandates."""
+        wanted = {}
         for instalment in instalments:
-            mandate_id = instalment["mandate_id"]
-            if mandate_id not in found:
-                try:
-                    found[mandate_id] = self.mandates.get_mandate(instalment["merchant_id"], mandate_id)
-                except NotFound:
-                    found[mandate_id] = None
+            wanted.setdefault(instalment["merchant_id"], {}).setdefault(instalment["mandate_id"], None)
+        found = {}
+        for merchant_id, mandate_ids in wanted.items():
+            ids = list(mandate_ids)
+            found.update(mandate_ids)
+            for start in range(0, len(ids), EVENT_BATCH):
+                found.update((mandate["id"], mandate) for mandate in
+                             self.mandates.get_mandates(merchant_id, ids[start:start + EVENT_BATCH]))
         return found
 
     def _announce(self, created):
         """Events and pre-notification mails of payments just committed as `scheduled`."""
         creditors = {}
+        scheduling.reload(self.db, created)  # the commit expired them: a few queries, not one each
+        for event in events.payments_events(created, EVENT_BATCH):
+            self.dispatch("payments_scheduled", event)
         for payment in created:
-            self.dispatch("payment_scheduled", events.payment_event(payment))
             if payment.merchant_id not in creditors:
                 creditors[payment.merchant_id] = self.db.get(Creditor, payment.merchant_id)
             try:

@@ -11,6 +11,11 @@ def plan_event(plan, **fields):
             "next_due_date": plan.next_due_date.isoformat() if plan.next_due_date else None, **fields}
 
 
-def instalment_due(instalment):
-    """An issued instalment (a dict of plans.due_instalments)."""
-    return {"event_id": new_event_id(), **instalment}
+def instalments_due(instalments):
+    """The instalments handed over by one call (dicts of plans.due_instalments), one event
+    per merchant: {event_id, merchant_id, instalments: [...]}."""
+    by_merchant = {}
+    for instalment in instalments:
+        by_merchant.setdefault(instalment["merchant_id"], []).append(instalment)
+    return [{"event_id": new_event_id(), "merchant_id": merchant_id, "instalments": items}
+            for merchant_id, items in by_merchant.items()]

@@ -11,12 +11,12 @@ one, so that issued instalments keep their sequence numbers.
 """
 import json
 from collections import namedtuple
+from types import SimpleNamespace
 from datetime import date, timedelta
 from itertools import islice
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
 from common import clock
@@ -311,73 +311,169 @@ def record_collected(session, merchant_id, plan_id, sequence_no):
 
 # --- the collection horizon -------------------------------------------------
 
-def _issued(plan, instalment, is_last):
-    return {"key": instalment.key, "instalment_id": instalment.id, "plan_id": plan.id,
+_HORIZON_COLUMNS = (Plan.id, Plan.merchant_id, Plan.mandate_id, Plan.subscriber_id, Plan.label, Plan.amount,
+                    Plan.currency, Plan.frequency, Plan.start_date, Plan.count, Plan.end_date, Plan.day_of_month,
+                    Plan.status, Plan.prenotification_days, Plan.next_sequence, Plan.anchor_date,
+                    Plan.anchor_sequence)
+
+
+def _issued(plan, instalment_id, sequence_no, due_date, amount, is_last):
+    """An instalment handed over to payments (plan: a Plan or a row of _HORIZON_COLUMNS)."""
+    return {"key": f"{plan.id}:{sequence_no}", "instalment_id": instalment_id, "plan_id": plan.id,
             "merchant_id": plan.merchant_id, "mandate_id": plan.mandate_id,
-            "subscriber_id": plan.subscriber_id, "sequence_no": instalment.sequence_no,
-            "due_date": instalment.due_date.isoformat(), "amount": instalment.amount,
+            "subscriber_id": plan.subscriber_id, "sequence_no": sequence_no,
+            "due_date": due_date.isoformat(), "amount": amount,
             "currency": plan.currency, "label": plan.label, "frequency": plan.frequency,
             "is_last": is_last}
 
 
-def unacknowledged(session, excluded=()):
-    """Issued instalments payments has not confirmed holding, oldest first."""
-    found = session.execute(
-        select(Instalment, Plan).join(Plan, Instalment.plan_id == Plan.id)
-        .where(Instalment.status == "issued", Instalment.acknowledged_at.is_(None))
-        .order_by(Instalment.issued_at, Instalment.plan_id, Instalment.sequence_no)).all()
-    return [_issued(plan, instalment, next(remaining(plan), None) is None
-                    and instalment.sequence_no == plan.next_sequence)
-            for instalment, plan in found if instalment.key not in excluded]
+def _rows(result):
+    """Rows as plain objects: a Row's `count` is tuple.count, not the column."""
+    return [SimpleNamespace(**row._mapping) for row in result]
+
+
+def unacknowledged(session, excluded=(), limit=None):
+    """Issued instalments payments has not confirmed holding, oldest first (at most `limit`,
+    not counting those of `excluded`, the keys just issued)."""
+    query = (select(Instalment.id.label("instalment_id"), Instalment.sequence_no, Instalment.due_date,
+                    Instalment.amount.label("instalment_amount"), *_HORIZON_COLUMNS)
+             .join(Plan, Instalment.plan_id == Plan.id)
+             .where(Instalment.status == "issued", Instalment.acknowledged_at.is_(None))
+             .order_by(Instalment.issued_at, Instalment.plan_id, Instalment.sequence_no))
+    if limit is not None:
+        query = query.limit(limit + len(excluded))
+    found = []
+    for row in _rows(session.execute(query)):
+        if f"{row.id}:{row.sequence_no}" in excluded:
+            continue
+        is_last = next(remaining(row), None) is None and row.sequence_no == row.next_sequence
+        found.append(_issued(row, row.instalment_id, row.sequence_no, row.due_date, row.instalment_amount, is_last))
+    return found if limit is None else found[:limit]
 
 
 def acknowledge(session, keys):
-    """Payments holds a payment for each of these instalment keys."""
-    now, count = clock.now(), 0
+    """Payments holds a payment for each of these instalment keys: one statement for them all."""
+    pairs = []
     for key in keys:
         plan_id, _, sequence_no = key.rpartition(":")
-        count += session.execute(
-            update(Instalment).where(Instalment.plan_id == plan_id,
-                                     Instalment.sequence_no == int(sequence_no),
-                                     Instalment.acknowledged_at.is_(None))
-            .values(acknowledged_at=now)).rowcount
+        pairs.append({"b_plan_id": plan_id, "b_sequence_no": int(sequence_no)})
+    if not pairs:
+        return 0
+    session.flush()
+    now, count = clock.now(), 0
+    table = Instalment.__table__
+    for start in range(0, len(pairs), 1000):
+        chunk = pairs[start:start + 1000]
+        wanted = tuple_(table.c.plan_id, table.c.sequence_no).in_(
+            [(pair["b_plan_id"], pair["b_sequence_no"]) for pair in chunk])
+        count += session.execute(update(table).where(wanted, table.c.acknowledged_at.is_(None))
+                                 .values(acknowledged_at=now)).rowcount
+    session.expire_all()
     return count
 
 
-def due_instalments(session, as_of, batch_size=500):
+def _insert_instalments(session, rows):
+    """Insert the instalments, skipping any whose key exists (the unique key is the last guard
+    against a double issue); returns the ids inserted."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = Instalment.__table__
+    statement = dialect_insert(table).on_conflict_do_nothing(
+        index_elements=["plan_id", "sequence_no"]).returning(table.c.id)
+    return set(session.scalars(statement, rows))  # executemany: batched multi-row VALUES
+
+
+def _move_on(session, statement, changes):
+    """The plans' new next_sequence, issue_on and next_due_date: on PostgreSQL one UPDATE … FROM
+    (VALUES …) for the batch, elsewhere `statement` once per plan."""
+    if not changes:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(statement, changes)
+        return
+    from psycopg2.extras import execute_values
+
+    cursor = session.connection().connection.cursor()
+    try:
+        execute_values(cursor, "UPDATE plans SET next_sequence = v.next_sequence, issue_on = v.issue_on, "
+                       "next_due_date = v.next_due_date FROM (VALUES %s) AS v (id, next_sequence, issue_on, "
+                       "next_due_date) WHERE plans.id = v.id",
+                       [(c["b_id"], c["b_next_sequence"], c["b_issue_on"], c["b_next_due_date"]) for c in changes],
+                       template="(%s, %s::integer, %s::date, %s::date)", page_size=len(changes))
+    finally:
+        cursor.close()
+
+
+def due_instalments(session, as_of, batch_size=500, limit=None):
     """Issue, exactly once, every instalment of an active plan (all merchants) whose
     pre-notification day (`due_date - prenotification_days`) is on or before `as_of`.
 
     Returns the instalments issued by this call, then those issued earlier that
     payments has not acknowledged yet (its answer may have been lost: handing them
     over again is harmless, payments keys its payments by `key` =
-    "{plan_id}:{sequence_no}", which is unique)."""
+    "{plan_id}:{sequence_no}", which is unique).
+
+    With `limit`, stops issuing once about `limit` instalments are issued (whole batches of
+    plans) and hands over at most `limit` in all: the caller asks again, after acknowledging,
+    until an answer is shorter than `limit`. Plans are read, and instalments inserted and
+    plans moved on, a batch at a time in a few statements (FOR UPDATE SKIP LOCKED: two
+    workers never issue for the same plan)."""
+    session.flush()
     issued, now, last_id = [], clock.now(), ""
-    while True:
-        plans = session.scalars(
-            select(Plan).where(Plan.status == "active", Plan.issue_on <= as_of, Plan.id > last_id)
-            .options(selectinload(Plan.instalments)).order_by(Plan.id).limit(batch_size)
-            .with_for_update(skip_locked=True)).all()
+    plan_table = Plan.__table__
+    move_on = update(plan_table).where(plan_table.c.id == bindparam("b_id")).values(
+        next_sequence=bindparam("b_next_sequence"), issue_on=bindparam("b_issue_on"),
+        next_due_date=bindparam("b_next_due_date"))
+    while limit is None or len(issued) < limit:
+        plans = _rows(session.execute(
+            select(*_HORIZON_COLUMNS).where(Plan.status == "active", Plan.issue_on <= as_of, Plan.id > last_id)
+            .order_by(Plan.id).limit(batch_size).with_for_update(skip_locked=True)))
         if not plans:
-            return issued + unacknowledged(session, {i["key"] for i in issued})
+            break
+        last_id = plans[-1].id
+        pending = dict(session.execute(
+            select(Instalment.plan_id, func.min(Instalment.due_date))
+            .where(Instalment.plan_id.in_([plan.id for plan in plans]), Instalment.status == "issued")
+            .group_by(Instalment.plan_id)).all())
+        rows, planned = [], []
         for plan in plans:
             schedule = remaining(plan)
-            due = next(schedule, None)
+            due, new = next(schedule, None), []
             while due is not None and due.due_date - timedelta(days=plan.prenotification_days) <= as_of:
                 following = next(schedule, None)
-                instalment = Instalment(id=new_id("IN"), merchant_id=plan.merchant_id, plan_id=plan.id,
-                                        sequence_no=due.sequence_no, due_date=due.due_date,
-                                        amount=plan.amount, status="issued", issued_at=now)
-                try:
-                    with session.begin_nested():  # the unique key: the last guard against a double issue
-                        session.add(instalment)
-                        session.flush()
-                except IntegrityError:
-                    break  # issued meanwhile by another worker
-                plan.instalments.append(instalment)
-                plan.next_sequence = due.sequence_no
-                issued.append(_issued(plan, instalment, following is None))
+                new.append((new_id("IN"), due, following is None))
                 due = following
-            _refresh(plan)
-        last_id = plans[-1].id
-        session.flush()
+            rows += [{"id": instalment_id, "merchant_id": plan.merchant_id, "plan_id": plan.id,
+                      "sequence_no": step.sequence_no, "due_date": step.due_date, "amount": plan.amount,
+                      "status": "issued", "issued_at": now} for instalment_id, step, _ in new]
+            planned.append((plan, new, due))
+        inserted = _insert_instalments(session, rows)
+        changes = []
+        for plan, new, following in planned:
+            last_sequence, first_new = plan.next_sequence, None
+            for instalment_id, step, is_last in new:
+                if instalment_id not in inserted:
+                    break  # issued meanwhile by another worker: this plan waits for the next run
+                issued.append(_issued(plan, instalment_id, step.sequence_no, step.due_date, plan.amount, is_last))
+                last_sequence, first_new = step.sequence_no, first_new or step.due_date
+            if last_sequence != plan.next_sequence + len(new):
+                # a conflict: the schedule continues after the last instalment really issued
+                plan.next_sequence = last_sequence
+                following = next(remaining(plan), None)
+            earliest = [day for day in (pending.get(plan.id), first_new) if day is not None]
+            changes.append({"b_id": plan.id, "b_next_sequence": last_sequence,
+                            "b_issue_on": following.due_date - timedelta(days=plan.prenotification_days)
+                            if following else None,
+                            "b_next_due_date": min(earliest) if earliest else (
+                                following.due_date if following else None)})
+        _move_on(session, move_on, changes)
+    session.expire_all()  # the statements above bypassed the identity map
+    left = None if limit is None else max(0, limit - len(issued))
+    if left == 0:
+        return issued
+    return issued + unacknowledged(session, {i["key"] for i in issued}, left)

@@ -4,7 +4,8 @@ Owns: plans (one-off debits and recurring schedules), their instalments on
 TARGET2 business days and each plan's history of changes.
 Emits: plans.plan_created, plans.plan_updated, plans.plan_paused,
 plans.plan_resumed, plans.plan_cancelled, plans.plan_completed,
-plans.instalment_due (a notification; the collection does not rely on it).
+plans.instalments_due (a notification, one per merchant and call, its `instalments` a
+list; the collection does not rely on it).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (the
 mandate's active and paused plans are cancelled; a redelivered event does
 nothing twice).
@@ -108,13 +109,16 @@ class PlansService(DebitoService):
         return self._transition(plans.cancel_plan, "plan_cancelled", merchant_id, plan_id, actor)
 
     @rpc
-    def due_instalments(self, as_of_iso):
+    def due_instalments(self, as_of_iso, limit=None):
         """Daily cycle step (payments): the instalments issued now, and those issued
-        before that payments has not acknowledged (see plans.due_instalments)."""
-        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"))
+        before that payments has not acknowledged (see plans.due_instalments); with
+        `limit`, a page of about that many: payments asks again until a page is shorter."""
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise Invalid("limit: a positive integer", {"limit": "a positive integer"})
+        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit)
         self.db.commit()
-        for instalment in issued:
-            self.dispatch("instalment_due", events.instalment_due(instalment))
+        for event in events.instalments_due(issued):
+            self.dispatch("instalments_due", event)
         return issued
 
     @rpc

@@ -7,8 +7,10 @@ export jobs and their CSV files (reporting.exports).
 Emits: reporting.export_requested (to itself: the export runs outside the RPC).
 Listens to: mandates.mandate_signed, mandate_revoked, mandate_expired;
 plans.plan_created, plan_cancelled, plan_completed; payments.payment_paid,
-payment_rejected, r_transaction_received, payout_paid. Each event is stored
-and applied in one transaction; a redelivered event changes nothing.
+payment_rejected, r_transaction_received, payout_paid; payments.payments_scheduled
+and payments_submitted (batches: one fact per payment, all stored and applied by
+figures.record_batch). Each event is stored and applied in one transaction; a
+redelivered event changes nothing.
 reporting.export_requested: runs the job if it is still pending.
 RPC `reporting`: ping, overview(merchant_id, as_of_iso=None), rebuild(),
 create_export(merchant_id, payload), get_export(merchant_id, export_id),
@@ -57,6 +59,14 @@ class ReportingService(DebitoService):
         self.db.commit()
         return fact is not None
 
+    def _record_batch(self, service, event, name, payload):
+        """A batch event: its `payments` stored as `service.name` facts; how many were new."""
+        if not first_delivery(self.db, processed_events, payload["event_id"], f"{service}.{event}"):
+            return 0
+        stored = figures.record_batch(self.db, service, name, payload["payments"])
+        self.db.commit()
+        return stored
+
     @rpc
     def overview(self, merchant_id, as_of_iso=None):
         as_of = iso_date(as_of_iso, "as_of") if as_of_iso else clock.today()
@@ -92,6 +102,14 @@ class ReportingService(DebitoService):
     @event_handler("plans", "plan_completed")
     def on_plan_completed(self, payload):
         return self._record("plans", "plan_completed", payload)
+
+    @event_handler("payments", "payments_scheduled")
+    def on_payments_scheduled(self, payload):
+        return self._record_batch("payments", "payments_scheduled", "payment_scheduled", payload)
+
+    @event_handler("payments", "payments_submitted")
+    def on_payments_submitted(self, payload):
+        return self._record_batch("payments", "payments_submitted", "payment_submitted", payload)
 
     @event_handler("payments", "payment_paid")
     def on_payment_paid(self, payload):

@@ -1,0 +1,134 @@
+"""Scheduling a page of instalments in a few statements (collection.schedule_due): the
+collection cycle hands over hundreds of thousands of instalments a day, so nothing here
+costs a query, an insert or a load per instalment.
+
+- the keys already held: one SELECT per CHUNK keys;
+- the account each mandate was last debited on (sequence type, amendment): one SELECT per
+  CHUNK mandates (a window function: the latest live payment of each);
+- the payments: one multi-row INSERT … ON CONFLICT (instalment_key) DO NOTHING RETURNING id
+  per CHUNK (the unique key stays the last guard against a double debit);
+- the payments created, for their events and mails: one SELECT per CHUNK.
+"""
+import json
+import logging
+
+from sqlalchemy import func, select
+
+from common import clock
+from common.ids import new_id
+from payments.models import Payment
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+
+
+def _chunks(items, size=CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def existing_keys(session, keys):
+    """The instalment keys among `keys` that already have their payment."""
+    found = set()
+    for chunk in _chunks(keys):
+        found.update(session.scalars(select(Payment.instalment_key).where(Payment.instalment_key.in_(chunk))))
+    return found
+
+
+def last_live_accounts(session, merchant_id, mandate_ids):
+    """{mandate_id: (iban, bic)} of the latest debit the debtor's bank saw or will see on each
+    of the merchant's `mandate_ids` that has one."""
+    from payments.collection import LIVE
+
+    accounts = {}
+    for chunk in _chunks(mandate_ids):
+        ranked = (select(Payment.mandate_id, Payment.iban, Payment.bic, func.row_number().over(
+            partition_by=Payment.mandate_id, order_by=(Payment.created_at.desc(), Payment.id.desc())).label("rank"))
+            .where(Payment.merchant_id == merchant_id, Payment.mandate_id.in_(chunk), Payment.status.in_(LIVE))
+            .subquery())
+        for row in session.execute(select(ranked.c.mandate_id, ranked.c.iban, ranked.c.bic).where(ranked.c.rank == 1)):
+            accounts[row.mandate_id] = (row.iban, row.bic)
+    return accounts
+
+
+def _insert(session, rows):
+    """Insert the payments whose instalment key is free; the ids inserted."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    if not rows:
+        return set()
+    statement = dialect_insert(Payment.__table__).on_conflict_do_nothing(
+        index_elements=["instalment_key"]).returning(Payment.__table__.c.id)
+    return set(session.scalars(statement, rows))  # executemany: batched multi-row VALUES
+
+
+def schedule_due(session, instalments, mandates_by_id, as_of=None):
+    """One `scheduled` payment per instalment key, ever (instalments as plans.due_instalments
+    gives them; mandates as mandates.get_mandate(s) gives them, by id).
+
+    An instalment whose mandate is missing or not active gets no payment. Returns the
+    payments created by this call (Payment objects, in the instalments' order)."""
+    from payments.collection import _day, _sequence
+
+    session.flush()
+    held = existing_keys(session, [instalment["key"] for instalment in instalments])
+    wanted, seen = [], set(held)
+    for instalment in instalments:
+        if instalment["key"] in seen:
+            continue
+        seen.add(instalment["key"])
+        mandate = mandates_by_id.get(instalment["mandate_id"])
+        if mandate is None or mandate.get("status") != "active":
+            log.warning("instalment %s: mandate %s is %s, no payment", instalment["key"],
+                        instalment["mandate_id"], (mandate or {}).get("status", "unknown"))
+            continue
+        wanted.append((instalment, mandate))
+    by_merchant = {}
+    for instalment, mandate in wanted:
+        by_merchant.setdefault(instalment["merchant_id"], set()).add(mandate["id"])
+    last_accounts = {}
+    for merchant_id, mandate_ids in by_merchant.items():
+        last_accounts.update({(merchant_id, mandate_id): account for mandate_id, account
+                              in last_live_accounts(session, merchant_id, sorted(mandate_ids)).items()})
+    rows, now = [], clock.now()
+    for instalment, mandate in wanted:
+        merchant_id, mandate_id = instalment["merchant_id"], mandate["id"]
+        sequence_type, amendment = _sequence(mandate, last_accounts.get((merchant_id, mandate_id)),
+                                             instalment.get("is_last"))
+        payment_id = new_id("PM")
+        subscriber = mandate.get("subscriber") or {}
+        rows.append(dict(
+            id=payment_id, merchant_id=merchant_id, plan_id=instalment.get("plan_id"),
+            instalment_key=instalment["key"], sequence_no=instalment.get("sequence_no"),
+            mandate_id=mandate_id, subscriber_id=instalment.get("subscriber_id") or mandate.get("subscriber_id"),
+            mandate_reference=mandate["reference"], mandate_signed_on=_day(mandate["signed_at"]),
+            debtor_name=subscriber.get("name") or "", debtor_email=subscriber.get("email"),
+            iban=mandate["iban"], bic=mandate.get("bic"),
+            amendment=json.dumps(amendment) if amendment else None, amount=instalment["amount"],
+            currency=instalment.get("currency", "EUR"), label=instalment.get("label"),
+            due_date=_day(instalment["due_date"]), sequence_type=sequence_type,
+            end_to_end_id=payment_id, status="scheduled", replay_of=None, attempt=1, automatic=False,
+            bank_file_id=None, created_at=now, submitted_at=None, paid_at=None, rejected_at=None,
+            cancelled_at=None))
+        # the next instalment of this mandate in the page follows this debit
+        last_accounts[(merchant_id, mandate_id)] = (mandate["iban"], mandate.get("bic"))
+    inserted = _insert(session, rows)
+    order = [row["id"] for row in rows if row["id"] in inserted]
+    loaded = {}
+    for chunk in _chunks(order):
+        loaded.update((payment.id, payment) for payment in session.scalars(
+            select(Payment).where(Payment.id.in_(chunk))))
+    return [loaded[payment_id] for payment_id in order]
+
+
+def reload(session, payments):
+    """Read again, CHUNK at a time, payments a commit expired (their events and mails follow)."""
+    from sqlalchemy import inspect
+
+    ids = [inspect(payment).identity[0] for payment in payments]
+    for chunk in _chunks(ids):
+        session.scalars(select(Payment).where(Payment.id.in_(chunk))).all()
