@@ -1,0 +1,153 @@
+"""The collection cycle in batches, as plain functions on SQLite (issue 8): plans hands
+over its due instalments a page at a time, each exactly once; payments announces its
+payments in batch events per merchant; reporting applies a batch event of N payments
+as N events would, and its redelivery changes nothing."""
+import json
+import uuid
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from common.schemas import load
+from payments import events as payment_events
+from plans import plans
+from plans.models import Base as PlansBase, Instalment
+from plans.schemas import PlanIn
+from reporting import figures
+from reporting.models import Base as ReportingBase, Fact
+
+A, B = "MEaaaa", "MEbbbb"
+
+
+def session_of(base):
+    engine = create_engine("sqlite://")
+    base.metadata.create_all(engine)
+    return Session(engine)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    monkeypatch.setenv("DEBITO_CLOCK", "2027-01-04T12:00:00+00:00")
+
+
+def create(session, merchant, mandate_id, **fields):
+    payload = {"mandate_id": mandate_id, "label": "Yoga", "amount": 2990, "frequency": "monthly",
+               "start_date": "2027-02-01", "count": 3, **fields}
+    return plans.create_plan(session, merchant, load(PlanIn, payload),
+                             {"id": mandate_id, "subscriber_id": "SB" + mandate_id, "status": "active"})
+
+
+def test_pages_of_due_instalments_hand_over_each_once_as_one_call_would(clock):
+    paged, whole = session_of(PlansBase), session_of(PlansBase)
+    for session in (paged, whole):
+        for n in range(23):
+            create(session, A if n % 2 else B, f"MD{n:03d}", frequency="weekly" if n % 5 == 0 else "monthly",
+                   start_date="2027-01-20" if n % 3 == 0 else "2027-02-01")
+        session.commit()
+    as_of = date(2027, 1, 25)
+    expected = plans.due_instalments(whole, as_of)
+    handed, calls = [], 0
+    while True:  # what payments.collect does: a page, its acknowledgment, the next page
+        page = plans.due_instalments(paged, as_of, batch_size=4, limit=7)
+        calls += 1
+        handed += page
+        plans.acknowledge(paged, [i["key"] for i in page])
+        if len(page) < 7:
+            break
+    assert calls > 2
+    strip = lambda items: sorted((i["mandate_id"], i["sequence_no"], i["due_date"], i["is_last"],  # noqa: E731
+                                  i["merchant_id"], i["amount"]) for i in items)
+    assert strip(handed) == strip(expected) and len({i["key"] for i in handed}) == len(handed)
+    assert plans.due_instalments(paged, as_of, limit=7) == []
+    # the plans moved on as one call moves them: same next due dates and issue days
+    state = lambda session: sorted((p.mandate_id, p.next_sequence, p.issue_on, p.next_due_date)  # noqa: E731
+                                   for p in session.scalars(select(plans.Plan)))
+    assert state(paged) == state(whole)
+
+
+def test_a_page_not_acknowledged_is_handed_over_again_never_issued_twice(clock):
+    session = session_of(PlansBase)
+    for n in range(5):
+        create(session, A, f"MD{n}")
+    first = plans.due_instalments(session, date(2027, 1, 20), limit=3)
+    assert len(first) >= 3
+    again = plans.due_instalments(session, date(2027, 1, 20), limit=10)
+    assert {i["key"] for i in first} <= {i["key"] for i in again}  # the lost page comes back
+    assert session.scalar(select(func.count()).select_from(Instalment)) == 5  # issued once each
+    plans.acknowledge(session, [i["key"] for i in again])
+    assert plans.due_instalments(session, date(2027, 1, 20), limit=10) == []
+
+
+def test_payments_are_announced_in_batches_per_merchant():
+    def payment(merchant, n):
+        return SimpleNamespace(merchant_id=merchant, id=f"PM{n}", plan_id="PL1", mandate_id="MD1",
+                               subscriber_id="SB1", amount=100 + n, currency="EUR", due_date=date(2027, 2, 1),
+                               sequence_type="FRST", end_to_end_id=f"PM{n}", status="scheduled", replay_of=None,
+                               attempt=1, bank_file_id=None, cancelled_at=None, rejected_at=None, paid_at=None,
+                               submitted_at=None, created_at=None)
+
+    batches = list(payment_events.payments_events(
+        (payment(A if n % 3 else B, n) for n in range(10)), 3))
+    assert [(b["merchant_id"], len(b["payments"])) for b in batches] == [
+        (A, 3), (B, 3), (A, 3), (B, 1)]
+    assert sorted(p["payment_id"] for b in batches for p in b["payments"]) == sorted(f"PM{n}" for n in range(10))
+    assert all(p["merchant_id"] == b["merchant_id"] for b in batches for p in b["payments"])
+    assert len({b["event_id"] for b in batches}) == 4
+    assert len({p["event_id"] for b in batches for p in b["payments"]}) == 10
+
+
+def paid(merchant, amount, due):
+    return {"event_id": uuid.uuid4().hex, "merchant_id": merchant, "payment_id": "PM" + uuid.uuid4().hex[:8],
+            "amount": amount, "currency": "EUR", "due_date": due, "status": "paid",
+            "at": "2027-03-30T07:00:00+00:00"}
+
+
+def test_one_batch_of_n_payments_gives_the_figures_of_n_events_and_its_redelivery_changes_nothing(monkeypatch):
+    monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
+    one_by_one, batched = session_of(ReportingBase), session_of(ReportingBase)
+    payloads = [paid(A if n % 4 else B, 1000 + n, (date(2027, 3, 1) + timedelta(days=n % 6)).isoformat())
+                for n in range(40)]
+    rejected = [{**paid(A, 500 + n, "2027-03-03"), "status": "rejected"} for n in range(5)]
+    for payload in payloads:
+        assert figures.record(one_by_one, "payments", "payment_paid", payload) is not None
+    for payload in rejected:
+        figures.record(one_by_one, "payments", "payment_rejected", payload)
+    one_by_one.commit()
+    assert figures.record_batch(batched, "payments", "payment_paid", payloads) == 40
+    assert figures.record_batch(batched, "payments", "payment_rejected", rejected) == 5
+    batched.commit()
+
+    def view(session):
+        return [figures.overview(session, merchant, date(2027, 3, 31)) for merchant in (A, B)]
+
+    before = view(batched)
+    assert before == view(one_by_one)
+    assert sum(row["collected_count"] for row in before[0]["series"]) == 30
+    assert before[0]["payments_rejected"] == 5
+    # the same batch again (a redelivery that passed the processed_events check), or part of it
+    assert figures.record_batch(batched, "payments", "payment_paid", payloads) == 0
+    assert figures.record_batch(batched, "payments", "payment_paid", payloads[:7] + payloads[:7]) == 0
+    batched.commit()
+    assert view(batched) == before
+    assert batched.scalar(select(func.count()).select_from(Fact)) == 45
+    # a rebuild from the stored facts gives the same figures
+    figures.rebuild(batched)
+    batched.commit()
+    assert view(batched) == before
+
+
+def test_scheduled_and_submitted_facts_are_stored_one_per_payment_and_move_no_figure(monkeypatch):
+    monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
+    session = session_of(ReportingBase)
+    payloads = [{**paid(A, 100, "2027-04-01"), "status": "submitted"} for _ in range(3)]
+    assert figures.record_batch(session, "payments", "payment_submitted", payloads) == 3
+    session.commit()
+    stored = session.scalars(select(Fact).order_by(Fact.id)).all()
+    assert [f.name for f in stored] == ["payment_submitted"] * 3
+    assert [json.loads(f.payload)["event_id"] for f in stored] == [p["event_id"] for p in payloads]
+    assert stored[0].occurred_on == date(2027, 3, 30)  # `at`
+    view = figures.overview(session, A, date(2027, 3, 31))
+    assert all(row[field] == 0 for row in view["series"] for field in figures.SERIES_FIELDS)
