@@ -135,3 +135,35 @@ def test_the_services_list_calls_read_the_rows(loaded):
         assert plan is not None
         mine = list_plans(session, merchant, load(PlanFiltersIn, {"subscriber_id": data["sample"]["subscriber_id"]}))
         assert len(mine.items) == 1
+
+
+def test_a_status_in_a_due_date_window_pages_by_keyset_without_gaps_or_repeats(loaded):
+    """payments.list_payments with a status and from/to reads the window first, then pages it
+    newest first: the pages, followed by cursor, are exactly the window's rows in id order."""
+    from datetime import date, timedelta
+
+    from payments.payments import list_payments
+    from payments.schemas import PaymentFiltersIn
+
+    _, data, _ = loaded
+    merchant, today = data["merchant_id"], date.fromisoformat(data["today"])
+    start, end = today - timedelta(days=200), today - timedelta(days=100)
+    with session_of(loaded, "payments") as session:
+        expected = list(session.execute(text(
+            "SELECT id FROM payments WHERE merchant_id = :m AND status = 'rejected' AND due_date >= :f "
+            "AND due_date <= :t ORDER BY id DESC"), {"m": merchant, "f": start, "t": end}).scalars())
+        assert len(expected) > 15
+        seen, cursor = [], None
+        while True:
+            filters = {"status": "rejected", "from": start.isoformat(), "to": end.isoformat(), "limit": 7}
+            page = list_payments(session, merchant, load(PaymentFiltersIn, {**filters, **(
+                {"cursor": cursor} if cursor else {})}))
+            assert all(p.status == "rejected" and start <= p.due_date <= end for p in page.items)
+            seen += [p.id for p in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert seen == expected
+        other = list_payments(session, data["other_merchant_id"], load(PaymentFiltersIn, {
+            "status": "paid", "from": start.isoformat(), "to": end.isoformat(), "limit": 500}))
+        assert other.items and {p.merchant_id for p in other.items} == {data["other_merchant_id"]}

@@ -74,7 +74,10 @@ class Payment(Base):
     cancelled_at = Column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("ix_payments_merchant_id_status_due_date", "merchant_id", "status", "due_date"),
+        # the id last: pages newest first in one range scan (migration 0006)
+        Index("ix_payments_merchant_id_status_due_date_id", "merchant_id", "status", "due_date", "id"),
+        Index("ix_payments_merchant_id_status_id", "merchant_id", "status", "id"),
+        Index("ix_payments_merchant_id_subscriber_id_id", "merchant_id", "subscriber_id", "id"),
         Index("ix_payments_merchant_id_id", "merchant_id", "id"),
         Index("ix_payments_status_due_date", "status", "due_date"),
         Index("ix_payments_merchant_id_mandate_id", "merchant_id", "mandate_id"),

@@ -53,6 +53,9 @@ class Plan(Base):
         Index("ix_plans_merchant_id_status_frequency", "merchant_id", "status", "frequency"),
         Index("ix_plans_merchant_id_next_due_date", "merchant_id", "next_due_date"),
         Index("ix_plans_merchant_id_mandate_id", "merchant_id", "mandate_id"),
+        # the id last: pages newest first in one range scan (migration 0004)
+        Index("ix_plans_merchant_id_subscriber_id_id", "merchant_id", "subscriber_id", "id"),
+        Index("ix_plans_merchant_id_frequency_id", "merchant_id", "frequency", "id"),
         Index("ix_plans_status_issue_on", "status", "issue_on"),
     )
 
