@@ -30,7 +30,7 @@ class FakePlans:
     instalments, collected, acknowledged = [], [], []
 
     @rpc
-    def due_instalments(self, as_of_iso, limit=None):
+    def due_instalments(self, as_of_iso, limit=None, fresh=False):
         return FakePlans.instalments
 
     @rpc

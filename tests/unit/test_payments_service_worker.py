@@ -2,7 +2,7 @@
 the instalments once, fetches each mandate once, and reports its counts;
 an automatic retry follows a retryable reject when the merchant asked for it."""
 from datetime import date
-from unittest.mock import Mock
+from unittest.mock import Mock, call
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -24,6 +24,11 @@ def instalment(n, due):
             "sequence_no": n, "due_date": due, "amount": 2990, "label": "Yoga", "is_last": False}
 
 
+def synchronous(method):
+    """call_async on a Mock RPC method: the call made at once, its answer kept for result()."""
+    method.call_async.side_effect = lambda *args: Mock(result=Mock(return_value=method(*args)))
+
+
 @pytest.fixture
 def service(monkeypatch, tmp_path):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-01-29T12:00:00+00:00")
@@ -38,6 +43,8 @@ def service(monkeypatch, tmp_path):
                                  "iban": "FR7630006000011234567890189"})
     worker.mandates.get_mandate.return_value = MANDATE
     worker.mandates.get_mandates.side_effect = lambda merchant_id, ids: [{**MANDATE, "id": i} for i in ids]
+    for method in (worker.plans.due_instalments, worker.mandates.get_mandates, worker.plans.acknowledge_instalments):
+        synchronous(method)
     yield worker
     session.close()
 
@@ -47,8 +54,10 @@ def test_collect_fetches_each_mandate_once_and_reports_its_counts(service):
     report = service.collect("2027-01-29")
     assert report == {"scheduled": 2, "submitted": 1, "files": 1, "imported_files": 0, "failed_files": 0,
                       "paid": 0, "rejected": 0, "unmatched": 0, "retried": 0}
-    service.plans.due_instalments.assert_called_once_with("2027-01-29", COLLECT_PAGE)
-    service.mandates.get_mandates.assert_called_once_with(A, ["MD1"])
+    # a page issued now (plans may issue the next meanwhile), then those never acknowledged
+    assert service.plans.due_instalments.call_args_list == [
+        call("2027-01-29", COLLECT_PAGE, True), call("2027-01-29", COLLECT_PAGE)]
+    assert service.mandates.get_mandates.call_args_list == [call(A, ["MD1"])] * 2  # once per page
     scheduled = [c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "payments_scheduled"]
     assert [len(event["payments"]) for event in scheduled] == [2]  # one batch event for both
     assert service.collect("2027-01-29")["scheduled"] == 0

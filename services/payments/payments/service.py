@@ -92,16 +92,28 @@ class PaymentsService(DebitoService):
         """Daily cycle step: schedule and pre-notify what plans issues, submit what is due by
         D-1, import the bank's answers. Running it again for a day does nothing twice."""
         as_of = iso_date(as_of_iso, "as_of")
-        scheduled, seen = 0, set()
-        while True:  # a page of instalments at a time: memory stays flat, each page a few statements
+        scheduled, acknowledgments = 0, []
+        # A page of instalments at a time (memory stays flat, each page a few statements), in a
+        # pipeline: plans issues page n+1 and mandates reads its mandates while page n is scheduled.
+        reply = self.plans.due_instalments.call_async(as_of.isoformat(), COLLECT_PAGE, True)
+        instalments = reply.result()
+        mandates = self._mandates_of(instalments, wait=False)
+        while instalments:
+            more = len(instalments) >= COLLECT_PAGE
+            if more:
+                reply = self.plans.due_instalments.call_async(as_of.isoformat(), COLLECT_PAGE, True)
+            scheduled += self._schedule_page(instalments, mandates(), as_of, acknowledgments)
+            if not more:
+                break
+            instalments = reply.result()
+            mandates = self._mandates_of(instalments, wait=False)
+        for acknowledgment in acknowledgments:
+            acknowledgment.result()
+        seen = set()
+        while True:  # then those handed over before whose acknowledgment was lost, if any
             instalments = self.plans.due_instalments(as_of.isoformat(), COLLECT_PAGE)
             keys = [i["key"] for i in instalments]
-            created = collection.schedule_due(self.db, instalments, self._mandates_of(instalments), as_of)
-            self.db.commit()
-            if instalments:  # after the commit: an instalment lost before it is handed over again
-                self.plans.acknowledge_instalments(keys)
-            self._announce(created)
-            scheduled += len(created)
+            scheduled += self._schedule_page(instalments, self._mandates_of(instalments), as_of)
             if len(instalments) < COLLECT_PAGE or seen.issuperset(keys):
                 break
             seen.update(keys)
@@ -116,6 +128,20 @@ class PaymentsService(DebitoService):
         return {"scheduled": scheduled, "submitted": sum(s.count for s in submissions),
                 "files": len(submissions), **imported}
 
+    def _schedule_page(self, instalments, mandates, as_of, acknowledgments=None):
+        """Schedule a page of instalments, commit, then tell plans (asynchronously when
+        `acknowledgments` collects the replies) and announce them; how many were scheduled."""
+        created = collection.schedule_due(self.db, instalments, mandates, as_of)
+        self.db.commit()
+        if instalments:  # after the commit: an instalment lost before it is handed over again
+            keys = [i["key"] for i in instalments]
+            if acknowledgments is None:
+                self.plans.acknowledge_instalments(keys)
+            else:
+                acknowledgments.append(self.plans.acknowledge_instalments.call_async(keys))
+        self._announce(created)
+        return len(created)
+
     @timer(interval=INBOX_INTERVAL)
     def import_inbox_regularly(self):
         """The bank may answer at any hour: look into BANK_INBOX between two cycles too."""
@@ -129,20 +155,25 @@ class PaymentsService(DebitoService):
         as_of = iso_date(as_of_iso, "as_of") if as_of_iso else clock.today()
         return self._import(as_of)
 
-    def _mandates_of(self, instalments):
+    def _mandates_of(self, instalments, wait=True):
         """{mandate_id: mandate or None} of the instalments: one get_mandates call per merchant
-        and EVENT_BATCH mandates."""
+        and EVENT_BATCH mandates; with `wait` false, the calls are sent and a function waiting
+        for their answers is returned."""
         wanted = {}
         for instalment in instalments:
             wanted.setdefault(instalment["merchant_id"], {}).setdefault(instalment["mandate_id"], None)
-        found = {}
+        found, replies = {}, []
         for merchant_id, mandate_ids in wanted.items():
             ids = list(mandate_ids)
             found.update(mandate_ids)
             for start in range(0, len(ids), EVENT_BATCH):
-                found.update((mandate["id"], mandate) for mandate in
-                             self.mandates.get_mandates(merchant_id, ids[start:start + EVENT_BATCH]))
-        return found
+                replies.append(self.mandates.get_mandates.call_async(merchant_id, ids[start:start + EVENT_BATCH]))
+
+        def answers():
+            for reply in replies:
+                found.update((mandate["id"], mandate) for mandate in reply.result())
+            return found
+        return answers() if wait else answers
 
     def _announce(self, created):
         """Events and pre-notification mails of payments just committed as `scheduled`."""

@@ -159,6 +159,18 @@ def get_plan(session, merchant_id, plan_id):
 
 def list_plans(session, merchant_id, filters):
     """A keyset page of plans, newest first (PlanFiltersIn data)."""
+    return keyset_page(session, plans_query(merchant_id, filters), Plan.id, filters)
+
+
+def list_plans_json(session, merchant_id, filters):
+    """The same page as JSON text (common.json_pages), for the API."""
+    from common.json_pages import json_page
+    from plans.schemas import PlanOut
+
+    return json_page(session, plans_query(merchant_id, filters), Plan.id, filters, PlanOut, "plans t")
+
+
+def plans_query(merchant_id, filters):
     query = select(Plan).where(Plan.merchant_id == merchant_id)
     for name in ("status", "frequency", "mandate_id", "subscriber_id"):
         if filters.get(name):
@@ -167,7 +179,7 @@ def list_plans(session, merchant_id, filters):
         query = query.where(Plan.next_due_date >= filters["from_"])
     if filters.get("to"):
         query = query.where(Plan.next_due_date <= filters["to"])
-    return keyset_page(session, query, Plan.id, filters)
+    return query
 
 
 # --- edits and states -------------------------------------------------------
@@ -409,7 +421,7 @@ def _move_on(session, statement, changes):
         cursor.close()
 
 
-def due_instalments(session, as_of, batch_size=500, limit=None):
+def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False):
     """Issue, exactly once, every instalment of an active plan (all merchants) whose
     pre-notification day (`due_date - prenotification_days`) is on or before `as_of`.
 
@@ -420,7 +432,9 @@ def due_instalments(session, as_of, batch_size=500, limit=None):
 
     With `limit`, stops issuing once about `limit` instalments are issued (whole batches of
     plans) and hands over at most `limit` in all: the caller asks again, after acknowledging,
-    until an answer is shorter than `limit`. Plans are read, and instalments inserted and
+    until an answer is shorter than `limit`. With `fresh`, only the instalments issued by this
+    call: the caller may ask for the next page before acknowledging this one, then asks
+    without `fresh` for those it never acknowledged. Plans are read, and instalments inserted and
     plans moved on, a batch at a time in a few statements (FOR UPDATE SKIP LOCKED: two
     workers never issue for the same plan)."""
     session.flush()
@@ -474,6 +488,6 @@ def due_instalments(session, as_of, batch_size=500, limit=None):
         _move_on(session, move_on, changes)
     session.expire_all()  # the statements above bypassed the identity map
     left = None if limit is None else max(0, limit - len(issued))
-    if left == 0:
+    if left == 0 or fresh:
         return issued
     return issued + unacknowledged(session, {i["key"] for i in issued}, left)

@@ -77,6 +77,11 @@ class PlansService(DebitoService):
         return dump_page(PlanOut, page)
 
     @rpc
+    def list_plans_json(self, merchant_id, filters=None):
+        """list_plans as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        return plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
+
+    @rpc
     def get_plan(self, merchant_id, plan_id):
         return plans.get_plan(self.db, merchant_id, plan_id)
 
@@ -109,13 +114,14 @@ class PlansService(DebitoService):
         return self._transition(plans.cancel_plan, "plan_cancelled", merchant_id, plan_id, actor)
 
     @rpc
-    def due_instalments(self, as_of_iso, limit=None):
+    def due_instalments(self, as_of_iso, limit=None, fresh=False):
         """Daily cycle step (payments): the instalments issued now, and those issued
         before that payments has not acknowledged (see plans.due_instalments); with
-        `limit`, a page of about that many: payments asks again until a page is shorter."""
+        `limit`, a page of about that many: payments asks again until a page is shorter;
+        with `fresh`, only those issued now."""
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise Invalid("limit: a positive integer", {"limit": "a positive integer"})
-        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit)
+        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit, fresh=bool(fresh))
         self.db.commit()
         for event in events.instalments_due(issued):
             self.dispatch("instalments_due", event)
