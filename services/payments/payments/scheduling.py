@@ -6,11 +6,14 @@ costs a query, an insert or a load per instalment.
 - the account each mandate was last debited on (sequence type, amendment): one SELECT per
   CHUNK mandates (a window function: the latest live payment of each);
 - the payments: one multi-row INSERT … ON CONFLICT (instalment_key) DO NOTHING RETURNING id
-  per CHUNK (the unique key stays the last guard against a double debit);
-- the payments created, for their events and mails: one SELECT per CHUNK.
+  per CHUNK (psycopg2's execute_values; the unique key stays the last guard against a
+  double debit);
+- the payments created, for their events and mails: built from the rows inserted (`lean`,
+  the cycle) or one SELECT per CHUNK.
 """
 import json
 import logging
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
@@ -55,23 +58,36 @@ def last_live_accounts(session, merchant_id, mandate_ids):
 
 def _insert(session, rows):
     """Insert the payments whose instalment key is free; the ids inserted."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     if not rows:
         return set()
+    if session.bind.dialect.name == "postgresql":  # psycopg2's execute_values: no per-row processing
+        from psycopg2.extras import execute_values
+
+        columns = list(rows[0])
+        cursor = session.connection().connection.cursor()
+        try:
+            inserted = execute_values(
+                cursor, f"INSERT INTO payments ({', '.join(columns)}) VALUES %s "
+                "ON CONFLICT (instalment_key) DO NOTHING RETURNING id",
+                [tuple(row[column] for column in columns) for row in rows], page_size=CHUNK, fetch=True)
+        finally:
+            cursor.close()
+        return {row[0] for row in inserted}
+    from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
     statement = dialect_insert(Payment.__table__).on_conflict_do_nothing(
         index_elements=["instalment_key"]).returning(Payment.__table__.c.id)
     return set(session.scalars(statement, rows))  # executemany: batched multi-row VALUES
 
 
-def schedule_due(session, instalments, mandates_by_id, as_of=None):
+def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):
     """One `scheduled` payment per instalment key, ever (instalments as plans.due_instalments
     gives them; mandates as mandates.get_mandate(s) gives them, by id).
 
     An instalment whose mandate is missing or not active gets no payment. Returns the
-    payments created by this call (Payment objects, in the instalments' order)."""
+    payments created by this call, in the instalments' order: Payment objects, or with
+    `lean` plain objects with the same attributes made from the rows inserted (no reading
+    back; what events and pre-notifications need)."""
     from payments.collection import _day, _sequence
 
     session.flush()
@@ -117,6 +133,8 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None):
         # the next instalment of this mandate in the page follows this debit
         last_accounts[(merchant_id, mandate_id)] = (mandate["iban"], mandate.get("bic"))
     inserted = _insert(session, rows)
+    if lean:
+        return [SimpleNamespace(**row) for row in rows if row["id"] in inserted]
     order = [row["id"] for row in rows if row["id"] in inserted]
     loaded = {}
     for chunk in _chunks(order):
@@ -126,9 +144,23 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None):
 
 
 def reload(session, payments):
-    """Read again, CHUNK at a time, payments a commit expired (their events and mails follow)."""
+    """Read again, CHUNK at a time, payments a commit expired (their events and mails follow);
+    plain objects (schedule_due's `lean`) need nothing."""
     from sqlalchemy import inspect
 
-    ids = [inspect(payment).identity[0] for payment in payments]
+    ids = [inspect(payment).identity[0] for payment in payments if isinstance(payment, Payment)]
     for chunk in _chunks(ids):
         session.scalars(select(Payment).where(Payment.id.in_(chunk))).all()
+
+
+_EVENT_COLUMNS = (Payment.merchant_id, Payment.id, Payment.plan_id, Payment.mandate_id, Payment.subscriber_id,
+                  Payment.amount, Payment.currency, Payment.due_date, Payment.sequence_type, Payment.end_to_end_id,
+                  Payment.status, Payment.replay_of, Payment.attempt, Payment.bank_file_id, Payment.cancelled_at,
+                  Payment.rejected_at, Payment.paid_at, Payment.submitted_at, Payment.created_at)
+
+
+def file_payments(session, bank_file_id):
+    """The payments of an outbox file as rows with what their events say (events.payment_event),
+    streamed CHUNK at a time: no object per payment."""
+    return session.execute(select(*_EVENT_COLUMNS).where(Payment.bank_file_id == bank_file_id)
+                           .order_by(Payment.id).execution_options(yield_per=CHUNK))

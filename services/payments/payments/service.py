@@ -120,7 +120,7 @@ class PaymentsService(DebitoService):
         submissions = collection.submit_due(self.db, as_of, bank_outbox())
         self.db.commit()
         for submission in submissions:
-            payments_of_file = collection.submitted_payments(self.db, submission.bank_file.id)
+            payments_of_file = scheduling.file_payments(self.db, submission.bank_file.id)
             for event in events.payments_events(payments_of_file, EVENT_BATCH):
                 self.dispatch("payments_submitted", event)
         ledger.write_unwritten_payouts(self.db, bank_outbox())  # claimed before a crash
@@ -131,7 +131,7 @@ class PaymentsService(DebitoService):
     def _schedule_page(self, instalments, mandates, as_of, acknowledgments=None):
         """Schedule a page of instalments, commit, then tell plans (asynchronously when
         `acknowledgments` collects the replies) and announce them; how many were scheduled."""
-        created = collection.schedule_due(self.db, instalments, mandates, as_of)
+        created = scheduling.schedule_due(self.db, instalments, mandates, as_of, lean=True)
         self.db.commit()
         if instalments:  # after the commit: an instalment lost before it is handed over again
             keys = [i["key"] for i in instalments]
