@@ -2,8 +2,9 @@
 and decides; this module authenticates, forwards and shapes HTTP answers."""
 import base64
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 
+from common.json_pages import page_body
 from gateway.api import json_body, operation
 from gateway.rpc import call, call_together
 
@@ -42,10 +43,22 @@ def subscriber_with_everything(merchant_id, subscriber_id):
     return subscriber
 
 
+def json_response(body):
+    return Response(body, mimetype="application/json")
+
+
 @operation("/subscribers/<subscriber_id>", "GET", summary="A subscriber with its mandates, plans and payments",
            tag="subscribers")
 def get_subscriber(subscriber_id):
-    return jsonify(subscriber_with_everything(g.merchant.id, subscriber_id))
+    # as subscriber_with_everything, the plans and payments as the JSON text their services wrote
+    latest = {"subscriber_id": subscriber_id, "limit": 500}
+    subscriber, plans, payments = call_together([
+        ("mandates", "get_subscriber", g.merchant.id, subscriber_id),
+        ("plans", "list_plans_json", g.merchant.id, latest),
+        ("payments", "list_payments_json", g.merchant.id, latest)])
+    head = current_app.json.dumps(subscriber)
+    return json_response(head[:-1] + ', "plans": ' + plans["items_json"] + ', "payments": '
+                         + payments["items_json"] + "}")
 
 
 @operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",
@@ -56,7 +69,8 @@ def import_mandate():
 
 @operation("/mandates", "GET", summary="Search and filter mandates", tag="mandates")
 def list_mandates():
-    return jsonify(call("mandates", "list_mandates", g.merchant.id, query_filters(MANDATE_FILTERS)))
+    return json_response(page_body(call("mandates", "list_mandates_json", g.merchant.id,
+                                        query_filters(MANDATE_FILTERS))))
 
 
 @operation("/mandates/<mandate_id>", "GET", summary="A mandate with its subscriber and amendments",

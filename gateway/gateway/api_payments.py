@@ -3,7 +3,8 @@ payments service decides; this authenticates, forwards and shapes HTTP."""
 from flask import g, jsonify, request
 
 from gateway.api import json_body, operation
-from gateway.api_mandates import query_filters
+from common.json_pages import page_body
+from gateway.api_mandates import json_response, query_filters
 from gateway.api_plans import actor
 from gateway.idempotency import idempotent
 from gateway.rpc import call
@@ -24,7 +25,8 @@ def create_one_off_payment():
 @operation("/payments", "GET", summary="List payments (filters: status, from/to on the due date, plan_id, "
            "mandate_id, subscriber_id)", tag="payments")
 def list_payments():
-    return jsonify(call("payments", "list_payments", g.merchant.id, query_filters(PAYMENT_FILTERS)))
+    return json_response(page_body(call("payments", "list_payments_json", g.merchant.id,
+                                        query_filters(PAYMENT_FILTERS))))
 
 
 @operation("/payments/<payment_id>", "GET", summary="A payment with its R-transactions and replays",
@@ -44,5 +46,5 @@ def replay_payment(payment_id):
 @operation("/r-transactions", "GET", summary="List R-transactions (filters: type, reason_code, status, "
            "from/to)", tag="payments")
 def list_r_transactions():
-    return jsonify(call("payments", "list_r_transactions", g.merchant.id,
-                        query_filters(R_TRANSACTION_FILTERS)))
+    return json_response(page_body(call("payments", "list_r_transactions_json", g.merchant.id,
+                                        query_filters(R_TRANSACTION_FILTERS))))

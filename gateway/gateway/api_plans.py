@@ -3,7 +3,8 @@
 from flask import g, jsonify
 
 from gateway.api import json_body, operation
-from gateway.api_mandates import query_filters
+from common.json_pages import page_body
+from gateway.api_mandates import json_response, query_filters
 from gateway.rpc import call
 
 PLAN_FILTERS = ("status", "frequency", "from", "to", "mandate_id", "subscriber_id", "limit", "cursor")
@@ -25,7 +26,7 @@ def create_plan():
 @operation("/plans", "GET", summary="List plans (filters: status, frequency, from/to on the next due date, "
            "mandate_id)", tag="plans")
 def list_plans():
-    return jsonify(call("plans", "list_plans", g.merchant.id, query_filters(PLAN_FILTERS)))
+    return json_response(page_body(call("plans", "list_plans_json", g.merchant.id, query_filters(PLAN_FILTERS))))
 
 
 @operation("/plans/<plan_id>", "GET", summary="A plan with its schedule and history", tag="plans")

@@ -167,3 +167,44 @@ def test_a_status_in_a_due_date_window_pages_by_keyset_without_gaps_or_repeats(l
         other = list_payments(session, data["other_merchant_id"], load(PaymentFiltersIn, {
             "status": "paid", "from": start.isoformat(), "to": end.isoformat(), "limit": 500}))
         assert other.items and {p.merchant_id for p in other.items} == {data["other_merchant_id"]}
+
+
+def test_the_api_pages_rendered_by_postgresql_are_the_schemas_pages(loaded):
+    """list_*_json (common.json_pages: JSON text written by PostgreSQL) gives, page after page,
+    exactly what the marshmallow schema gives for the same rows, and the same cursors."""
+    import json
+
+    from mandates.mandates import list_mandates, list_mandates_json
+    from mandates.schemas import MandateFiltersIn, MandateListItemOut
+    from payments.payments import list_payments, list_payments_json, list_r_transactions, list_r_transactions_json
+    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
+    from plans.plans import list_plans, list_plans_json
+    from plans.schemas import PlanFiltersIn, PlanOut
+
+    _, data, _ = loaded
+    cases = [
+        ("payments", list_payments, list_payments_json, PaymentOut, PaymentFiltersIn,
+         [{"status": "rejected", "limit": 40}, {"limit": 500}, {"subscriber_id": data["sample"]["subscriber_id"]},
+          {"status": "rejected", "from": "2020-01-01", "to": data["today"], "limit": 30}]),
+        ("payments", list_r_transactions, list_r_transactions_json, RTransactionOut, RTransactionFiltersIn,
+         [{"limit": 30}, {"reason_code": "am04"}]),
+        ("mandates", list_mandates, list_mandates_json, MandateListItemOut, MandateFiltersIn,
+         [{"customer_reference": "C-00001"}, {"status": "revoked", "limit": 20}, {"q": "zoë"}]),
+        ("plans", list_plans, list_plans_json, PlanOut, PlanFiltersIn,
+         [{"frequency": "quarterly", "limit": 20}, {"status": "cancelled"}]),
+    ]
+    for owner, listed, rendered, schema, filters_in, variants in cases:
+        for variant in variants:
+            cursor, pages = None, 0
+            while pages < 4:
+                filters = load(filters_in, {**variant, **({"cursor": cursor} if cursor else {})})
+                with session_of(loaded, owner) as session:
+                    expected = dump_page(schema, listed(session, data["merchant_id"], filters))
+                with session_of(loaded, owner) as session:
+                    page = rendered(session, data["merchant_id"], filters)
+                assert json.loads(page["items_json"]) == expected["items"], (listed.__name__, variant)
+                assert page["next_cursor"] == expected["next_cursor"]
+                assert expected["items"] or pages  # each variant finds rows
+                cursor, pages = expected["next_cursor"], pages + 1
+                if not cursor:
+                    break

@@ -182,6 +182,21 @@ def get_scan(session, merchant_id, mandate_id):
 
 def list_mandates(session, merchant_id, filters):
     """A keyset page of mandates, newest first (MandateFiltersIn data); each with its subscriber."""
+    return keyset_page(session, mandates_query(merchant_id, filters), Mandate.id, filters)
+
+
+def list_mandates_json(session, merchant_id, filters):
+    """The same page as JSON text (common.json_pages), for the API."""
+    from common.json_pages import json_page
+    from mandates.schemas import MandateListItemOut
+
+    return json_page(session, mandates_query(merchant_id, filters), Mandate.id, filters, MandateListItemOut,
+                     ("mandates t", "subscribers s", "s.id = t.subscriber_id"),
+                     {"customer_reference": "s.customer_reference", "name": "s.name",
+                      "has_scan": "t.scan_filename IS NOT NULL"})
+
+
+def mandates_query(merchant_id, filters):
     query = (select(Mandate).join(Mandate.subscriber).options(contains_eager(Mandate.subscriber))
              .where(Mandate.merchant_id == merchant_id, Subscriber.merchant_id == merchant_id))
     if filters.get("customer_reference"):
@@ -200,7 +215,7 @@ def list_mandates(session, merchant_id, filters):
         query = query.where(Mandate.signed_at < _start_of(filters["signed_to"] + relativedelta(days=1)))
     if filters.get("q"):
         query = query.where(Subscriber.search_text.like(contains(searchable(filters["q"])), escape="\\"))
-    return keyset_page(session, query, Mandate.id, filters)
+    return query
 
 
 def _start_of(day):

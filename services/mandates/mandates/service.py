@@ -80,6 +80,11 @@ class MandatesService(DebitoService):
         return dump_page(MandateListItemOut, page)
 
     @rpc
+    def list_mandates_json(self, merchant_id, filters=None):
+        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        return mandates.list_mandates_json(self.db, merchant_id, load(MandateFiltersIn, filters or {}))
+
+    @rpc
     def get_mandate(self, merchant_id, mandate_id):
         return MandateDetailOut().dump(mandates.get_mandate(self.db, merchant_id, mandate_id))
 

@@ -7,6 +7,8 @@ from sqlalchemy import select
 from common import clock
 from common.sepa import bic_from_iban
 from common.database import keyset_page
+from common.json_pages import json_page, quoted
+from payments import reason_codes
 from payments.collection import find_payment
 from payments.models import Creditor, Payment, RTransaction, UnmatchedEntry
 from payments.schemas import PaymentOut, RTransactionOut
@@ -33,6 +35,19 @@ def register_creditor(session, merchant_id, profile):
 
 def list_payments(session, merchant_id, filters):
     """A keyset page of payments, newest first (PaymentFiltersIn data; from/to: due date)."""
+    query, filters = payments_query(merchant_id, filters)
+    return keyset_page(session, query, Payment.id, filters)
+
+
+def list_payments_json(session, merchant_id, filters):
+    """The same page as JSON text (common.json_pages), for the API."""
+    query, filters = payments_query(merchant_id, filters)
+    return json_page(session, query, Payment.id, filters, PaymentOut, "payments t", {
+        "amendment": "CASE WHEN coalesce(t.amendment, '') = '' THEN NULL ELSE t.amendment::json END"})
+
+
+def payments_query(merchant_id, filters):
+    """The list's query and the filters its keyset page takes."""
     conditions = [Payment.merchant_id == merchant_id]
     for name in ("status", "plan_id", "mandate_id", "subscriber_id"):
         if filters.get(name):
@@ -43,11 +58,11 @@ def list_payments(session, merchant_id, filters):
         conditions.append(Payment.due_date <= filters["to"])
     if filters.get("status") and (filters.get("from_") or filters.get("to")) and not any(
             filters.get(name) for name in ("plan_id", "mandate_id", "subscriber_id")):
-        return _due_window_page(session, merchant_id, conditions, filters)
-    return keyset_page(session, select(Payment).where(*conditions), Payment.id, filters)
+        return _due_window_query(merchant_id, conditions, filters)
+    return select(Payment).where(*conditions), filters
 
 
-def _due_window_page(session, merchant_id, conditions, filters):
+def _due_window_query(merchant_id, conditions, filters):
     """A status in a due-date window: the window's rows come from (merchant_id, status, due_date)
     and only then are ordered by id. Walking the (merchant_id, status, id) index newest first,
     as PostgreSQL would for `ORDER BY id DESC LIMIT`, reads every newer row of that status
@@ -58,7 +73,7 @@ def _due_window_page(session, merchant_id, conditions, filters):
               .prefix_with("MATERIALIZED", dialect="postgresql"))
     newest = select(window.c.id).order_by(window.c.id.desc()).limit(filters["limit"] + 1)
     query = select(Payment).where(Payment.merchant_id == merchant_id, Payment.id.in_(newest))
-    return keyset_page(session, query, Payment.id, {**filters, "cursor": None})
+    return query, {**filters, "cursor": None}
 
 
 def payment_detail(session, payment):
@@ -87,6 +102,19 @@ def get_payment(session, merchant_id, payment_id):
 
 def list_r_transactions(session, merchant_id, filters):
     """A keyset page of R-transactions, newest first (from/to: the day received)."""
+    return keyset_page(session, r_transactions_query(merchant_id, filters), RTransaction.id, filters)
+
+
+def list_r_transactions_json(session, merchant_id, filters):
+    """The same page as JSON text (common.json_pages), for the API."""
+    reason_fr = ("CASE upper(t.reason_code) " + " ".join(
+        f"WHEN {quoted(code)} THEN {quoted(reason.fr)}" for code, reason in reason_codes.REASONS.items())
+        + f" ELSE {quoted(reason_codes.UNKNOWN.fr)} END")
+    return json_page(session, r_transactions_query(merchant_id, filters), RTransaction.id, filters,
+                     RTransactionOut, "r_transactions t", {"reason_fr": reason_fr})
+
+
+def r_transactions_query(merchant_id, filters):
     query = select(RTransaction).where(RTransaction.merchant_id == merchant_id)
     for name in ("type", "status"):
         if filters.get(name):
@@ -97,7 +125,7 @@ def list_r_transactions(session, merchant_id, filters):
         query = query.where(RTransaction.received_on >= filters["from_"])
     if filters.get("to"):
         query = query.where(RTransaction.received_on <= filters["to"])
-    return keyset_page(session, query, RTransaction.id, filters)
+    return query
 
 
 def list_unmatched(session, merchant_id=None, limit=200):
