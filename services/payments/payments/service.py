@@ -244,6 +244,11 @@ class PaymentsService(DebitoService):
                                                             load(PaymentFiltersIn, filters or {})))
 
     @rpc
+    def list_payments_json(self, merchant_id, filters=None):
+        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        return payments.list_payments_json(self.db, merchant_id, load(PaymentFiltersIn, filters or {}))
+
+    @rpc
     def get_payment(self, merchant_id, payment_id):
         return payments.get_payment(self.db, merchant_id, payment_id)
 
@@ -263,6 +268,11 @@ class PaymentsService(DebitoService):
     def list_r_transactions(self, merchant_id, filters=None):
         return dump_page(RTransactionOut, payments.list_r_transactions(
             self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
+
+    @rpc
+    def list_r_transactions_json(self, merchant_id, filters=None):
+        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        return payments.list_r_transactions_json(self.db, merchant_id, load(RTransactionFiltersIn, filters or {}))
 
     @rpc
     def list_unmatched(self, merchant_id=None):
