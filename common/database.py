@@ -5,6 +5,7 @@ has its own `<OWNER>_DATABASE_URL`; on SQLite in its own file. The nameko
 dependency `Database` gives each worker a session that is closed, and rolled
 back if not committed, when the worker ends.
 """
+import io
 from collections import namedtuple
 from pathlib import Path
 
@@ -63,6 +64,27 @@ def _green_psycopg():
         from psycogreen.eventlet import patch_psycopg
 
         patch_psycopg()
+
+
+def copy_out(connection, query, options):
+    """`COPY (query) TO STDOUT WITH options` on a SQLAlchemy PostgreSQL connection (in its
+    transaction): the bytes and the number of rows. psycopg2 refuses COPY while psycogreen's wait
+    callback is set, so the callback is lifted for the call: this green thread then holds the
+    process for the COPY's duration, which the caller keeps short (a page)."""
+    import psycopg2.extensions
+
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    raw = connection.connection.driver_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor:
+        sql = cursor.mogrify(str(compiled), compiled.params).decode()
+        callback = psycopg2.extensions.get_wait_callback()
+        psycopg2.extensions.set_wait_callback(None)
+        try:
+            cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH {options}", buffer)
+        finally:
+            psycopg2.extensions.set_wait_callback(callback)
+        return buffer.getvalue(), cursor.rowcount
 
 
 def ensure_schema(connection, owner):

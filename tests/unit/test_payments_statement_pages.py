@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from common.errors import Invalid
 from payments import ledger
 from payments.models import Base, LedgerEntry
+from harness.statement import statement_rows
 
 A, B = "MEaaaa", "MEbbbb"
 
@@ -33,10 +34,8 @@ def session():
 
 
 def rows_of(page):
-    """A page's columns back to rows: cents as ints, an absent text as ""."""
-    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
-    return [[int(cell) if name in ("amount", "balance") else cell for name, cell in zip(page["columns"], row)]
-            for row in zip(*columns)]
+    """A page's CSV lines back to rows: cents as ints, an absent text as "", formulas re-armed."""
+    return statement_rows(page)
 
 
 def one_shot(statement):
@@ -82,11 +81,15 @@ def test_bad_cursor_or_limit_is_invalid(session):
         assert field in raised.value.fields
 
 
-def test_a_cell_holding_the_separator_moves_the_page_to_the_next_one(session):
+def test_a_page_is_the_export_csv_of_its_entries_in_either_decimal_mark(session):
+    """The lines are what common.csv writes: ; inside a cell quoted, formulas disarmed, euros."""
     entry = session.get(LedgerEntry, pages(session, 5)[0]["next_cursor"].split(".")[1])
-    entry.label = "odd~label"
+    entry.label, entry.subscriber_name, entry.amount = 'Yoga; "duo"\r\n', "@SUM(A1)", -5
     session.flush()
-    statement = ledger.statement(session, A, date(2027, 1, 1), date(2027, 1, 31))
-    answered = pages(session, 5)
-    assert {page["separator"] for page in answered} == {"~", "^"}
-    assert [row for page in answered for row in rows_of(page)] == one_shot(statement)
+    for decimal in (",", "."):
+        page = ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), None, 5, decimal)
+        last = page["csv"].split("\r\n")[4]
+        assert last.startswith(f"{entry.date.isoformat()};") and page["csv"].endswith("\r\n")
+        assert f";{entry.code};PM" in last and last.endswith(";'@SUM(A1);\"Yoga; \"\"duo\"\"")
+        assert page["csv"].split("\r\n")[5].startswith(f"\";-0{decimal}05;")
+        assert page["csv"].count("\r\n") == 6  # the label's CR LF is inside its quotes

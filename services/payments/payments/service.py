@@ -297,14 +297,16 @@ class PaymentsService(DebitoService):
 
     @rpc
     def statement_page(self, merchant_id, filters=None):
-        """`{from, to, cursor?, limit?}`: one keyset page of the statement (ledger.statement_page),
-        its rows a JSON text (`rows_json`) of `columns`; exports page through it, never holding the period."""
+        """`{from, to, cursor?, limit?, decimal?}`: one keyset page of the statement
+        (ledger.statement_page), its entries already the export's CSV lines (`csv`); exports
+        page through it, never holding the period."""
         filters = dict(filters or {})
         cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
+        decimal = filters.pop("decimal", ",")
         period = load(StatementIn, filters)
         date_to = period.get("to") or clock.today()
         date_from = period.get("from_") or date_to.replace(day=1)
-        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit)
+        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit, decimal)
 
     @rpc
     def request_payout(self, merchant_id, payload=None):
