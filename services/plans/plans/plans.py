@@ -374,6 +374,23 @@ def acknowledge(session, keys):
     session.flush()
     now, count = clock.now(), 0
     table = Instalment.__table__
+    if session.get_bind().dialect.name == "postgresql":  # one UPDATE … FROM (VALUES …) per 1000 keys
+        from psycopg2.extras import execute_values
+
+        cursor = session.connection().connection.cursor()
+        try:
+            at = cursor.mogrify("%s", (now,)).decode()  # execute_values takes one placeholder, its VALUES
+            for start in range(0, len(pairs), 1000):
+                execute_values(cursor, f"UPDATE instalments SET acknowledged_at = {at} FROM (VALUES %s) AS k "
+                               "(plan_id, sequence_no) WHERE instalments.plan_id = k.plan_id AND "
+                               "instalments.sequence_no = k.sequence_no AND instalments.acknowledged_at IS NULL",
+                               [(p["b_plan_id"], p["b_sequence_no"]) for p in pairs[start:start + 1000]],
+                               template="(%s, %s::integer)", page_size=1000)
+                count += cursor.rowcount
+        finally:
+            cursor.close()
+        session.expire_all()
+        return count
     for start in range(0, len(pairs), 1000):
         chunk = pairs[start:start + 1000]
         wanted = tuple_(table.c.plan_id, table.c.sequence_no).in_(
@@ -389,11 +406,21 @@ def _insert_instalments(session, rows):
     against a double issue); returns the ids inserted."""
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    if session.get_bind().dialect.name == "postgresql":  # psycopg2's execute_values: multi-row VALUES
+        from psycopg2.extras import execute_values
+
+        columns = list(rows[0])
+        cursor = session.connection().connection.cursor()
+        try:
+            inserted = execute_values(
+                cursor, f"INSERT INTO instalments ({', '.join(columns)}) VALUES %s "
+                "ON CONFLICT (plan_id, sequence_no) DO NOTHING RETURNING id",
+                [tuple(row[column] for column in columns) for row in rows], page_size=1000, fetch=True)
+        finally:
+            cursor.close()
+        return {row[0] for row in inserted}
+    from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
     table = Instalment.__table__
     statement = dialect_insert(table).on_conflict_do_nothing(
         index_elements=["plan_id", "sequence_no"]).returning(table.c.id)

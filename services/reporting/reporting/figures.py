@@ -149,9 +149,35 @@ def record(session, service, name, payload):
     return fact
 
 
+_FACT_COLUMNS = ("event_id", "service", "name", "merchant_id", "occurred_on", "payload", "received_at")
+
+
+def _insert_facts(session, rows):
+    """Insert the facts whose event_id is new (multi-row VALUES, psycopg2's execute_values on
+    PostgreSQL); the event ids inserted."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        from psycopg2.extras import execute_values
+
+        cursor = session.connection().connection.cursor()
+        try:
+            inserted = execute_values(
+                cursor, f"INSERT INTO facts ({', '.join(_FACT_COLUMNS)}) VALUES %s "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [tuple(row[column] for column in _FACT_COLUMNS) for row in rows], page_size=1000, fetch=True)
+        finally:
+            cursor.close()
+        return {row[0] for row in inserted}
+    table = Fact.__table__
+    return set(session.scalars(
+        sqlite_insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id),
+        [{column: row[column] for column in _FACT_COLUMNS} for row in rows]))
+
+
 def record_batch(session, service, name, payloads):
     """Store each payload (events `service.name`, each with its own event_id) as a fact and
-    apply them: one executemany INSERT … ON CONFLICT (event_id) DO NOTHING, then one upsert
+    apply them: one multi-row INSERT … ON CONFLICT (event_id) DO NOTHING, then one upsert
     per counter row and per (merchant, day) with the summed effects of the facts just stored.
     A payload whose event_id is stored already changes nothing. Returns how many were new.
 
@@ -165,13 +191,7 @@ def record_batch(session, service, name, payloads):
                      "merchant_id": payload["merchant_id"], "occurred_on": occurred_on(service, name, payload),
                      "payload": json.dumps(payload, sort_keys=True, default=str), "received_at": now,
                      "_payload": payload})
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table, stored = Fact.__table__, set()
-    if rows:  # executemany: batched multi-row VALUES
-        stored.update(session.scalars(
-            insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id),
-            [{k: v for k, v in row.items() if k != "_payload"} for row in rows]))
+    stored = _insert_facts(session, rows)
     counters, series = defaultdict(Counter), defaultdict(Counter)
     for row in rows:
         if row["event_id"] in stored:
