@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast chromium translations translations-update clean bench-pain008 bench-statement
+.PHONY: install run test test-fast chromium translations translations-update clean bench bench-pain008 bench-statement
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: install chromium
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
+
+# Every figure of docs/performance.md, each beside its anchor (PostgreSQL and RabbitMQ here);
+# BENCH_SCALE=0.1 for a quick look. Writes var/bench/results.json.
+bench: install
+	$(BIN)/python -m bench $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(BENCH_ARGS)
 
 # submit_due vs sepaxml on 100 000 debits (PostgreSQL at 127.0.0.1:5432); see bench/README.md.
 bench-pain008: install
