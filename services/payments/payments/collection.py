@@ -21,8 +21,8 @@ from common.calendar import following_business_day, is_business_day, next_busine
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.money import from_decimal, parse_amount
-from payments import ledger, reason_codes
-from payments.models import (BankFile, Creditor, LedgerEntry, Payment, RTransaction,
+from payments import reason_codes
+from payments.models import (BankFile, Creditor, Payment, RTransaction,
                              UnmatchedEntry)
 
 log = logging.getLogger(__name__)
@@ -223,16 +223,38 @@ def _field(item, name, default=None):
 
 
 def read_bank_file(path):
-    """(kind, parsed) of an inbox file, by its message name; xsd.InvalidFile otherwise."""
+    """(kind, parsed) of an inbox file, by its message name; xsd.InvalidFile otherwise.
+    The name comes from the root element alone; a camt.054 is then read as a stream."""
     from payments import camt054, pain002, xsd
 
-    content = Path(path).read_bytes()
-    message = xsd.message_of(xsd.parse_document(content).getroot()) or ""
-    if message.startswith("pain.002"):
-        return "pain.002", pain002.parse_pain002(content)
-    if message.startswith("camt.054"):
-        return "camt.054", camt054.parse_camt054(content)
+    with open(path, "rb") as file:  # FileNotFoundError: another worker took it first
+        message = _message_name(file) or ""
+        file.seek(0)
+        if message.startswith("pain.002"):
+            return "pain.002", pain002.parse_pain002(file.read())
+        if message.startswith("camt.054"):
+            return "camt.054", camt054.parse_camt054(file)
     raise xsd.InvalidFile(f"neither a pain.002 nor a camt.054 file ({message or 'unknown message'})")
+
+
+def _message_name(file):
+    """The ISO message name of the <Document> at the head of `file`, read up to its root."""
+    from lxml import etree
+
+    from payments import xsd
+
+    if os.fstat(file.fileno()).st_size == 0:
+        raise xsd.InvalidFile("empty file")
+    try:
+        for _, root in etree.iterparse(file, events=("start",), resolve_entities=False, no_network=True,
+                                       load_dtd=False, huge_tree=False):
+            docinfo = root.getroottree().docinfo
+            if docinfo.doctype or docinfo.internalDTD is not None:
+                raise xsd.InvalidFile("DOCTYPE declarations are not accepted in bank files")
+            return xsd.message_of(root)
+    except etree.XMLSyntaxError as error:
+        raise xsd.InvalidFile(f"not well-formed XML: {error}") from None
+    return None
 
 
 def _move(path, folder, reason=None):
@@ -300,9 +322,10 @@ def import_file(session, path, report, as_of):
         if kind == "pain.002":
             _apply_pain002_report(session, bank_file, parsed, part, as_of)
         else:
-            for transaction in _field(parsed, "transactions") or ():
-                _apply_camt054(session, bank_file, transaction, part, as_of)
-        session.commit()
+            from payments.camt054_import import apply_camt054
+
+            apply_camt054(session, bank_file, _field(parsed, "transactions") or (), part, as_of)
+        _commit_keeping(session, part.paid + part.rejected)
     except IntegrityError:  # another replica imported the same message meanwhile
         session.rollback()
         _move(path, "processed")
@@ -318,6 +341,21 @@ def import_file(session, path, report, as_of):
     report.files.append(bank_file)
     for name in ("paid", "rejected", "r_transactions", "unmatched", "payouts_paid"):
         getattr(report, name).extend(getattr(part, name))
+
+
+def _commit_keeping(session, payments):
+    """Commit, expiring every object as a commit does but `payments`: what they hold is what
+    was just written, and their events are built from them (10 000 reloads otherwise)."""
+    kept = {id(payment) for payment in payments}
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+    if expire:
+        for instance in list(session.identity_map.values()):
+            if id(instance) not in kept:
+                session.expire(instance)
 
 
 def _as_dict(entry):
@@ -359,13 +397,6 @@ def _r_transaction(session, payment, bank_file, kind, code, amount, received_on,
     session.add(r_transaction)
     part.r_transactions.append(r_transaction)
     return r_transaction
-
-
-def _ledger(session, payment, code, amount, on, value_date=None):
-    session.add(LedgerEntry(id=new_id("LE"), merchant_id=payment.merchant_id, date=on,
-                            value_date=value_date or on, code=code, reference=payment.end_to_end_id,
-                            payment_id=payment.id, subscriber_name=payment.debtor_name,
-                            label=payment.label, amount=amount, created_at=clock.now()))
 
 
 def _block_payments(session, original, payment_info_id):
@@ -422,64 +453,6 @@ def _apply_pain002(session, bank_file, transaction, part, as_of):
     payment.status, payment.rejected_at = "rejected", clock.now()
     _r_transaction(session, payment, bank_file, "pain.002", code, payment.amount, as_of, part)
     part.rejected.append(payment)
-
-
-def _apply_camt054(session, bank_file, transaction, part, as_of):
-    end_to_end_id = _field(transaction, "end_to_end_id")
-    currency = _field(transaction, "currency") or "EUR"
-    try:
-        amount = _cents(_field(transaction, "amount"))
-    except (TypeError, ValueError):
-        amount = None
-    payment = _payment_by_e2e(session, end_to_end_id)
-    merchant_id = payment.merchant_id if payment else None
-    booked = _day(_field(transaction, "booking_date")) or as_of
-    value_date = _day(_field(transaction, "value_date"))
-    credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
-    reversal = bool(_field(transaction, "reversal"))
-    payout = None
-    if payment is None and not credit and not reversal:  # a payout the bank executed
-        payout = ledger.payout_by_e2e(session, end_to_end_id)
-        merchant_id = payout.merchant_id if payout else None
-
-    def refuse(why):
-        _unmatched(session, bank_file, part, end_to_end_id, amount, why, transaction, merchant_id)
-
-    if currency != "EUR":
-        return refuse(f"currency {currency}: Debito collects in EUR only")
-    if payout is not None:
-        why = ledger.book_payout_paid(session, payout, amount, booked, value_date)
-        if why:
-            return refuse(why)
-        part.payouts_paid.append(payout)
-        return None
-    if payment is None:
-        return refuse("no payment has this end-to-end id")
-    if credit and not reversal:
-        if payment.status != "submitted":
-            return refuse(f"credit for a payment that is {payment.status}")
-        if amount != payment.amount:
-            return refuse(f"credited {amount} cents, the payment is {payment.amount}")
-        payment.status, payment.paid_at = "paid", clock.now()
-        _ledger(session, payment, "SDD", payment.amount, booked, value_date)
-        part.paid.append(payment)
-        return None
-    # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
-    # or as a reversed CRDT: all of them take the collected amount back
-    code = _field(transaction, "return_reason_code")
-    if not code:
-        return refuse("a debit without a return reason")
-    if payment.status not in ("submitted", "paid"):
-        return refuse(f"return of a payment that is {payment.status}")
-    was_paid = payment.status == "paid"
-    payment.status, payment.rejected_at = "rejected", clock.now()
-    r_transaction = _r_transaction(session, payment, bank_file, "camt.054", code, amount or payment.amount,
-                                   booked, part)
-    if was_paid:  # the credit was booked: the return takes it back
-        _ledger(session, payment, "REF" if r_transaction.type == "refund" else "RET",
-                -(amount or payment.amount), booked, value_date)
-    part.rejected.append(payment)
-    return None
 
 
 # --- 4. replays -------------------------------------------------------------

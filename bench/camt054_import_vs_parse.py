@@ -1,0 +1,591 @@
+"""The import of a camt.054 of 10 000 returns against a bare lxml parse of the same file (issue 8).
+
+    python -m bench.camt054_import_vs_parse [--scale 1.0] [--repeat 3]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--output var/bench/camt054_import_vs_parse.json]
+
+1. A throwaway PostgreSQL database `debito_bench_<hex>` (dropped at the end, even on
+   failure) gets the payments schema (the project's migrations) and two creditors. By
+   COPY (untimed): `int(1_000_000 * scale)` payments, 90 % of the bench merchant and 10 %
+   of another one, due over thirteen months up to a few days after the day of the file:
+   the past ones mostly `paid`, some `rejected` (each with its R-transaction) or
+   `cancelled`, the last days' ones `submitted`, the coming ones `scheduled`. Among the
+   bench merchant's, `max(100, int(10_000 * scale))` are the debits the file returns:
+   40 % `submitted` (due in the last business days: a return before the credit), 60 %
+   `paid` (due up to eight weeks back: a return or an MD06 refund after the credit).
+   ANALYZE.
+2. The camt.054.001.02 (untimed, lxml `xmlfile`, pretty-printed as banks send it): one
+   notification on the merchant's account, one `Ntry` per return (DBIT, BOOK, booking
+   date the day of the file or the day before, value date, AcctSvcrRef, PMNT/RDDT/UPDD
+   and the DK proprietary code), each with one `TxDtls`: Refs (PmtInfId, EndToEndId =
+   the payment's, MndtId), AmtDtls (InstdAmt, TxAmt = the payment's amount), charges on
+   a third of them, the debtor, its IBAN and agent, the creditor and its SEPA id, the
+   remittance text, the settlement date and RtrInf (originator, reason code in a real
+   mix: AM04, MS02, AC04, MS03, MD06 on paid ones only, AC01, MD01, AG01, MD07, SL01,
+   and its additional text). Every return names exactly one payment. Checked against
+   the shipped XSD (untimed).
+3. Timed, `repeat` times alternating, best of each:
+   (a) the project's import of the file: `collection.import_inbox(session, inbox, as_of)`,
+       exactly what the payments service's `import_inbox`/`collect` run in their
+       transaction: reading and parsing the file, matching every entry to its payment,
+       the payments `rejected`, the R-transactions, the RET/REF ledger entries of the
+       paid ones, the inbox `bank_files` row, the commit, the move to processed/.
+       Out of the timing: what the service does after the commit (dispatching the
+       payment_rejected and r_transaction_received events to RabbitMQ, automatic retries,
+       off by default); building those event payloads is timed apart
+       (`events_payload_seconds`). Fresh state for each import: the session is bound to
+       a connection whose outer transaction is rolled back after the run (the import's
+       own commit releases a SAVEPOINT instead), then VACUUM ANALYZE of the tables it
+       wrote (untimed); the file is copied back into a fresh inbox (untimed).
+   (b) `lxml.etree.parse(path)` of the same file (the figure's anchor); also, as an
+       extra, `lxml.etree.iterparse(path)` over it, clearing each `Ntry` once read.
+   Figure: best (a) / best (b); goal <= 5.0. Peak RSS of this (the importing) process
+   during the import: VmHWM, reset by writing 5 to /proc/self/clear_refs just before.
+4. A table and the figures in JSON (var/bench/camt054_import_vs_parse.json). Exit
+   status 0: this measures, it does not judge.
+"""
+import argparse
+import csv
+import gc
+import io
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from bench.common import machine, throwaway_database
+
+FIGURE = "camt054_import_vs_parse"
+GOAL = 5.0
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_OUTPUT = Path("var/bench/camt054_import_vs_parse.json")
+MERCHANT = "MECAMTBENCH000000000000001"
+OTHER = "MECAMTBENCH000000000000002"
+AS_OF = date(2027, 2, 3)  # a Wednesday: the bank's notification of the day
+FIRST_DUE = date(2026, 1, 5)
+SUBMITTED_DAYS = (date(2027, 2, 1), date(2027, 2, 2), date(2027, 2, 3))  # not yet credited
+SCHEDULED_DAYS = (date(2027, 2, 5), date(2027, 2, 8), date(2027, 2, 10), date(2027, 2, 15))
+CREDITORS = (
+    {"merchant_id": MERCHANT, "name": "Société Générale des Sports d'Île-de-France",
+     "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP"},
+    {"merchant_id": OTHER, "name": "Großmann Fitness GmbH", "creditor_id": "DE98ZZZ09999999999",
+     "iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
+)
+ACCOUNTS = (("DE89370400440532013000", "COBADEFFXXX"), ("FR7630006000011234567890189", "AGRIFRPP"),
+            ("FR7630004000011234567890173", "BNPAFRPP"), ("DE89370400440532013000", None),
+            ("FR7630006000011234567890189", None))
+FIRST = ("Zoë", "Jürgen", "Émilie", "François", "Łukasz", "Søren", "Inés", "Björn", "Chloé", "Ана",
+         "Mañuel", "Hélène", "Noël", "Ægir", "Giulia", "Dvořák")
+LAST = ("Müller-Lefèvre", "Østergaard", "Nuñez", "Dupont & Fils", "Großmann", "Çelik", "Ødegård",
+        "D'Artagnan", "Łęcki", "Schäfer", "Martin", "Żółkiewski", "O'Brien", "Pérez", "Kovač")
+LABELS = ("Abonnement yoga — mars", "Mitgliedsbeitrag März", "Cotisation été/automne",
+          "Cours de piano n°3", "Fitnessstudio Köln")
+# A return's reason, weighted as they come (per 100); MD06 (refund) only after a credit.
+REASONS = (("AM04", 46), ("MS02", 14), ("AC04", 8), ("MS03", 8), ("MD06", 10), ("AC01", 4), ("MD01", 4),
+           ("AG01", 3), ("MD07", 2), ("SL01", 1))
+ADDITIONAL = {"AM04": "PROVISION INSUFFISANTE", "MS02": "OPPOSITION DU DEBITEUR", "AC04": "COMPTE CLOTURE",
+              "MS03": "MOTIF NON COMMUNIQUE", "MD06": "CONTESTATION DEBITEUR (REMBOURSEMENT)",
+              "AC01": "IBAN ERRONE", "MD01": "ABSENCE DE MANDAT", "AG01": "OPERATION NON AUTORISEE",
+              "MD07": "DEBITEUR DECEDE", "SL01": "SERVICE SPECIFIQUE BANQUE DU DEBITEUR"}
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_COLUMNS = ("id", "merchant_id", "plan_id", "instalment_key", "sequence_no", "mandate_id",
+            "subscriber_id", "mandate_reference", "mandate_signed_on", "debtor_name", "debtor_email",
+            "iban", "bic", "amount", "currency", "label", "due_date", "sequence_type", "end_to_end_id",
+            "status", "attempt", "automatic", "bank_file_id", "created_at", "submitted_at", "paid_at",
+            "rejected_at", "cancelled_at")
+_R_COLUMNS = ("id", "merchant_id", "payment_id", "type", "reason_code", "reason", "amount", "received_on",
+              "retryable", "status", "bank_file_id", "created_at")
+NS = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
+
+
+def counts(scale):
+    """(payments, returns) at `scale`."""
+    return int(1_000_000 * scale), max(100, int(10_000 * scale))
+
+
+# --- the data -----------------------------------------------------------------
+
+def _base32(number, length):
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def _business_days(first, last):
+    day, days = first, []
+    while day <= last:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _instant(day, hour=6):
+    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+
+
+def _payment(n, merchant, due, status, rng):
+    """One payment row (as COPY reads it) and what the file needs of it."""
+    created = _instant(due - timedelta(days=20), 3)
+    payment_id = "PM" + _base32(int(created.timestamp() * 1000) + n % 86_400_000, 10) + _base32(rng.getrandbits(60), 12)
+    iban, bic = ACCOUNTS[n % len(ACCOUNTS)]
+    name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
+    plan, mandate = f"PL{merchant[-1]}{n // 12:08d}", f"MD{merchant[-1]}{n // 12:08d}"
+    amount = 500 + (n * 7919) % 250_000  # 5.00 to 2 504.99 EUR, uneven
+    submitted = _instant(due - timedelta(days=1), 14) if status != "scheduled" and status != "cancelled" else None
+    row = (payment_id, merchant, plan, f"{plan}:{n % 12 + 1}", n % 12 + 1, mandate, f"SB{merchant[-1]}{n // 12:08d}",
+           f"DBT-{merchant[-1]}-{n // 12:08d}", (FIRST_DUE - timedelta(days=30 + n % 300)).isoformat(), name,
+           f"debtor{n}@example.org", iban, bic or "", amount, "EUR", LABELS[n % len(LABELS)], due.isoformat(),
+           "FRST" if n % 12 == 0 else "RCUR", payment_id, status, 1, "f",
+           f"BF{due:%Y%m%d}{merchant[-1]}" if submitted else "", created.isoformat(),
+           submitted.isoformat() if submitted else "",
+           _instant(due + timedelta(days=1)).isoformat() if status == "paid" else "",
+           _instant(due, 9).isoformat() if status == "rejected" else "",
+           _instant(due - timedelta(days=5)).isoformat() if status == "cancelled" else "")
+    return row
+
+
+def _rows(total, returns, seed, details):
+    """(payment row, R-transaction row or None) in created order; the returned payments'
+    details for the file are appended to `details`."""
+    rng = random.Random(seed)
+    past = _business_days(FIRST_DUE, SUBMITTED_DAYS[0] - timedelta(days=1))
+    recent = [day for day in past if day >= SUBMITTED_DAYS[0] - timedelta(weeks=8)]
+    days = past + list(SUBMITTED_DAYS) + list(SCHEDULED_DAYS)
+    returned_submitted = returns * 4 // 10
+    returned = {}  # n -> "submitted" | "paid"
+    by_day = {}
+    for n in range(total):
+        by_day.setdefault(days[n * len(days) // total], []).append(n)
+    submitted_pool = [n for day in SUBMITTED_DAYS for n in by_day.get(day, ()) if n % 10 != 9]
+    paid_pool = [n for day in recent for n in by_day.get(day, ()) if n % 10 != 9]
+    for n in rng.sample(submitted_pool, min(returned_submitted, len(submitted_pool))):
+        returned[n] = "submitted"
+    for n in rng.sample(paid_pool, min(returns - len(returned), len(paid_pool))):
+        returned[n] = "paid"
+    assert len(returned) == returns, "too few payments for the returns"
+    for n in range(total):
+        merchant = OTHER if n % 10 == 9 else MERCHANT  # every tenth payment is the other merchant's
+        due = days[n * len(days) // total]
+        if n in returned:
+            status = returned[n]
+        elif due >= SCHEDULED_DAYS[0]:
+            status = "scheduled"
+        elif due >= SUBMITTED_DAYS[0]:
+            status = "submitted"
+        else:
+            roll = (n * 2654435761) % 100
+            status = "paid" if roll < 96 else "rejected" if roll < 99 else "cancelled"
+        row, r_row = _payment(n, merchant, due, status, rng), None
+        if status == "rejected":
+            r_row = ("RT" + row[0][2:], merchant, row[0], "return", "AM04", "insufficient funds", row[13],
+                     (due + timedelta(days=3)).isoformat(), "t", "open", "", row[-2])
+        if n in returned:
+            details.append({"end_to_end_id": row[18], "amount": row[13], "status": status, "due_date": due,
+                            "debtor_name": row[9], "iban": row[11], "bic": row[12] or None,
+                            "mandate_reference": row[7], "label": row[15], "bank_file": row[22], "n": n})
+        yield row, r_row
+
+
+def load(url, total, returns, seed=8, chunk=100_000):
+    """COPY the payments (and the R-transactions of the rejected ones); the returned
+    payments' details for the file, in a shuffled order (a bank sorts by its own refs)."""
+    import psycopg2
+
+    connection = psycopg2.connect(url, options="-csearch_path=payments")
+    details = []
+    rows = _rows(total, returns, seed, details)
+    try:
+        with connection.cursor() as cursor:
+            done = False
+            while not done:
+                payments, r_transactions = io.StringIO(), io.StringIO()
+                write_payment, write_r = csv.writer(payments), csv.writer(r_transactions)
+                written = 0
+                for row, r_row in rows:
+                    write_payment.writerow(row)  # an empty field is NULL in CSV COPY
+                    if r_row:
+                        write_r.writerow(r_row)
+                    written += 1
+                    if written == chunk:
+                        break
+                else:
+                    done = True
+                payments.seek(0)
+                r_transactions.seek(0)
+                cursor.copy_expert(f"COPY payments ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+                                   payments)
+                cursor.copy_expert(f"COPY r_transactions ({', '.join(_R_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+                                   r_transactions)
+        connection.commit()
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE payments")
+            cursor.execute("VACUUM ANALYZE r_transactions")
+    finally:
+        connection.close()
+    random.Random(seed + 1).shuffle(details)
+    return details
+
+
+def prepare(url):
+    """Migrate the payments schema into `url` and register both creditors."""
+    from sqlalchemy import insert
+
+    from common.database import make_engine
+    from common.migrations import upgrade
+    from payments.models import Creditor
+
+    upgrade("payments", make_engine("payments", url))  # disposes of its engine
+    engine = make_engine("payments", url)
+    with engine.begin() as connection:
+        for creditor in CREDITORS:
+            connection.execute(insert(Creditor).values(**creditor, updated_at=datetime.now(timezone.utc)))
+    return engine
+
+
+# --- the file -------------------------------------------------------------------
+
+def _reasons(returns, seed):
+    rng = random.Random(seed)
+    codes = [code for code, weight in REASONS for _ in range(weight)]
+    return [rng.choice(codes) for _ in range(returns)]
+
+
+def _decimal(cents):
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def write_file(path, details, seed=9):
+    """The bank's camt.054.001.02 of the day: one notification, one entry per return."""
+    from lxml import etree
+
+    creditor = CREDITORS[0]
+    codes = _reasons(len(details), seed)
+    total = sum(d["amount"] for d in details)
+    message_id = f"CAMT054-{AS_OF:%Y%m%d}-{len(details):06d}"
+
+    def sub(parent, tag, text=None, **attributes):
+        element = etree.SubElement(parent, tag, attributes)
+        if text is not None:
+            element.text = text
+        return element
+
+    def bank_code(parent, proprietary):
+        code = sub(parent, "BkTxCd")
+        domain = sub(code, "Domn")
+        sub(domain, "Cd", "PMNT")
+        family = sub(domain, "Fmly")
+        sub(family, "Cd", "RDDT")
+        sub(family, "SubFmlyCd", "UPDD")
+        prtry = sub(code, "Prtry")
+        sub(prtry, "Cd", proprietary)
+        sub(prtry, "Issr", "DK")
+
+    with etree.xmlfile(str(path), encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element("Document", nsmap={None: NS}):
+            with xf.element("BkToCstmrDbtCdtNtfctn"):
+                header = etree.Element("GrpHdr")
+                sub(header, "MsgId", message_id)
+                sub(header, "CreDtTm", f"{AS_OF.isoformat()}T05:12:44")
+                pages = sub(header, "MsgPgntn")
+                sub(pages, "PgNb", "1")
+                sub(pages, "LastPgInd", "true")
+                xf.write("\n", header, pretty_print=True)
+                with xf.element("Ntfctn"):
+                    top = etree.Element("Top")
+                    sub(top, "Id", f"NTF{AS_OF:%Y%m%d}0001")
+                    sub(top, "ElctrncSeqNb", "37")
+                    sub(top, "CreDtTm", f"{AS_OF.isoformat()}T05:12:44")
+                    period = sub(top, "FrToDt")
+                    sub(period, "FrDtTm", f"{(AS_OF - timedelta(days=1)).isoformat()}T00:00:00")
+                    sub(period, "ToDtTm", f"{AS_OF.isoformat()}T04:59:59")
+                    account = sub(top, "Acct")
+                    sub(sub(account, "Id"), "IBAN", creditor["iban"])
+                    sub(account, "Ccy", "EUR")
+                    sub(sub(account, "Ownr"), "Nm", creditor["name"])
+                    sub(sub(sub(account, "Svcr"), "FinInstnId"), "BIC", creditor["bic"])
+                    for child in top:
+                        xf.write("\n", child, pretty_print=True)
+                    summary = etree.Element("TxsSummry")
+                    sums = sub(summary, "TtlNtries")
+                    sub(sums, "NbOfNtries", str(len(details)))
+                    sub(sums, "Sum", _decimal(total))
+                    sub(sums, "TtlNetNtryAmt", _decimal(total))
+                    sub(sums, "CdtDbtInd", "DBIT")
+                    xf.write(summary, pretty_print=True)
+                    for number, (detail, code) in enumerate(zip(details, codes), 1):
+                        if code == "MD06" and detail["status"] != "paid":
+                            code = "AM04"  # a refund claim follows a credit
+                        xf.write(_entry(sub, bank_code, creditor, number, detail, code), pretty_print=True)
+    return {"message_id": message_id, "entries": len(details), "total_cents": total,
+            "codes": {code: codes.count(code) for code, _ in REASONS}}
+
+
+def _entry(sub, bank_code, creditor, number, detail, code):
+    from lxml import etree
+
+    amount = _decimal(detail["amount"])
+    booked = AS_OF if number % 5 else AS_OF - timedelta(days=1)
+    entry = etree.Element("Ntry")
+    sub(entry, "NtryRef", f"{AS_OF:%y%m%d}{number:07d}")
+    sub(entry, "Amt", amount, Ccy="EUR")
+    sub(entry, "CdtDbtInd", "DBIT")
+    sub(entry, "RvslInd", "false")
+    sub(entry, "Sts", "BOOK")
+    sub(sub(entry, "BookgDt"), "Dt", booked.isoformat())
+    sub(sub(entry, "ValDt"), "Dt", booked.isoformat())
+    sub(entry, "AcctSvcrRef", f"2027{number:012d}RT")
+    bank_code(entry, "NRTI+109+00931")
+    details = sub(sub(entry, "NtryDtls"), "TxDtls")
+    refs = sub(details, "Refs")
+    sub(refs, "AcctSvcrRef", f"R{number:010d}")
+    sub(refs, "PmtInfId", f"{detail['bank_file'] or 'BF'}-{1 + detail['n'] % 2}")
+    sub(refs, "EndToEndId", detail["end_to_end_id"])
+    sub(refs, "MndtId", detail["mandate_reference"])
+    amounts = sub(details, "AmtDtls")
+    sub(sub(amounts, "InstdAmt"), "Amt", amount, Ccy="EUR")
+    sub(sub(amounts, "TxAmt"), "Amt", amount, Ccy="EUR")
+    bank_code(details, "NRTI+109+00931")
+    if number % 3 == 0:  # the debtor's bank's fee, when it charges one
+        charges = sub(details, "Chrgs")
+        sub(charges, "Amt", "3.00", Ccy="EUR")
+    parties = sub(details, "RltdPties")
+    sub(sub(parties, "Dbtr"), "Nm", detail["debtor_name"])
+    sub(sub(sub(parties, "DbtrAcct"), "Id"), "IBAN", detail["iban"])
+    cdtr = sub(parties, "Cdtr")
+    sub(cdtr, "Nm", creditor["name"])
+    other = sub(sub(sub(cdtr, "Id"), "PrvtId"), "Othr")
+    sub(other, "Id", creditor["creditor_id"])
+    sub(sub(other, "SchmeNm"), "Prtry", "SEPA")
+    sub(sub(sub(parties, "CdtrAcct"), "Id"), "IBAN", creditor["iban"])
+    agents = sub(details, "RltdAgts")
+    if detail["bic"]:
+        sub(sub(sub(agents, "DbtrAgt"), "FinInstnId"), "BIC", detail["bic"])
+    sub(sub(sub(agents, "CdtrAgt"), "FinInstnId"), "BIC", creditor["bic"])
+    sub(sub(details, "RmtInf"), "Ustrd", detail["label"])
+    sub(sub(details, "RltdDts"), "IntrBkSttlmDt", detail["due_date"].isoformat())
+    returned = sub(details, "RtrInf")
+    sub(sub(sub(sub(returned, "Orgtr"), "Id"), "OrgId"), "BICOrBEI", detail["bic"] or "AGRIFRPP")
+    sub(sub(returned, "Rsn"), "Cd", code)
+    sub(returned, "AddtlInf", ADDITIONAL[code])
+    sub(entry, "AddtlNtryInf", f"RETOUR SDD {code} {detail['end_to_end_id']}")
+    return entry
+
+
+# --- the contenders -------------------------------------------------------------
+
+def _status_mb(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def _reset_peak():
+    """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_import(engine, source, workdir):
+    """Time collection.import_inbox over an inbox holding only the file, in a transaction
+    rolled back afterwards; the figures and what the import did."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from payments import collection, events
+
+    inbox = Path(workdir) / f"inbox-{time.monotonic_ns()}"
+    inbox.mkdir(parents=True)
+    shutil.copyfile(source, inbox / Path(source).name)
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        gc.collect()
+        reset = _reset_peak()
+        rss_before = _status_mb("VmRSS")
+        started = time.perf_counter()
+        report = collection.import_inbox(session, inbox, AS_OF)
+        seconds = time.perf_counter() - started
+        peak = _status_mb("VmHWM")
+        started = time.perf_counter()
+        by_id = {payment.id: payment for payment in report.rejected}
+        payloads = [events.payment_event(payment) for payment in report.rejected]
+        payloads += [events.r_transaction_received(r, by_id[r.payment_id]) for r in report.r_transactions]
+        events_seconds = time.perf_counter() - started
+        effects = {
+            name: connection.execute(text(query)).scalar() for name, query in (
+                ("rejected_payments", "SELECT count(*) FROM payments WHERE status = 'rejected' AND id IN "
+                                      "(SELECT payment_id FROM r_transactions WHERE bank_file_id IN "
+                                      "(SELECT id FROM bank_files WHERE direction = 'in'))"),
+                ("r_transactions", "SELECT count(*) FROM r_transactions WHERE bank_file_id IN "
+                                   "(SELECT id FROM bank_files WHERE direction = 'in')"),
+                ("ledger_entries", "SELECT count(*) FROM ledger_entries"),
+                ("ledger_sum_cents", "SELECT coalesce(sum(amount), 0) FROM ledger_entries"),
+                ("unmatched_entries", "SELECT count(*) FROM unmatched_entries"),
+                ("bank_files_in", "SELECT count(*) FROM bank_files WHERE direction = 'in'"))}
+        figures = {"seconds": seconds, "events_payload_seconds": events_seconds, "events": len(payloads),
+                   "peak_reset": reset, "rss_before_mb": rss_before, "vmhwm_mb": peak,
+                   "files": len(report.files), "failed": report.failed, "rejected": len(report.rejected),
+                   "r_transaction_count": len(report.r_transactions), "unmatched": len(report.unmatched),
+                   "paid": len(report.paid), "effects": {k: int(v) for k, v in effects.items()}}
+        session.close()
+        del report, payloads, by_id
+    finally:
+        outer.rollback()
+        connection.close()
+        shutil.rmtree(inbox, ignore_errors=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("payments", "r_transactions", "ledger_entries", "bank_files", "unmatched_entries"):
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
+    return figures
+
+
+def run_parse(path):
+    """Time a bare lxml.etree.parse of the file."""
+    from lxml import etree
+
+    gc.collect()
+    started = time.perf_counter()
+    tree = etree.parse(str(path))
+    seconds = time.perf_counter() - started
+    elements = sum(1 for _ in tree.iter())
+    del tree
+    return {"seconds": seconds, "elements": elements}
+
+
+def run_iterparse(path):
+    """Time lxml.etree.iterparse over the file, each Ntry cleared once read (the streaming idiom)."""
+    from lxml import etree
+
+    gc.collect()
+    started = time.perf_counter()
+    entries = 0
+    for _, element in etree.iterparse(str(path), events=("end",), tag=f"{{{NS}}}Ntry"):
+        entries += 1
+        element.clear(keep_tail=True)
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    return {"seconds": time.perf_counter() - started, "entries": entries}
+
+
+# --- the benchmark ----------------------------------------------------------------
+
+def run(scale=1.0, database_url=DEFAULT_URL, output=DEFAULT_OUTPUT, repeat=3):
+    """Load, write the file, time both contenders `repeat` times alternating; the figures."""
+    from payments import xsd
+
+    total, returns = counts(scale)
+    with tempfile.TemporaryDirectory(prefix="debito-bench-camt054-") as tmp, \
+            throwaway_database(database_url) as url:
+        engine = prepare(url)
+        try:
+            started = time.perf_counter()
+            # In a child process: the million rows made in Python must not swell this one,
+            # whose memory is the importing process's. No pooled connection crosses the fork.
+            engine.dispose()
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                details = pool.apply(load, (url, total, returns))
+            load_seconds = time.perf_counter() - started
+            path = Path(tmp) / f"camt054-{AS_OF:%Y%m%d}.xml"
+            started = time.perf_counter()
+            written = write_file(path, details)
+            write_seconds = time.perf_counter() - started
+            xsd.validate(path, "camt.054.001.02")  # a file a bank could send (untimed)
+            expected = {"returned_paid": sum(d["status"] == "paid" for d in details),
+                        "returned_submitted": sum(d["status"] == "submitted" for d in details),
+                        "ledger_sum_cents": -sum(d["amount"] for d in details if d["status"] == "paid")}
+            del details
+            gc.collect()
+            imports, parses, iterparses = [], [], []
+            for _ in range(repeat):
+                parses.append(run_parse(path))
+                imports.append(run_import(engine, path, tmp))
+                iterparses.append(run_iterparse(path))
+        finally:
+            engine.dispose()
+        file_bytes = path.stat().st_size
+    import_seconds = min(i["seconds"] for i in imports)
+    parse_seconds = min(p["seconds"] for p in parses)
+    ratio = import_seconds / parse_seconds
+    effects = imports[0]["effects"]
+    correct = (imports[0]["files"] == 1 and imports[0]["rejected"] == returns and imports[0]["unmatched"] == 0
+               and effects["r_transactions"] == returns and effects["rejected_payments"] == returns
+               and effects["ledger_entries"] == expected["returned_paid"]
+               and effects["ledger_sum_cents"] == expected["ledger_sum_cents"])
+    figures = {
+        "figure": FIGURE, "value": ratio, "goal": f"<= {GOAL}", "goal_met": ratio <= GOAL and correct,
+        "peak_rss_mb": {"payments": max(i["vmhwm_mb"] for i in imports)},
+        "scale": scale, "payments": total, "returns": returns, "import_correct": correct,
+        "import_seconds": import_seconds, "parse_seconds": parse_seconds,
+        "iterparse_seconds": min(p["seconds"] for p in iterparses),
+        "import_runs_seconds": [i["seconds"] for i in imports], "parse_runs_seconds": [p["seconds"] for p in parses],
+        "iterparse_runs_seconds": [p["seconds"] for p in iterparses],
+        "pair_ratios": [i["seconds"] / p["seconds"] for i, p in zip(imports, parses)],
+        "median_pair_ratio": statistics.median(i["seconds"] / p["seconds"] for i, p in zip(imports, parses)),
+        "events_payload_seconds": min(i["events_payload_seconds"] for i in imports),
+        "events": imports[0]["events"], "import": imports[0], "expected": expected,
+        "file_bytes": file_bytes, "file_elements": parses[0]["elements"], "file": written,
+        "load_seconds": load_seconds, "write_seconds": write_seconds, "repeat": repeat,
+        "fresh_state": "each import runs in a transaction rolled back afterwards (its commit releases a "
+                       "SAVEPOINT), then VACUUM ANALYZE; the file is copied into a new inbox each time",
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+    return figures
+
+
+def report(figures, output):
+    runs = lambda values: ", ".join(f"{v:.3f}" for v in values)  # noqa: E731
+    lines = [
+        f"{'':40}{'best s':>8}   runs",
+        f"{'import (collection.import_inbox)':40}{figures['import_seconds']:>8.3f}   "
+        f"{runs(figures['import_runs_seconds'])}",
+        f"{'lxml.etree.parse':40}{figures['parse_seconds']:>8.3f}   {runs(figures['parse_runs_seconds'])}",
+        f"{'lxml.etree.iterparse (extra)':40}{figures['iterparse_seconds']:>8.3f}   "
+        f"{runs(figures['iterparse_runs_seconds'])}",
+        "",
+        f"{figures['returns']} returns in a {figures['file_bytes']} byte camt.054 ({figures['file_elements']} "
+        f"elements), {figures['payments']} payments in the database; import correct: {figures['import_correct']}",
+        f"ratio import / parse: {figures['value']:.2f} (goal {figures['goal']}); run by run: "
+        + ", ".join(f"{r:.2f}" for r in figures["pair_ratios"]),
+        f"peak RSS of the importing process: {figures['peak_rss_mb']['payments']:.1f} MB",
+        "goal met" if figures["goal_met"] else "goal NOT met",
+        f"figures written to {output}",
+    ]
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{FIGURE}", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1.0")))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    figures = run(args.scale, args.database_url, args.output, args.repeat)
+    report(figures, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
