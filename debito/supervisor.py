@@ -1,6 +1,9 @@
 """Runs the whole cluster on one machine (`make run`): the five services, the
 scheduler, the sandbox bank and the gateway as child processes; a child that dies is logged
-and restarted (with a growing pause if it keeps dying); Ctrl-C stops all."""
+and restarted (with a growing pause if it keeps dying); Ctrl-C stops all. On Linux the
+children also get SIGTERM when the supervisor itself dies, even by SIGKILL (no orphans
+holding database connections)."""
+import ctypes
 import logging
 import os
 import signal
@@ -58,7 +61,8 @@ class Supervisor:
             os.makedirs(self.log_dir, exist_ok=True)
             output = open(os.path.join(self.log_dir, f"{child.name}.log"), "ab")
         child.process = subprocess.Popen(child.argv, env=self.env, cwd=ROOT, stdout=output,
-                                         stderr=subprocess.STDOUT if output else None)
+                                         stderr=subprocess.STDOUT if output else None,
+                                         preexec_fn=_end_with_parent if sys.platform == "linux" else None)
         if output:
             output.close()  # the child has its own descriptor now
         child.started_at = time.monotonic()
@@ -111,6 +115,11 @@ class Supervisor:
         while True:
             self.check()
             time.sleep(interval)
+
+
+def _end_with_parent():
+    """In the child, before exec: SIGTERM when the thread that started it ends (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def _terminate(processes, sig, timeout):

@@ -71,3 +71,37 @@ def test_run_without_a_broker_explains_how_to_start_one(tmp_path):
     assert "apt-get install rabbitmq-server" in result.stderr
     assert "docker compose up -d rabbitmq" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SUPERVISOR_THEN_WAIT = """
+import sys, time
+from debito.supervisor import Child, Supervisor
+supervisor = Supervisor([Child("sleeper", [sys.executable, "-c", "import time; time.sleep(300)"])])
+supervisor.start()
+print(supervisor.children["sleeper"].process.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def test_the_children_end_when_the_supervisor_is_killed(tmp_path):
+    """A supervisor killed by SIGKILL (a test run's timeout, an OOM kill) leaves no orphan."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR_THEN_WAIT], stdout=subprocess.PIPE, text=True,
+                                  cwd=Path(__file__).resolve().parents[2])
+    child = int(supervisor.stdout.readline())
+    os.kill(child, 0)  # running
+    supervisor.kill()
+    supervisor.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        # the orphan's new parent (init, or this test as a subreaper) reaps it
+        try:
+            os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived its supervisor")
