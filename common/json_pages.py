@@ -40,22 +40,22 @@ def _field_sql(field, column):
 _row_json = {}
 
 
-def row_json_sql(schema_class, overrides=None):
+def row_json_sql(schema_class, overrides=None, alias="t"):
     """`json_build_object(...)::text` (SQL text) of the schema's fields, read from the columns
     of the row aliased `t` (a field's column is its attribute or its name); `overrides`
     {key: SQL text} for the fields that are not plain columns. Built once per schema: a
     constant text is also the cheapest statement for SQLAlchemy to cache."""
-    if schema_class not in _row_json:
+    if (schema_class, alias) not in _row_json:
         pairs = []
         for name, field in schema_class().dump_fields.items():
             key = field.data_key or name
             if overrides and key in overrides:
                 expression = overrides[key]
             else:
-                expression = _field_sql(field, f"t.{field.attribute or name}")
+                expression = _field_sql(field, f"{alias}.{field.attribute or name}")
             pairs.append(f"{quoted(key)}, {expression}")
-        _row_json[schema_class] = "json_build_object(" + ", ".join(pairs) + ")::text"
-    return _row_json[schema_class]
+        _row_json[schema_class, alias] = "json_build_object(" + ", ".join(pairs) + ")::text"
+    return _row_json[schema_class, alias]
 
 
 _froms = {}

@@ -2,7 +2,7 @@
 and decides; this module authenticates, forwards and shapes HTTP answers."""
 import base64
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, g, jsonify, request
 
 from common.json_pages import page_body
 from gateway.api import json_body, operation
@@ -53,11 +53,10 @@ def get_subscriber(subscriber_id):
     # as subscriber_with_everything, the plans and payments as the JSON text their services wrote
     latest = {"subscriber_id": subscriber_id, "limit": 500}
     subscriber, plans, payments = call_together([
-        ("mandates", "get_subscriber", g.merchant.id, subscriber_id),
+        ("mandates", "get_subscriber_json", g.merchant.id, subscriber_id),
         ("plans", "list_plans_json", g.merchant.id, latest),
         ("payments", "list_payments_json", g.merchant.id, latest)])
-    head = current_app.json.dumps(subscriber)
-    return json_response(head[:-1] + ', "plans": ' + plans["items_json"] + ', "payments": '
+    return json_response(subscriber[:-1] + ', "plans": ' + plans["items_json"] + ', "payments": '
                          + payments["items_json"] + "}")
 
 

@@ -52,6 +52,11 @@ class MandatesService(DebitoService):
         return SubscriberDetailOut().dump(subscribers.get_subscriber(self.db, merchant_id, subscriber_id))
 
     @rpc
+    def get_subscriber_json(self, merchant_id, subscriber_id):
+        """get_subscriber as JSON text written by PostgreSQL (common.json_pages), for the API."""
+        return subscribers.get_subscriber_json(self.db, merchant_id, subscriber_id)
+
+    @rpc
     def import_mandate(self, merchant_id, payload):
         data = load(MandateImportIn, payload)
         mandate = mandates.import_mandate(self.db, merchant_id, data)
