@@ -4,8 +4,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, g, jsonify, request
 
-from common.errors import Malformed, Unauthorized
-from gateway import accounts, schemas
+from common.errors import Malformed, TooManyRequests, Unauthorized
+from gateway import accounts, schemas, throttle
+from gateway.errors import error_response
 from gateway.db import db_session
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -41,8 +42,16 @@ def authenticate():
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    address = [f"address:{request.remote_addr}"]
+    wait = throttle.retry_after(db_session(), "api_key", address)
+    if wait:
+        response, status = error_response(429, TooManyRequests.code,
+                                          f"too many wrong API keys from this address: retry in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response, status
     merchant = accounts.merchant_for_api_key(db_session(), key.strip())
     if merchant is None:
+        throttle.record_failure(db_session(), "api_key", address)
         raise Unauthorized("invalid API key")
     g.merchant = merchant
 

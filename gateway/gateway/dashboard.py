@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from gateway import accounts
+from gateway import accounts, throttle
 from gateway.db import db_session
 from gateway.models import Merchant, User
 
@@ -72,10 +72,17 @@ def home():
 @dashboard.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    error = None
+    error, wait = None, 0
     if form.validate_on_submit():
-        user = accounts.authenticate(db_session(), form.email.data, form.password.data)
-        if user is not None:
+        keys = [f"email:{form.email.data.strip().lower()}", f"address:{request.remote_addr}"]
+        wait = throttle.retry_after(db_session(), "login", keys)
+        user = None if wait else accounts.authenticate(db_session(), form.email.data, form.password.data)
+        if wait:
+            error = _l("Too many failed attempts. Try again in %(minutes)s min.", minutes=-(-wait // 60))
+        elif user is None:
+            throttle.record_failure(db_session(), "login", keys)
+        else:
+            throttle.forget(db_session(), "login", keys[0])
             lang = session.get("lang")
             session.clear()  # a new session id on login: no fixation
             session.permanent = True
@@ -87,9 +94,11 @@ def login():
             if not target.startswith("/") or target.startswith("//"):
                 target = url_for("dashboard.home")
             return redirect(target)
-        error = _l("Wrong email or password.")
-    status = 401 if error else 200
-    return render_template("login.html", form=form, error=error), status
+        if not wait:
+            error = _l("Wrong email or password.")
+    status = 429 if wait else 401 if error else 200
+    headers = {"Retry-After": str(wait)} if wait else {}
+    return render_template("login.html", form=form, error=error), status, headers
 
 
 @dashboard.route("/logout", methods=["POST"])
