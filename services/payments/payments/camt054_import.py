@@ -75,8 +75,10 @@ def payments_by_e2e(session, end_to_end_ids):
         chunk = wanted[start:start + MATCH_CHUNK]
         rows = session.execute(select(table).where(_among(table.c.end_to_end_id, chunk, postgresql))
                                .order_by(table.c.id).with_for_update())
-        for row in rows.mappings():
-            found[row["end_to_end_id"]] = ImportedPayment(**row)
+        keys = tuple(rows.keys())
+        for row in rows:
+            payment = ImportedPayment(**dict(zip(keys, row)))
+            found[payment.end_to_end_id] = payment
     return found
 
 
