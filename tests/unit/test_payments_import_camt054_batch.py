@@ -256,3 +256,22 @@ def test_events_of_the_import_read_the_payments_as_imported(session, ids, tmp_pa
     assert [(event["payment_id"], event["reason_code"], event["amount"]) for event in received][:2] == [
         (ids["returned_paid"], "AM04", 1500), (ids["returned_submitted"], "MS02", 1200)]
     assert all(event["at"] for event in rejected)
+
+
+def test_texts_with_quotes_commas_and_empty_or_missing_labels_are_written_as_they_are(session, ids, tmp_path):
+    """On PostgreSQL the rows go through CSV COPY: a missing label stays NULL, an empty one ''."""
+    named = {"returned_paid": (None, 'Zoë "Zizou" O\'Brien, Jr.'), "refunded": ("", "Łukasz\tNowak\\n")}
+    for key, (label, name) in named.items():
+        payment = session.get(Payment, ids[key])
+        payment.label, payment.debtor_name = label, name
+    session.commit()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "camt.xml").write_text(camt054("CAMT-TEXTS", entry(ids["returned_paid"], 1500, "DBIT", code="AM04"),
+                                            entry(ids["refunded"], 4000, "DBIT", code="MD06")), encoding="utf-8")
+    collection.import_inbox(session, inbox, date(2027, 2, 4))
+    entries = {e.payment_id: e for e in session.scalars(select(LedgerEntry))}
+    for key, (label, name) in named.items():
+        assert (entries[ids[key]].label, entries[ids[key]].subscriber_name) == (label, name)
+    assert {r.reason for r in session.scalars(select(RTransaction))} == {"insufficient funds",
+                                                                        "refund requested by debtor"}

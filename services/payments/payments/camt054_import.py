@@ -19,7 +19,6 @@ stamps the whole file.
 import io
 import secrets
 import time
-from datetime import date, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import any_, bindparam, insert, select, update
@@ -82,40 +81,45 @@ def payments_by_e2e(session, end_to_end_ids):
     return found
 
 
-def _quoted(value):
-    return '"' + value.replace('"', '""') + '"'
+def _q(value):
+    """A text field of CSV COPY: quoted (an empty string stays one); None, the unquoted NULL."""
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
 
 
-def _other(value):
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return _quoted(str(value))
+R_TRANSACTION_COLUMNS = ("id", "merchant_id", "payment_id", "type", "reason_code", "reason", "amount",
+                         "received_on", "retryable", "status", "replayed_by", "bank_file_id", "created_at")
+LEDGER_COLUMNS = ("id", "merchant_id", "date", "value_date", "code", "reference", "payment_id",
+                  "subscriber_name", "label", "amount", "created_at")
 
 
-_CSV = {str: _quoted, int: str, bool: lambda value: "t" if value else "f", type(None): lambda value: "",
-        date: date.isoformat, datetime: datetime.isoformat}  # NULL is an unquoted empty field
+def _r_transaction_line(row, created):
+    return (f'{_q(row["id"])},{_q(row["merchant_id"])},{_q(row["payment_id"])},{_q(row["type"])},'
+            f'{_q(row["reason_code"])},{_q(row["reason"])},{row["amount"]},{row["received_on"].isoformat()},'
+            f'{"t" if row["retryable"] else "f"},{_q(row["status"])},{_q(row["replayed_by"])},'
+            f'{_q(row["bank_file_id"])},{created}\n')
 
 
-def copy_rows(session, table, rows):
-    """COPY `rows` (dicts of the same columns) into `table`, in the session's transaction.
-    psycopg2 refuses COPY while psycogreen's wait callback is set (in the services): the
-    callback is lifted for the call, which then holds the process for its few milliseconds."""
+def _ledger_line(row, created):
+    return (f'{_q(row["id"])},{_q(row["merchant_id"])},{row["date"].isoformat()},{row["value_date"].isoformat()},'
+            f'{_q(row["code"])},{_q(row["reference"])},{_q(row["payment_id"])},{_q(row["subscriber_name"])},'
+            f'{_q(row["label"])},{row["amount"]},{created}\n')
+
+
+def copy_lines(session, table, columns, lines):
+    """COPY CSV `lines` of `columns` into `table`, in the session's transaction. psycopg2
+    refuses COPY while psycogreen's wait callback is set (in the services): the callback is
+    lifted for the call, which then holds the process for its few milliseconds."""
     import psycopg2.extensions
 
-    columns = list(rows[0])  # every row has these keys in this order
     buffer = io.StringIO()
-    buffer.writelines(",".join([_CSV.get(type(value), _other)(value) for value in row.values()]) + "\n" for row in rows)
+    buffer.writelines(lines)
     buffer.seek(0)
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
         callback = psycopg2.extensions.get_wait_callback()
         psycopg2.extensions.set_wait_callback(None)
         try:
-            cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
         finally:
             psycopg2.extensions.set_wait_callback(callback)
 
@@ -155,10 +159,13 @@ class _Writes:
             for start in range(0, len(ids), MATCH_CHUNK):
                 session.execute(update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK], postgresql))
                                 .values(dict(values)).execution_options(synchronize_session=False))
-        for model, rows in ((RTransaction, self.r_transactions), (LedgerEntry, self.ledger)):
+        created = self.now.isoformat()
+        for model, columns, line, rows in ((RTransaction, R_TRANSACTION_COLUMNS, _r_transaction_line,
+                                            self.r_transactions),
+                                           (LedgerEntry, LEDGER_COLUMNS, _ledger_line, self.ledger)):
             if rows and postgresql:
                 session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
-                copy_rows(session, model.__table__, rows)
+                copy_lines(session, model.__tablename__, columns, [line(row, created) for row in rows])
             elif rows:
                 session.execute(insert(model), rows)
 
