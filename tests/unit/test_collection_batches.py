@@ -151,3 +151,26 @@ def test_scheduled_and_submitted_facts_are_stored_one_per_payment_and_move_no_fi
     assert stored[0].occurred_on == date(2027, 3, 30)  # `at`
     view = figures.overview(session, A, date(2027, 3, 31))
     assert all(row[field] == 0 for row in view["series"] for field in figures.SERIES_FIELDS)
+
+
+def test_mandates_debit_views_answer_a_page_of_the_merchants_mandates_only():
+    from datetime import datetime, timezone
+
+    from mandates import mandates
+    from mandates.models import Base as MandatesBase, Mandate, Subscriber
+
+    session = session_of(MandatesBase)
+    now = datetime(2029, 6, 1, 10, tzinfo=timezone.utc)
+    for merchant, n in ((A, 1), (A, 2), (B, 3)):
+        session.add(Subscriber(id=f"SB{n}", merchant_id=merchant, customer_reference=f"C{n}", name=f"Zoë {n}",
+                               email=f"z{n}@example.test", search_text=f"zoe {n}", created_at=now))
+        session.add(Mandate(id=f"MD{n}", merchant_id=merchant, subscriber_id=f"SB{n}", reference=f"DBT-{n}",
+                            iban="FR7630006000011234567890189", bic="AGRIFRPP", signature_method="paper",
+                            signed_at=now, sequence="recurrent", status="active", created_at=now))
+    session.commit()
+    views = mandates.debit_views(session, A, ["MD1", "MD2", "MD3", "MDX"])
+    assert [v["id"] for v in views] == ["MD1", "MD2"]  # another merchant's and unknown ids left out
+    assert views[0] == {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-1",
+                        "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "sequence": "recurrent",
+                        "signed_at": "2029-06-01T10:00:00+00:00",
+                        "subscriber": {"name": "Zoë 1", "email": "z1@example.test"}}
