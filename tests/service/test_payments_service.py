@@ -30,7 +30,7 @@ class FakePlans:
     instalments, collected, acknowledged = [], [], []
 
     @rpc
-    def due_instalments(self, as_of_iso, limit=None, fresh=False):
+    def due_instalments(self, as_of_iso, limit=None, fresh=False, after=None):
         return FakePlans.instalments
 
     @rpc

@@ -174,3 +174,25 @@ def test_mandates_debit_views_answer_a_page_of_the_merchants_mandates_only():
                         "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP", "sequence": "recurrent",
                         "signed_at": "2029-06-01T10:00:00+00:00",
                         "subscriber": {"name": "Zoë 1", "email": "z1@example.test"}}
+
+
+def test_fresh_pages_each_after_the_last_then_the_unacknowledged_as_payments_pipelines_them(clock):
+    paged, whole = session_of(PlansBase), session_of(PlansBase)
+    for session in (paged, whole):
+        for n in range(17):
+            create(session, A, f"MD{n:03d}", start_date="2027-01-20" if n % 3 == 0 else "2027-02-01")
+        session.commit()
+    as_of = date(2027, 1, 25)
+    expected = {(i["mandate_id"], i["sequence_no"]) for i in plans.due_instalments(whole, as_of)}
+    handed, after = [], None
+    while True:  # the next page is asked before this one is acknowledged
+        page = plans.due_instalments(paged, as_of, batch_size=3, limit=4, fresh=True, after=after)
+        handed += page
+        if len(page) < 4:
+            break
+        after = page[-1]["plan_id"]
+    assert {(i["mandate_id"], i["sequence_no"]) for i in handed} == expected and len(handed) == len(expected)
+    # nothing acknowledged yet: the non-fresh call hands them all over again, issues nothing new
+    again = plans.due_instalments(paged, as_of, limit=100)
+    assert sorted(i["key"] for i in again) == sorted(i["key"] for i in handed)
+    assert paged.scalar(select(func.count()).select_from(Instalment)) == len(expected)

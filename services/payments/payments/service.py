@@ -100,8 +100,9 @@ class PaymentsService(DebitoService):
         mandates = self._mandates_of(instalments, wait=False)
         while instalments:
             more = len(instalments) >= COLLECT_PAGE
-            if more:
-                reply = self.plans.due_instalments.call_async(as_of.isoformat(), COLLECT_PAGE, True)
+            if more:  # plans takes plans in id order: the next page starts after this one's last
+                reply = self.plans.due_instalments.call_async(as_of.isoformat(), COLLECT_PAGE, True,
+                                                              instalments[-1]["plan_id"])
             scheduled += self._schedule_page(instalments, mandates(), as_of, acknowledgments)
             if not more:
                 break

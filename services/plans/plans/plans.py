@@ -448,7 +448,7 @@ def _move_on(session, statement, changes):
         cursor.close()
 
 
-def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False):
+def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False, after=None):
     """Issue, exactly once, every instalment of an active plan (all merchants) whose
     pre-notification day (`due_date - prenotification_days`) is on or before `as_of`.
 
@@ -461,11 +461,13 @@ def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False):
     plans) and hands over at most `limit` in all: the caller asks again, after acknowledging,
     until an answer is shorter than `limit`. With `fresh`, only the instalments issued by this
     call: the caller may ask for the next page before acknowledging this one, then asks
-    without `fresh` for those it never acknowledged. Plans are read, and instalments inserted and
+    without `fresh` for those it never acknowledged. `after`: a plan id, where the previous
+    page ended (plans are taken in id order): the next page starts after it instead of
+    reading again past every plan already issued today. Plans are read, and instalments inserted and
     plans moved on, a batch at a time in a few statements (FOR UPDATE SKIP LOCKED: two
     workers never issue for the same plan)."""
     session.flush()
-    issued, now, last_id = [], clock.now(), ""
+    issued, now, last_id = [], clock.now(), after or ""
     plan_table = Plan.__table__
     move_on = update(plan_table).where(plan_table.c.id == bindparam("b_id")).values(
         next_sequence=bindparam("b_next_sequence"), issue_on=bindparam("b_issue_on"),

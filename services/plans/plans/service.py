@@ -114,14 +114,15 @@ class PlansService(DebitoService):
         return self._transition(plans.cancel_plan, "plan_cancelled", merchant_id, plan_id, actor)
 
     @rpc
-    def due_instalments(self, as_of_iso, limit=None, fresh=False):
+    def due_instalments(self, as_of_iso, limit=None, fresh=False, after=None):
         """Daily cycle step (payments): the instalments issued now, and those issued
         before that payments has not acknowledged (see plans.due_instalments); with
         `limit`, a page of about that many: payments asks again until a page is shorter;
-        with `fresh`, only those issued now."""
+        with `fresh`, only those issued now, from the plan after `after` (a plan id)."""
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise Invalid("limit: a positive integer", {"limit": "a positive integer"})
-        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit, fresh=bool(fresh))
+        issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit, fresh=bool(fresh),
+                                        after=after if isinstance(after, str) else None)
         self.db.commit()
         for event in events.instalments_due(issued):
             self.dispatch("instalments_due", event)
