@@ -61,6 +61,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -405,6 +406,33 @@ def _reset_peak():
         return False
 
 
+@contextmanager
+def _phases():
+    """The import's time in reading the file (collection.read_bank_file: streamed parse) and
+    in applying it (camt054_import.apply_camt054: match, decide, UPDATE, COPY); the rest is
+    the inbox file's row, the commit and the move to processed/."""
+    from payments import camt054_import, collection
+
+    phases = {"read": 0.0, "apply": 0.0}
+    originals = collection.read_bank_file, camt054_import.apply_camt054
+
+    def timed(name, function):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phases[name] += time.perf_counter() - started
+        return run
+
+    collection.read_bank_file = timed("read", originals[0])
+    camt054_import.apply_camt054 = timed("apply", originals[1])
+    try:
+        yield phases
+    finally:
+        collection.read_bank_file, camt054_import.apply_camt054 = originals
+
+
 def run_import(engine, source, workdir):
     """Time collection.import_inbox over an inbox holding only the file, in a transaction
     rolled back afterwards; the figures and what the import did."""
@@ -424,7 +452,8 @@ def run_import(engine, source, workdir):
         reset = _reset_peak()
         rss_before = _status_mb("VmRSS")
         started, cpu = time.perf_counter(), time.process_time()
-        report = collection.import_inbox(session, inbox, AS_OF)
+        with _phases() as phases:
+            report = collection.import_inbox(session, inbox, AS_OF)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = _status_mb("VmHWM")
         started = time.perf_counter()
@@ -443,7 +472,8 @@ def run_import(engine, source, workdir):
                 ("ledger_sum_cents", "SELECT coalesce(sum(amount), 0) FROM ledger_entries"),
                 ("unmatched_entries", "SELECT count(*) FROM unmatched_entries"),
                 ("bank_files_in", "SELECT count(*) FROM bank_files WHERE direction = 'in'"))}
-        figures = {"seconds": seconds, "cpu_seconds": cpu, "events_payload_seconds": events_seconds, "events": len(payloads),
+        figures = {"seconds": seconds, "cpu_seconds": cpu, "phases_seconds": phases,
+                   "events_payload_seconds": events_seconds, "events": len(payloads),
                    "peak_reset": reset, "rss_before_mb": rss_before, "vmhwm_mb": peak,
                    "files": len(report.files), "failed": report.failed, "rejected": len(report.rejected),
                    "r_transaction_count": len(report.r_transactions), "unmatched": len(report.unmatched),
@@ -549,7 +579,8 @@ def run(scale=1.0, database_url=DEFAULT_URL, output=DEFAULT_OUTPUT, repeat=3):
         # CPU time of the importing process alone (PostgreSQL's work is not in it) and of the parse
         "import_cpu_seconds": min(i["cpu_seconds"] for i in imports),
         "parse_cpu_seconds": min(p["cpu_seconds"] for p in parses),
-        "import_runs_seconds": [i["seconds"] for i in imports], "parse_runs_seconds": [p["seconds"] for p in parses],
+        "import_runs_seconds": [i["seconds"] for i in imports],
+        "import_phases_seconds": [i["phases_seconds"] for i in imports], "parse_runs_seconds": [p["seconds"] for p in parses],
         "iterparse_runs_seconds": [p["seconds"] for p in iterparses],
         "pair_ratios": [i["seconds"] / p["seconds"] for i, p in zip(imports, parses)],
         "median_pair_ratio": statistics.median(i["seconds"] / p["seconds"] for i, p in zip(imports, parses)),

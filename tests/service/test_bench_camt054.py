@@ -36,5 +36,7 @@ def test_the_benchmark_times_the_import_beside_a_bare_parse_and_writes_its_json(
     assert len(figures["import_runs_seconds"]) == len(figures["parse_runs_seconds"]) == 2
     assert figures["value"] == figures["import_seconds"] / figures["parse_seconds"]
     assert figures["iterparse_seconds"] > 0
+    phases = figures["import_phases_seconds"][0]
+    assert 0 < phases["read"] + phases["apply"] <= figures["import_runs_seconds"][0]
     assert 20 < figures["peak_rss_mb"]["payments"] < 1000
     assert figures["machine"]["cpus"] >= 1
