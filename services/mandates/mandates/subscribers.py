@@ -86,7 +86,10 @@ def get_subscriber_json(session, merchant_id, subscriber_id):
         return json.dumps(SubscriberDetailOut().dump(get_subscriber(session, merchant_id, subscriber_id)))
     mandate = row_json_sql(MandateOut, {"has_scan": "t.scan_filename IS NOT NULL"}).removesuffix("::text")
     subscriber = row_json_sql(SubscriberOut, alias="s").removesuffix(")::text")
-    found = session.execute(text(
+    # read-only, one statement: in autocommit, no BEGIN before it nor ROLLBACK after it
+    execute = session.execute if session.in_transaction() else session.connection(
+        execution_options={"isolation_level": "AUTOCOMMIT"}).execute
+    found = execute(text(
         f"SELECT ({subscriber}, 'mandates', coalesce((SELECT json_agg({mandate} ORDER BY t.id DESC) "
         "FROM mandates t WHERE t.merchant_id = :merchant AND t.subscriber_id = s.id), '[]'::json)))::text "
         "FROM subscribers s WHERE s.merchant_id = :merchant AND s.id = :subscriber").bindparams(
