@@ -14,13 +14,14 @@ _operations = []
 PUBLIC = {"api.openapi"}
 
 
-def operation(path, method, *, summary, tag, response=None, body=None, query=None, status=200):
+def operation(path, method, *, summary, tag, response=None, body=None, body_required=True, query=None, status=200):
     """Route `view` at /api/v1`path` and describe it in the OpenAPI document."""
 
     def decorator(view):
         api.add_url_rule(path, view.__name__, view, methods=[method])
         _operations.append(dict(path=path, method=method.lower(), summary=summary, tag=tag,
-                                response=response, body=body, query=query, status=status))
+                                response=response, body=body, body_required=body_required, query=query,
+                                status=status))
         return view
 
     return decorator
@@ -84,29 +85,33 @@ def build_openapi():
     spec.components.schema("Error", schema=schemas.Error)
     paths = {}
     for op in _operations:
+        error = {"content": {"application/json": {"schema": "Error"}}}
         responses = {str(op["status"]): {"description": "OK"},
-                     "401": {"description": "missing or wrong API key",
-                             "content": {"application/json": {"schema": "Error"}}}}
+                     "401": dict(error, description="missing or wrong API key"),
+                     "429": dict(error, description="too many wrong API keys from this address (Retry-After)"),
+                     "503": dict(error, description="a service did not answer in time: nothing was done")}
         if op["response"] is not None:
             responses[str(op["status"])]["content"] = {"application/json": {"schema": op["response"]}}
         item = {"summary": op["summary"], "tags": [op["tag"]], "responses": responses}
         if op["body"] is not None:
-            item["requestBody"] = {"required": True,
+            item["requestBody"] = {"required": op["body_required"],
                                    "content": {"application/json": {"schema": op["body"]}}}
-            responses["400"] = {"description": "malformed body",
-                                "content": {"application/json": {"schema": "Error"}}}
-            responses["422"] = {"description": "invalid field",
-                                "content": {"application/json": {"schema": "Error"}}}
+            responses["400"] = dict(error, description="malformed body")
+            responses["404"] = dict(error, description="an object the body names was not found")
+            responses["409"] = dict(error, description="the state of an object forbids it")
+            responses["422"] = dict(error, description="invalid field")
         if op["query"] is not None:
             item["parameters"] = [{"in": "query", "schema": op["query"]}]
+            responses["422"] = dict(error, description="invalid filter")
         path = _openapi_path(op["path"])
         params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
         if params:
             item.setdefault("parameters", []).extend(
                 {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
                 for name in params)
-            responses["404"] = {"description": "not found (also another merchant's object)",
-                                "content": {"application/json": {"schema": "Error"}}}
+            responses["404"] = dict(error, description="not found (also another merchant's object)")
+            if op["method"] != "get":
+                responses["409"] = dict(error, description="the state of the object forbids it")
         paths.setdefault(path, {})[op["method"]] = item
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

@@ -5,6 +5,7 @@ import base64
 from flask import Response, g, jsonify, stream_with_context, url_for
 
 from common.errors import Conflict
+from gateway import bodies
 from gateway.api import json_body, operation
 from gateway.idempotency import idempotent
 from gateway.rpc import call
@@ -19,7 +20,8 @@ def with_download_url(job):
 
 
 @operation("/exports", "POST", summary="Start a CSV export of a section with its list's filters "
-           "({section, filters, decimal}; Idempotency-Key accepted)", tag="exports", status=201)
+           "({section, filters, decimal}; Idempotency-Key accepted)", tag="exports", body=bodies.ExportIn,
+           status=201)
 @idempotent
 def create_export():
     return jsonify(with_download_url(call("reporting", "create_export", g.merchant.id, json_body()))), 201

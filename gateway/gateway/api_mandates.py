@@ -5,6 +5,7 @@ import base64
 from flask import Response, g, jsonify, request
 
 from common.json_pages import page_body
+from gateway import bodies
 from gateway.api import json_body, operation
 from gateway.rpc import call, call_together
 
@@ -22,7 +23,8 @@ def creditor_of(merchant):
     return {"name": merchant.name, "address": merchant.address, "creditor_id": merchant.creditor_id}
 
 
-@operation("/subscribers", "POST", summary="Create a subscriber", tag="subscribers", status=201)
+@operation("/subscribers", "POST", summary="Create a subscriber", tag="subscribers", body=bodies.SubscriberIn,
+           status=201)
 def create_subscriber():
     return jsonify(call("mandates", "create_subscriber", g.merchant.id, json_body())), 201
 
@@ -61,7 +63,7 @@ def get_subscriber(subscriber_id):
 
 
 @operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",
-           tag="mandates", status=201)
+           tag="mandates", body=bodies.MandateImportIn, status=201)
 def import_mandate():
     return jsonify(call("mandates", "import_mandate", g.merchant.id, json_body())), 201
 
@@ -101,12 +103,13 @@ def mandate_scan(mandate_id):
 
 
 @operation("/mandates/<mandate_id>/bank-details", "POST",
-           summary="Amend the debtor's bank details (IBAN, BIC)", tag="mandates")
+           summary="Amend the debtor's bank details (IBAN, BIC)", tag="mandates", body=bodies.BankDetailsIn)
 def amend_bank_details(mandate_id):
     return jsonify(call("mandates", "amend_bank_details", g.merchant.id, mandate_id, json_body()))
 
 
-@operation("/mandates/<mandate_id>/revoke", "POST", summary="Revoke a mandate", tag="mandates")
+@operation("/mandates/<mandate_id>/revoke", "POST", summary="Revoke a mandate", tag="mandates",
+           body=bodies.RevokeIn, body_required=False)
 def revoke_mandate(mandate_id):
     body = json_body() if request.get_data() else {}
     return jsonify(call("mandates", "revoke_mandate", g.merchant.id, mandate_id, body))

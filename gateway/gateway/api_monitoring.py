@@ -2,6 +2,7 @@
 the ledger, reporting the figures built from events; this merges and forwards."""
 from flask import g, jsonify, request
 
+from gateway import bodies
 from gateway.api import json_body, operation
 from gateway.api_mandates import query_filters
 from gateway.idempotency import idempotent
@@ -23,7 +24,7 @@ def statement():
 
 
 @operation("/payouts", "POST", summary="Transfer available funds to the merchant's own account "
-           "(Idempotency-Key accepted)", tag="monitoring", status=201)
+           "(Idempotency-Key accepted)", tag="monitoring", body=bodies.PayoutIn, status=201)
 @idempotent
 def request_payout():
     return jsonify(call("payments", "request_payout", g.merchant.id, json_body())), 201

@@ -2,6 +2,7 @@
 payments service decides; this authenticates, forwards and shapes HTTP."""
 from flask import g, jsonify, request
 
+from gateway import bodies
 from gateway.api import json_body, operation
 from common.json_pages import page_body
 from gateway.api_mandates import json_response, query_filters
@@ -15,7 +16,7 @@ R_TRANSACTION_FILTERS = ("type", "reason_code", "status", "from", "to", "limit",
 
 @operation("/payments", "POST", summary="A one-off debit: a plan with frequency `once`, whose payment "
            "is created when its pre-notification is due (Idempotency-Key accepted)", tag="payments",
-           status=201)
+           body=bodies.OneOffIn, status=201)
 @idempotent
 def create_one_off_payment():
     body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
@@ -36,7 +37,7 @@ def get_payment(payment_id):
 
 
 @operation("/payments/<payment_id>/replay", "POST", summary="Replay a rejected payment (Idempotency-Key "
-           "accepted)", tag="payments", status=201)
+           "accepted)", tag="payments", body=bodies.ReplayIn, body_required=False, status=201)
 @idempotent
 def replay_payment(payment_id):
     body = json_body() if request.get_data() else {}

@@ -2,6 +2,7 @@
 `POST /payments` (spec §6). The plans service decides; this forwards."""
 from flask import g, jsonify
 
+from gateway import bodies
 from gateway.api import json_body, operation
 from common.json_pages import page_body
 from gateway.api_mandates import json_response, query_filters
@@ -17,7 +18,7 @@ def actor():
 
 
 @operation("/plans", "POST", summary="Create a plan (one-off or recurring) on an active mandate",
-           tag="plans", status=201)
+           tag="plans", body=bodies.PlanBody, status=201)
 def create_plan():
     body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
     return jsonify(call("plans", "create_plan", g.merchant.id, body, actor())), 201
@@ -35,7 +36,7 @@ def get_plan(plan_id):
 
 
 @operation("/plans/<plan_id>", "PATCH", summary="Change amount, frequency, end date, count or day of month "
-           "(instalments not yet pre-notified)", tag="plans")
+           "(instalments not yet pre-notified)", tag="plans", body=bodies.PlanChangesBody)
 def update_plan(plan_id):
     return jsonify(call("plans", "update_plan", g.merchant.id, plan_id, json_body(), actor()))
 

@@ -12,7 +12,7 @@ from gateway.rpc import call
 ORDER_FILTERS = ("status", "method", "limit", "cursor")
 
 
-class SubscriberIn(Schema):
+class OrderSubscriberIn(Schema):
     customer_reference = fields.String(required=True)
     name = fields.String(required=True)
     email = fields.String(required=True)
@@ -22,7 +22,7 @@ class SubscriberIn(Schema):
 
 class SignatureOrderIn(Schema):
     method = fields.String(required=True, metadata={"enum": ["link", "operator"]})
-    subscriber = fields.Nested(SubscriberIn, metadata={"description": "or subscriber_id"})
+    subscriber = fields.Nested(OrderSubscriberIn, metadata={"description": "or subscriber_id"})
     subscriber_id = fields.String()
     plan = fields.Dict(metadata={"description": "as POST /plans, without mandate_id: created once signed"})
     lang = fields.String(metadata={"enum": ["fr", "en"]})
