@@ -81,11 +81,16 @@ def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_key(session, merchant_id, label="default"):
+def create_api_key(session, merchant_id, label="default", actor="cli"):
+    """A new key (in the audit log, by `actor`); the caller commits."""
+    from gateway import audit
+
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
-    session.add(ApiKey(id=new_id("AK"), merchant_id=merchant_id, prefix=prefix,
-                       key_hash=_digest(secret), label=label, created_at=clock.now()))
+    key = ApiKey(id=new_id("AK"), merchant_id=merchant_id, prefix=prefix, key_hash=_digest(secret), label=label,
+                 created_at=clock.now())
+    session.add(key)
+    audit.record(session, merchant_id, actor, "api_key.create", key.id, {"label": label, "prefix": prefix})
     session.flush()
     return f"{KEY_PREFIX}{prefix}_{secret}"
 

@@ -2,9 +2,10 @@
 the ledger, reporting the figures built from events; this merges and forwards."""
 from flask import g, jsonify, request
 
-from gateway import bodies
+from gateway import audit, bodies
 from gateway.api import json_body, operation
 from gateway.api_mandates import query_filters
+from gateway.db import db_session
 from gateway.idempotency import idempotent
 from gateway.rpc import call
 
@@ -48,3 +49,7 @@ def overview():
     return jsonify(overview_of(g.merchant.id))
 
 
+@operation("/audit-log", "GET", summary="Sensitive actions, newest first: revoke, amend, replay, payout, export, "
+           "API key creation, with who and when (limit, cursor)", tag="monitoring")
+def audit_log():
+    return jsonify(audit.list_entries(db_session(), g.merchant.id, query_filters(("limit", "cursor"))))

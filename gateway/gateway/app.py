@@ -14,6 +14,7 @@ from common.database import engine_for
 from gateway import (api_exports, api_mandates, api_monitoring, api_payments, api_plans,  # noqa: F401
                      api_signing, dashboard_exports, dashboard_mandates, dashboard_monitoring,
                      dashboard_orders, dashboard_payments, dashboard_plans)  # (their routes)
+from gateway import audit
 from gateway.api import api
 from gateway.dashboard import dashboard, select_locale
 from gateway.db import close_db_session
@@ -66,6 +67,7 @@ def create_app(overrides=None):
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
     app.register_blueprint(public_signing)  # /sign/<token>: no login, the token is the credential
+    app.after_request(audit.after_request)
     app.teardown_appcontext(close_db_session)
     register_error_handlers(app)
     app.add_url_rule("/healthz", "healthz", healthz)

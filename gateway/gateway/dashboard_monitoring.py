@@ -8,7 +8,9 @@ from common import clock
 from common.csv import Amount
 from common.errors import DebitoError, Invalid
 from common.money import parse_amount
+from gateway import audit
 from gateway.api_mandates import query_filters
+from gateway.db import db_session
 from gateway.api_monitoring import PAYOUT_FILTERS, overview_of
 from gateway.charts import bar_chart, daily_balances, line_chart
 from gateway.dashboard import dashboard, login_required
@@ -86,3 +88,9 @@ def payout_new():
                        url_for("dashboard.monitoring"))
 
 
+@dashboard.route("/dashboard/monitoring/audit")
+@login_required
+def audit_log():
+    filters = query_filters(("limit", "cursor"))
+    page = audit.list_entries(db_session(), g.merchant.id, filters)
+    return render_template("dashboard/audit.html", section="monitoring", page=page, filters=filters)

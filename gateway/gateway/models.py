@@ -72,3 +72,18 @@ class FailedAttempt(Base):
     kind: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(64))
     at: Mapped[object] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """A sensitive action that succeeded (gateway/audit.py): who, what, on which object, when."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_merchant_id_id", "merchant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # AU…, time-ordered
+    merchant_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[object] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(254))  # a dashboard user's email, "api" or "cli"
+    action: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON: the action's few fields, IBANs masked
