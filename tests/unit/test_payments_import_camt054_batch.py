@@ -275,3 +275,119 @@ def test_texts_with_quotes_commas_and_empty_or_missing_labels_are_written_as_the
         assert (entries[ids[key]].label, entries[ids[key]].subscriber_name) == (label, name)
     assert {r.reason for r in session.scalars(select(RTransaction))} == {"insufficient funds",
                                                                         "refund requested by debtor"}
+
+
+# --- the entries read by XSLT lines (camt054._Reader.entries) as the element reader does --------
+
+from pathlib import Path  # noqa: E402
+
+from lxml import etree  # noqa: E402
+
+from payments import camt054 as camt054_module  # noqa: E402
+
+BANK = Path(__file__).parent.parent / "fixtures" / "bank"
+NS02, NS04 = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02", "urn:iso:std:iso:20022:tech:xsd:camt.054.001.04"
+TX = ("<NtryDtls><TxDtls><Refs><EndToEndId>E1</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy='EUR'>1.00</Amt>"
+      "</TxAmt></AmtDtls><RtrInf><Rsn><Cd>AM04</Cd></Rsn></RtrInf></TxDtls></NtryDtls>")
+HEAD = "<Amt Ccy='EUR'>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>"
+ODD_ENTRIES = {
+    "plain": HEAD + "<BookgDt><Dt>2027-02-03</Dt></BookgDt>" + TX,
+    "no details": HEAD + "<NtryRef></NtryRef><AcctSvcrRef>AS1</AcctSvcrRef>",
+    "batch of three": HEAD + "<NtryDtls><Btch><NbOfTxs>3</NbOfTxs></Btch></NtryDtls>",
+    "batch count not a number": HEAD + "<NtryDtls><Btch><NbOfTxs>²</NbOfTxs></Btch></NtryDtls>",
+    "two TxDtls": HEAD + TX.replace("</TxDtls>", "</TxDtls><TxDtls><Amt Ccy='EUR'>2.00</Amt></TxDtls>"),
+    "two TxDtls one without amount": HEAD + "<NtryDtls><TxDtls/><TxDtls/></NtryDtls>",
+    "two NtryDtls": HEAD + TX + TX.replace("E1", "E2"),
+    "TxDtls without amount": HEAD + "<NtryDtls><TxDtls><Refs><EndToEndId>E3</EndToEndId></Refs></TxDtls></NtryDtls>",
+    "TxDtls own amount and debit": HEAD + TX.replace("<Refs>", "<Amt Ccy='CHF'>3.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Refs>"),
+    "instructed amount only": HEAD + TX.replace("TxAmt", "InstdAmt"),
+    "amount without currency": "<Amt>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
+    "tx amount without currency": HEAD + TX.replace(" Ccy='EUR'", ""),
+    "amount unreadable": "<Amt Ccy='EUR'>12,50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
+    "amount of a tenth of a cent": "<Amt Ccy='EUR'>12.505</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
+    "amount empty": "<Amt Ccy='EUR'/><CdtDbtInd>DBIT</CdtDbtInd>",
+    "amount after an element": "<Amt Ccy='EUR'><x/>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
+    "amount in spaces": "<Amt Ccy='EUR'>  12.50 </Amt><CdtDbtInd> DBIT </CdtDbtInd>",
+    "amount on lines": "<Amt Ccy='EUR'>\n  12.50\n</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
+    "text with a tab": HEAD + TX.replace(">E1<", ">E\t1<"),
+    "amount negative, exponent": "<Amt Ccy='EUR'>-1.25E1</Amt><CdtDbtInd>CRDT</CdtDbtInd>",
+    "no amount": "<CdtDbtInd>DBIT</CdtDbtInd>",
+    "no credit or debit": "<Amt Ccy='EUR'>1.00</Amt><CdtDbtInd>XXXX</CdtDbtInd>",
+    "two amounts": "<Amt Ccy='EUR'>1.00</Amt><Amt Ccy='USD'>2.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>",
+    "reversal": HEAD + "<RvslInd>true</RvslInd>" + TX,
+    "booking date time": HEAD + "<BookgDt><DtTm>2027-02-03T23:10:00+01:00</DtTm></BookgDt>"
+                                "<ValDt><Dt> </Dt><DtTm>2027-02-04T01:00:00</DtTm></ValDt>",
+    "two booking dates": HEAD + "<BookgDt><DtTm>2027-02-01T10:00:00</DtTm></BookgDt><BookgDt><Dt>2027-02-02</Dt>"
+                                "</BookgDt>",
+    "booking date unreadable": HEAD + "<BookgDt><Dt>3 Feb 2027</Dt></BookgDt>",
+    "empty booking date": HEAD + "<BookgDt/>",
+    "charges 001.02": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs>" + TX,
+    "charges twice": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs><Chrgs><Amt Ccy='EUR'>0.10</Amt></Chrgs>",
+    "charges records": HEAD + "<Chrgs><Rcrd><Amt Ccy='EUR'>0.35</Amt></Rcrd><Rcrd><Amt Ccy='EUR'>-0.10</Amt>"
+                              "</Rcrd></Chrgs>",
+    "charges total": HEAD + "<Chrgs><TtlChrgsAndTaxAmt Ccy='EUR'>0.70</TtlChrgsAndTaxAmt>"
+                            "<Rcrd><Amt Ccy='EUR'>0.35</Amt></Rcrd></Chrgs>",
+    "charges without amount": HEAD + "<Chrgs/>" + TX,
+    "charges empty amount": HEAD + "<Chrgs><Amt Ccy='EUR'/></Chrgs>",
+    "tx charges": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs>" + TX.replace(
+        "<RtrInf>", "<Chrgs><Rcrd><Amt Ccy='EUR'>0.50</Amt></Rcrd></Chrgs><RtrInf>"),
+    "proprietary reason": HEAD + TX.replace("<Cd>AM04</Cd>", "<Prtry>X12</Prtry>"),
+    "empty reason then proprietary": HEAD + TX.replace("<Cd>AM04</Cd>", "<Cd/><Prtry>X12</Prtry>"),
+    "two end-to-end ids": HEAD + TX.replace("</Refs>", "</Refs><Refs><EndToEndId>E9</EndToEndId></Refs>"),
+    "entities and unicode": HEAD + TX.replace(">E1<", ">E&amp;1 Ærø ☃<").replace("AM04", "&#x41;M04"),
+    "comment inside a text": HEAD + TX.replace(">E1<", ">E<!-- x -->1<"),
+    "cdata": HEAD + TX.replace(">E1<", "><![CDATA[E<1>]]><"),
+}
+
+
+def _batch(namespace, entries):
+    document = etree.fromstring(
+        f"<Document xmlns='{namespace}'><Ntfctn>{''.join(f'<Ntry>{e}</Ntry>' for e in entries)}</Ntfctn></Document>",
+        etree.XMLParser(remove_blank_text=True, remove_comments=True, remove_pis=True, resolve_entities=False))
+    batch = etree.Element("batch")
+    for element in list(document[0]):
+        batch.append(element)
+    return batch
+
+
+def _outcome(read):
+    try:
+        return read()
+    except Exception as error:  # noqa: BLE001 - the very error is what is compared
+        return (type(error).__name__, str(error))
+
+
+@pytest.mark.parametrize("namespace", [NS02, NS04])
+@pytest.mark.parametrize("case", sorted(ODD_ENTRIES))
+def test_an_entry_read_from_its_xslt_line_is_what_the_element_reader_reads(namespace, case):
+    reader = camt054_module._Reader({"c": namespace})
+    expected = _outcome(lambda: reader.entry(_batch(namespace, [ODD_ENTRIES[case]])[0]))
+    assert _outcome(lambda: reader.entries(_batch(namespace, [ODD_ENTRIES[case]]))) == expected
+    # among plain entries, before and after it (a batch of lines of which one is not plain)
+    plain = ODD_ENTRIES["plain"]
+    batch = _batch(namespace, [plain, ODD_ENTRIES[case], plain])
+    one_by_one = _outcome(lambda: [t for element in _batch(namespace, [plain, ODD_ENTRIES[case], plain])
+                                   for t in reader.entry(element)])
+    assert _outcome(lambda: reader.entries(batch)) == one_by_one
+
+
+@pytest.mark.parametrize("name", ["camt054.001.02-credits-and-return.xml", "camt054.001.04-postfinance-ch.xml",
+                                  "camt054.001.08-credits-and-return.xml"])
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_a_bank_file_reads_the_same_whatever_the_batch(monkeypatch, name, size):
+    expected = camt054_module.parse_camt054(BANK / name)
+    monkeypatch.setattr(camt054_module, "BATCH", size)
+    assert camt054_module.parse_camt054(BANK / name) == expected
+    reader = camt054_module._Reader({"c": "urn:iso:std:iso:20022:tech:xsd:camt.054." + expected.version})
+    document = etree.parse(str(BANK / name), etree.XMLParser(remove_blank_text=True))
+    entries = document.getroot().findall(".//{*}Ntry")
+    assert [t for e in entries for t in reader.entry(e)] == expected.transactions
+
+
+def test_a_plain_entry_is_read_from_its_line_without_the_element_reader(monkeypatch):
+    reader = camt054_module._Reader({"c": NS02})
+    batch = _batch(NS02, [ODD_ENTRIES["plain"], ODD_ENTRIES["no details"], ODD_ENTRIES["charges 001.02"]])
+    expected = [t for element in _batch(NS02, [ODD_ENTRIES["plain"], ODD_ENTRIES["no details"],
+                                               ODD_ENTRIES["charges 001.02"]]) for t in reader.entry(element)]
+    monkeypatch.setattr(reader, "entry", lambda element: pytest.fail("read element by element"))
+    assert reader.entries(batch) == expected
