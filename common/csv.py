@@ -188,9 +188,13 @@ class CsvWriter:
                 chunk = [tuple(row) for row in chunk]
             self._write(self._line.many(chunk))
 
-    def writelines(self, text: str) -> None:
-        """Lines already rendered by these rules (`lines`, or PostgreSQL through `sql_line`)."""
-        self._write(text)
+    def writelines(self, text: str | bytes) -> None:
+        """Lines already rendered by these rules (`lines`, or PostgreSQL's COPY: `copy_lines`),
+        as text or UTF-8 bytes."""
+        if isinstance(text, bytes):
+            self._file.write(text if self._binary else text.decode("utf-8"))
+        else:
+            self._write(text)
 
     def writecolumns(self, columns: list) -> None:
         """Rows given column by column (each a sequence of cells, all of one length): the same
@@ -237,9 +241,9 @@ def sql_amount(column, decimal: str):
     return func.to_char(column, f'FM99999999999999990"{decimal}"00')  # 19 digits: every bigint
 
 
-def copy_lines(data: bytes, rows: int, end: bytes = b"\n") -> str | None:
+def copy_lines(data: bytes, rows: int, end: bytes = b"\n") -> bytes | None:
     """COPY's output of `rows` rows (UTF-8; each line ends with `end`, b";\\n" when the query's
-    last column is an empty one to drop) as CSV lines; None when a cell holds a LF."""
+    last column is an empty one to drop) as CSV lines (UTF-8); None when a cell holds a LF."""
     if data.count(b"\n") != rows:  # else every LF ends a line, after its `end`
         return None
-    return data.replace(end, b"\r\n").decode("utf-8")
+    return data.replace(end, b"\r\n")

@@ -88,8 +88,9 @@ def test_a_page_is_the_export_csv_of_its_entries_in_either_decimal_mark(session)
     session.flush()
     for decimal in (",", "."):
         page = ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), None, 5, decimal)
-        last = page["csv"].split("\r\n")[4]
-        assert last.startswith(f"{entry.date.isoformat()};") and page["csv"].endswith("\r\n")
+        text = page["csv"].decode("utf-8")
+        last = text.split("\r\n")[4]
+        assert last.startswith(f"{entry.date.isoformat()};") and text.endswith("\r\n")
         assert f";{entry.code};PM" in last and last.endswith(";'@SUM(A1);\"Yoga; \"\"duo\"\"")
-        assert page["csv"].split("\r\n")[5].startswith(f"\";-0{decimal}05;")
-        assert page["csv"].count("\r\n") == 6  # the label's CR LF is inside its quotes
+        assert text.split("\r\n")[5].startswith(f"\";-0{decimal}05;")
+        assert text.count("\r\n") == 6  # the label's CR LF is inside its quotes

@@ -2,6 +2,7 @@
 page by page, the statement's opening and closing rows, a failure midway
 leaves no file, the CSV reads back with pandas, formulas are disarmed,
 tenancy, and old exports are cleaned up."""
+import base64
 import io
 
 import pandas
@@ -97,7 +98,8 @@ def statement_source(filters):
     first = "cursor" not in filters
     row = (["2027-03-05", "2027-03-05", "SDD", "PM1", "Émilie Durand", "Abonnement", 2990, 12990] if first
            else ["2027-03-09", "2027-03-09", "RET", "RT1", "Émilie Durand", "MS02", -1750, 11240])
-    return {"columns": STATEMENT_COLUMNS, "rows": 1, "csv": lines([[cell] for cell in row], ",", [6, 7]),
+    text = lines([[cell] for cell in row], ",", [6, 7])
+    return {"columns": STATEMENT_COLUMNS, "rows": 1, "csv_base64": base64.b64encode(text.encode()).decode(),
             "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
             "next_cursor": "2027-03-05.LE1.12990" if first else None}
 

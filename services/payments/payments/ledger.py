@@ -145,7 +145,7 @@ def _page_in_python(connection, merchant_id, date_from, date_to, after, start, l
     last = rows[-1] if len(found) > limit else None
     columns = [[r.date.isoformat() for r in rows], [r.value_date.isoformat() for r in rows],
                *([r._mapping[name] for r in rows] for name in (*_TEXT_COLUMNS, *_AMOUNT_COLUMNS))]
-    text = csv.lines(columns, decimal, [6, 7]) if rows else ""
+    text = csv.lines(columns, decimal, [6, 7]).encode("utf-8") if rows else b""
     return len(rows), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", text
 
 
@@ -161,7 +161,7 @@ def _parse_cursor(cursor):
 def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS, decimal=","):
     """One keyset page of the statement, for exports of any length.
 
-    `csv` holds the page's `rows` entries as the lines of the export's CSV (spec §8, common.csv:
+    `csv` holds the page's `rows` entries as the UTF-8 lines of the export's CSV (spec §8, common.csv:
     STATEMENT_COLUMNS, `;`, CRLF, amounts and running balances in euros with `decimal`, formulas
     disarmed; no BOM, no header): the export appends them as they come. The running balance
     crosses pages in the cursor (`date.id.balance` of the last entry, in cents);
@@ -190,7 +190,7 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
     rows, next_cursor, text = page
     closing = None
     if next_cursor is None:  # the last page: the running balance of its last line, or where it started
-        closing = parse_amount(text[text.rindex(";") + 1:-2]) if rows else start
+        closing = parse_amount(text[text.rindex(b";") + 1:-2].decode()) if rows else start
     return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
             "columns": STATEMENT_COLUMNS, "rows": rows, "decimal": decimal, "csv": text,
             "opening_balance": opening, "closing_balance": closing, "next_cursor": next_cursor}

@@ -8,9 +8,10 @@ leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
 answers a list page `{items, next_cursor}` (for the statement, a page of
-payments.statement_page: `{columns, rows, csv, opening_balance,
+payments.statement_page: `{columns, rows, csv_base64, opening_balance,
 closing_balance, next_cursor}`, its entries already CSV lines in the job's format).
 """
+import base64
 import logging
 import os
 import threading
@@ -212,14 +213,14 @@ class _Ahead(threading.Thread):
         return self._page
 
 
-class _Lines(str):
-    """CSV lines already rendered by the source (a statement page), and how many."""
+class _Lines(bytes):
+    """CSV lines already rendered by the source (a statement page, UTF-8), and how many."""
 
     rows = 0
 
 
 def _statement_lines(page):
-    lines = _Lines(page["csv"])
+    lines = _Lines(base64.b64decode(page["csv_base64"]))
     lines.rows = page["rows"]
     return lines
 
