@@ -11,9 +11,13 @@ Entries are flattened to one transaction per TxDtls; a batch-booked entry
 without TxDtls becomes one transaction without end-to-end id. Any currency is
 read: refusing what it does not book is the importer's business.
 
-The file is read as a stream (`iterparse`): each <Ntry> is turned into its
-transactions and dropped, so a notification of 10 000 returns never sits in
-memory as a tree; it is refused on the same grounds as `xsd.parse_message`.
+The file is read as a stream (`iterparse`): each <Ntry> is moved out of the growing tree
+into a batch of BATCH entries, so a notification of 10 000 returns never sits in memory as
+a tree; it is refused on the same grounds as `xsd.parse_message`. A batch is read by one
+XSLT run (libxslt, in C) writing a line of the fields per entry (_FIELDS), which Python
+splits and converts; an entry whose line is not that plain (several TxDtls or Chrgs, a
+text holding a tab or a newline, anything unreadable) is read element by element
+(`_Reader.entry`), which reads, and refuses, every entry exactly as before.
 """
 from __future__ import annotations
 
@@ -39,9 +43,8 @@ BATCH = 100  # entries read by one XSLT run: its cost per run is paid once, ~3 M
 # `TX` stands for the entry's TxDtls; the counts decide whether the line can be used at all.
 _X = "c:NtryDtls/c:TxDtls"
 _FIELDS = (
-    "count(c:Amt)", "T(c:Amt[1])", "c:Amt[1]/@Ccy", "T(c:CdtDbtInd[1])", "T(c:RvslInd[1])",
-    "count(c:BookgDt)", "T((c:BookgDt/c:Dt)[1])", "T((c:BookgDt/c:DtTm)[1])",
-    "count(c:ValDt)", "T((c:ValDt/c:Dt)[1])", "T((c:ValDt/c:DtTm)[1])",
+    "T(c:Amt[1])", "c:Amt[1]/@Ccy", "T(c:CdtDbtInd[1])", "T(c:RvslInd[1])",
+    "T((c:BookgDt/c:Dt)[1])", "T((c:BookgDt/c:DtTm)[1])", "T((c:ValDt/c:Dt)[1])", "T((c:ValDt/c:DtTm)[1])",
     "T(c:NtryRef[1])", "T(c:AcctSvcrRef[1])", f"count({_X})", "T((c:NtryDtls/c:Btch/c:NbOfTxs)[1])",
     "count(c:Chrgs)", "count(c:Chrgs/c:TtlChrgsAndTaxAmt)", "count(c:Chrgs/c:Amt | c:Chrgs/c:Rcrd/c:Amt)",
     "T((c:Chrgs/c:Amt | c:Chrgs/c:Rcrd/c:Amt)[1])",
@@ -271,23 +274,22 @@ class _Reader:
     def fast(self, f, days) -> list[dict]:
         """`entry` on the fields of its line (see _FIELDS); _Slow (or the error of a
         conversion) when it is not that simple."""
-        (amt_n, amt, ccy, credit_debit, reversal, booked_n, booked, booked_time, valued_n, valued,
-         valued_time, entry_ref, servicer_ref, details, batch, charges_n, charges_total_n, charges_amt_n,
+        (amt, ccy, credit_debit, reversal, booked, booked_time, valued, valued_time, entry_ref, servicer_ref, details, batch, charges_n, charges_total_n, charges_amt_n,
          charges_amt, tx_amt_n, tx_amt, tx_ccy, tx_txamt_n, tx_txamt, tx_txamt_ccy, tx_instd_n, tx_instd,
          tx_instd_ccy, tx_charges_n, tx_charges_total_n, tx_charges_amt_n, tx_charges_amt, e2e, tx_credit_debit,
          code, proprietary) = f
         credit_debit = credit_debit.strip()
-        if amt_n == "0" or credit_debit not in ("CRDT", "DBIT"):
+        if credit_debit not in ("CRDT", "DBIT"):
             raise _Slow
-        amount = _cents(amt, ccy)
+        amount = _cents(amt, ccy)  # no <Amt>: no text, refused by Decimal
         details = int(details)
         if details > 1:
             raise _Slow
         batch = batch.strip()
         common = {
             "reversal": reversal.strip() == "true",
-            "booking_date": _fast_day(booked_n, booked, booked_time, days),
-            "value_date": _fast_day(valued_n, valued, valued_time, days),
+            "booking_date": _fast_day(booked, booked_time, days),
+            "value_date": _fast_day(valued, valued_time, days),
             "entry_reference": entry_ref.strip() or servicer_ref.strip() or None,
         }
         batch_count = int(batch) if batch and batch.isdigit() else max(details, 1)
@@ -397,10 +399,8 @@ def _cents(text: str, currency: str) -> tuple[int, str]:
     return abs(from_decimal(Decimal(text.strip()))), currency
 
 
-def _fast_day(count: str, text: str, time_text: str, days: dict) -> date | None:
-    """`_Reader._day` from the count of holders and the first Dt's and DtTm's texts."""
-    if count == "0":
-        return None
+def _fast_day(text: str, time_text: str, days: dict) -> date | None:
+    """`_Reader._day` from the first Dt's and DtTm's texts (none without a holder)."""
     text = text.strip()
     if text:
         day = days.get(text)
