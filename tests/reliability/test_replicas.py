@@ -11,11 +11,10 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-import requests
-from lxml import etree
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench.collection_vs_kombu import AS_OF, CLOCK, MERCHANT
+from harness.reliability import debits_in_files, wait_for_consumers
 
 pytestmark = pytest.mark.cluster
 
@@ -23,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEBITO = str(Path(sys.executable).parent / "debito")
 INSTALMENTS = 4500  # more than two of payments' pages (COLLECT_PAGE = 2000)
 REPLICAS = {"mandates": 1, "reporting": 1, "payments": 3, "plans": 3}
-PAIN008 = "{urn:iso:std:iso:20022:tech:xsd:pain.008.001.02}"
 
 
 def start(names, env, logs):
@@ -36,37 +34,12 @@ def start(names, env, logs):
     return processes
 
 
-def wait_for_consumers(infrastructure, amqp, timeout=90):
-    """Until every replica consumes its service's RPC queue."""
-    vhost = amqp.rsplit("/", 1)[1]
-    api = infrastructure.rabbit_api_uri.rstrip("/")
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = {}
-        for name, count in REPLICAS.items():
-            response = requests.get(f"{api}/api/queues/{vhost}/rpc-{name}", timeout=5)
-            counts[name] = response.json().get("consumers", 0) if response.ok else 0
-        if all(counts[name] >= count for name, count in REPLICAS.items()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"replicas not all up: {counts}")
-        time.sleep(0.5)
-
-
 def collect(amqp, answers, errors):
     try:
         with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=600) as cluster:
             answers.append(cluster.payments.collect(AS_OF.isoformat()))
     except Exception as error:  # noqa: BLE001 - asserted below
         errors.append(repr(error))
-
-
-def debits_in_files(outbox):
-    found = []
-    for path in sorted(Path(outbox).rglob("*.xml")):
-        tree = etree.parse(str(path))
-        found += [e.text for e in tree.iter(f"{PAIN008}EndToEndId")]
-    return found
 
 
 def test_three_replicas_collect_each_instalment_exactly_once(infrastructure, tmp_path):
@@ -80,7 +53,7 @@ def test_three_replicas_collect_each_instalment_exactly_once(infrastructure, tmp
         env.pop("DEBITO_CLOCK_FILE", None)
         processes = start(REPLICAS, env, tmp_path)
         try:
-            wait_for_consumers(infrastructure, amqp)
+            wait_for_consumers(infrastructure, amqp, REPLICAS)
             answers, errors = [], []
             threads = [threading.Thread(target=collect, args=(amqp, answers, errors)) for _ in range(3)]
             for thread in threads:
