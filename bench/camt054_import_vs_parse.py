@@ -408,13 +408,14 @@ def _reset_peak():
 
 @contextmanager
 def _phases():
-    """The import's time in reading the file (collection.read_bank_file: streamed parse) and
-    in applying it (camt054_import.apply_camt054: match, decide, UPDATE, COPY); the rest is
-    the inbox file's row, the commit and the move to processed/."""
+    """The import's time in reading the file's root (collection.read_bank_file) and in applying
+    its chunks (camt054_import._Applier.apply: match, decide, UPDATE, COPY, PostgreSQL's time
+    included); the file is parsed in a thread meanwhile (camt054_import.read_in_thread), so the
+    rest is mostly waiting for the parse, then the inbox file's row, the commit, the move."""
     from payments import camt054_import, collection
 
     phases = {"read": 0.0, "apply": 0.0}
-    originals = collection.read_bank_file, camt054_import.apply_camt054
+    originals = collection.read_bank_file, camt054_import._Applier.apply
 
     def timed(name, function):
         def run(*args, **kwargs):
@@ -426,11 +427,11 @@ def _phases():
         return run
 
     collection.read_bank_file = timed("read", originals[0])
-    camt054_import.apply_camt054 = timed("apply", originals[1])
+    camt054_import._Applier.apply = timed("apply", originals[1])
     try:
         yield phases
     finally:
-        collection.read_bank_file, camt054_import.apply_camt054 = originals
+        collection.read_bank_file, camt054_import._Applier.apply = originals
 
 
 def run_import(engine, source, workdir):

@@ -135,7 +135,18 @@ def the_file(ids):
     )
 
 
-def test_a_file_of_every_case_is_imported_as_the_entry_by_entry_import_did(session, ids, tmp_path):
+@pytest.fixture(params=["whole", "entry by entry"])
+def chunks(request, monkeypatch):
+    """The file applied in one chunk, or read and applied one entry at a time (streamed)."""
+    from payments import camt054, camt054_import
+
+    if request.param == "entry by entry":
+        monkeypatch.setattr(camt054_import, "CHUNK", 1)
+        monkeypatch.setattr(camt054, "BATCH", 1)
+    return request.param
+
+
+def test_a_file_of_every_case_is_imported_as_the_entry_by_entry_import_did(session, ids, tmp_path, chunks):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "camt.xml").write_text(the_file(ids), encoding="utf-8")
@@ -226,7 +237,7 @@ def test_a_file_of_every_case_is_imported_as_the_entry_by_entry_import_did(sessi
     assert stamps["credited_twice"].paid_at.replace(tzinfo=timezone.utc) == datetime(2027, 1, 10, tzinfo=timezone.utc)
 
 
-def test_the_same_file_again_changes_nothing(session, ids, tmp_path):
+def test_the_same_file_again_changes_nothing(session, ids, tmp_path, chunks):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     content = the_file(ids)
@@ -391,3 +402,38 @@ def test_a_plain_entry_is_read_from_its_line_without_the_element_reader(monkeypa
                                                ODD_ENTRIES["charges 001.02"]]) for t in reader.entry(element)]
     monkeypatch.setattr(reader, "entry", lambda element: pytest.fail("read element by element"))
     assert reader.entries(batch) == expected
+
+
+@pytest.mark.parametrize("broken", ["bad amount at the end", "truncated", "entry without amount"])
+def test_a_file_refused_after_its_first_chunks_were_applied_leaves_nothing(session, ids, tmp_path, monkeypatch,
+                                                                           broken):
+    from payments import camt054_import
+
+    monkeypatch.setattr(camt054_import, "CHUNK", 1)
+    monkeypatch.setattr(camt054_module, "BATCH", 1)
+    content = the_file(ids)
+    if broken == "bad amount at the end":
+        last = content.rindex("<Amt ")
+        start, end = content.index(">", last) + 1, content.index("</Amt>", last)
+        content = content[:start] + "1.005" + content[end:]  # a tenth of a cent, in the last entry
+    elif broken == "truncated":
+        content = content[:content.rindex("</Ntry>")]
+    else:
+        last = content.rindex("<Amt ")
+        content = content[:last] + content[content.index("</Amt>", last) + len("</Amt>"):]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "camt.xml").write_text(content, encoding="utf-8")
+    with pytest.raises(Exception) as refused:  # what the whole file read at once says
+        collection.read_bank_file(inbox / "camt.xml")
+    report = collection.import_inbox(session, inbox, date(2027, 2, 4))
+    assert report.files == [] and report.rejected == [] and report.paid == [] and report.unmatched == []
+    assert report.failed == [("camt.xml", refused.value.reason)]
+    assert (inbox / "failed" / "camt.xml").exists()
+    assert (inbox / "failed" / "camt.xml.reason.txt").read_text(encoding="utf-8") == refused.value.reason + "\n"
+    session.expire_all()
+    assert session.scalars(select(BankFile).where(BankFile.direction == "in")).all() == []
+    for table in (RTransaction, LedgerEntry, UnmatchedEntry):
+        assert session.scalars(select(table)).all() == []
+    assert {key: session.get(Payment, payment_id).status for key, payment_id in ids.items()} == {
+        key: status for key, (_, status, _) in PAYMENTS.items()}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -58,11 +59,12 @@ _FIELDS = (
     "T((TX/c:Refs/c:EndToEndId)[1])", "T(TX/c:CdtDbtInd[1])",
     "T((TX/c:RtrInf/c:Rsn/c:Cd)[1])", "T((TX/c:RtrInf/c:Rsn/c:Prtry)[1])",
 )
-_LINES = {}
+_COMPILED = threading.local()  # lxml's XSLT objects are kept to the thread that made them
 
 
 def _lines(ns: str):
-    """The XSLT (compiled once per namespace) writing a batch's entries as lines of _FIELDS."""
+    """The XSLT (compiled once per namespace and thread) writing a batch's entries as lines of _FIELDS."""
+    _LINES = _COMPILED.__dict__
     if ns not in _LINES:
         selects = []
         for field_ in _FIELDS:
@@ -91,8 +93,14 @@ class Camt054:
     transactions: list[dict] = field(default_factory=list)
 
 
-def parse_camt054(source) -> Camt054:
-    """Read a notification from bytes, a path or a binary file; `InvalidFile` otherwise."""
+def parse_camt054(source, on_message=None, on_batch=None) -> Camt054:
+    """Read a notification from bytes, a path or a binary file; `InvalidFile` otherwise.
+    For a streamed import: `on_message(message_id)` as soon as GrpHdr/MsgId is read, and
+    `on_batch(transactions)` for each batch read instead of keeping them (the result's
+    transactions are then empty); a refusal may still come after them."""
+    transactions_read = []
+    if on_batch is None:
+        on_batch = transactions_read.extend
     if isinstance(source, (bytes, bytearray)):
         if not source.strip():
             raise InvalidFile("empty file")
@@ -107,7 +115,7 @@ def parse_camt054(source) -> Camt054:
                              resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                              huge_tree=False, remove_comments=True, remove_pis=True, remove_blank_text=True)
     root = message = reader = batch = None
-    message_id, has_body, transactions = None, False, []
+    message_id, has_body, transactions = None, False, _Batches(on_batch)
     try:
         for event, element in events:
             if root is None:
@@ -126,6 +134,8 @@ def parse_camt054(source) -> Camt054:
                 has_body = True
                 if message_id is None:
                     message_id = reader.text(element, "c:MsgId")
+                    if message_id is not None and on_message is not None:
+                        on_message(message_id)
             elif (parent.tag == notification_tag and element.tag == ns + "Ntry"
                   and parent.getparent() is not None and parent.getparent().tag == body_tag
                   and parent.getparent().getparent() is root):
@@ -149,7 +159,14 @@ def parse_camt054(source) -> Camt054:
     if message_id is None:
         raise InvalidFile(f"{message} without GrpHdr/MsgId")
     return Camt054(message_id=message_id, version=message[len("camt.054."):],
-                   transactions=transactions)
+                   transactions=transactions_read)
+
+
+class _Batches:
+    """Where parse_camt054 puts each batch's transactions (`extend`)."""
+
+    def __init__(self, sink):
+        self.extend = sink
 
 
 def _root(element):

@@ -15,6 +15,13 @@ on PostgreSQL (bulk INSERTs elsewhere). The report's payments and R-transactions
 records of what was written (ImportedPayment, ImportedRTransaction: every column, read by
 the events built after the commit without a query each). One instant (`clock.now()`)
 stamps the whole file.
+
+The file is applied while it is read (import_streamed): camt054.parse_camt054 runs in a
+thread (read_in_thread) handing over chunks of CHUNK transactions, each matched, decided
+and written (_Applier) while the parse of the next goes on, PostgreSQL's work (the UPDATE,
+the COPY) on the other CPU. One transaction still covers the whole file: a refusal found
+after the first chunks rolls them back, and the file is failed with the reason the whole
+read would give.
 """
 import io
 import secrets
@@ -173,70 +180,248 @@ class _Writes:
 def apply_camt054(session, bank_file, transactions, part, as_of):
     """Apply the notification's transactions (camt054.parse_camt054's) in their order;
     fills `part` (an Imported) as the entry-by-entry import did. The caller commits."""
-    from payments.collection import _cents, _day, _field, _unmatched
+    _Applier(session, bank_file, part, as_of).apply(transactions)
 
-    transactions = list(transactions)
-    payments = payments_by_e2e(session, (_field(t, "end_to_end_id") for t in transactions))
-    writes = _Writes(session, bank_file, clock.now())
-    for transaction in transactions:
-        end_to_end_id = _field(transaction, "end_to_end_id")
-        currency = _field(transaction, "currency") or "EUR"
+
+class _Applier:
+    """apply_camt054 chunk by chunk, in the file's order: the payments of each chunk's
+    end-to-end ids not read yet are read (and locked), then its decisions are taken on all
+    the payments read so far and written (flush)."""
+
+    def __init__(self, session, bank_file, part, as_of):
+        self.session, self.bank_file, self.part, self.as_of = session, bank_file, part, as_of
+        self.payments, self.looked_up = {}, set()
+        self.now = clock.now()
+
+    def apply(self, transactions):
+        from payments.collection import _field
+
+        transactions = list(transactions)
+        wanted = {_field(t, "end_to_end_id") for t in transactions} - self.looked_up
+        self.payments.update(payments_by_e2e(self.session, wanted))
+        self.looked_up |= wanted
+        writes = _Writes(self.session, self.bank_file, self.now)
+        self._decide(transactions, writes)
+        writes.flush()
+
+    def _decide(self, transactions, writes):
+        from payments.collection import _cents, _day, _field, _unmatched
+
+        session, bank_file, part, as_of, payments = (self.session, self.bank_file, self.part, self.as_of,
+                                                     self.payments)
+        for transaction in transactions:
+            end_to_end_id = _field(transaction, "end_to_end_id")
+            currency = _field(transaction, "currency") or "EUR"
+            try:
+                amount = _cents(_field(transaction, "amount"))
+            except (TypeError, ValueError):
+                amount = None
+            payment = payments.get(end_to_end_id) if end_to_end_id else None
+            merchant_id = payment.merchant_id if payment else None
+            booked = _day(_field(transaction, "booking_date")) or as_of
+            value_date = _day(_field(transaction, "value_date"))
+            credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
+            reversal = bool(_field(transaction, "reversal"))
+            payout = None
+            if payment is None and not credit and not reversal:  # a payout the bank executed
+                payout = ledger.payout_by_e2e(session, end_to_end_id)
+                merchant_id = payout.merchant_id if payout else None
+
+            def refuse(why):
+                _unmatched(session, bank_file, part, end_to_end_id, amount, why, transaction, merchant_id)
+
+            if currency != "EUR":
+                refuse(f"currency {currency}: Debito collects in EUR only")
+                continue
+            if payout is not None:
+                why = ledger.book_payout_paid(session, payout, amount, booked, value_date)
+                if why:
+                    refuse(why)
+                else:
+                    part.payouts_paid.append(payout)
+                continue
+            if payment is None:
+                refuse("no payment has this end-to-end id")
+                continue
+            if credit and not reversal:
+                if payment.status != "submitted":
+                    refuse(f"credit for a payment that is {payment.status}")
+                elif amount != payment.amount:
+                    refuse(f"credited {amount} cents, the payment is {payment.amount}")
+                else:
+                    writes.set(payment, status="paid", paid_at=writes.now)
+                    writes.ledger_entry(payment, "SDD", payment.amount, booked, value_date)
+                    part.paid.append(payment)
+                continue
+            # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
+            # or as a reversed CRDT: all of them take the collected amount back
+            code = _field(transaction, "return_reason_code")
+            if not code:
+                refuse("a debit without a return reason")
+                continue
+            if payment.status not in ("submitted", "paid"):
+                refuse(f"return of a payment that is {payment.status}")
+                continue
+            was_paid = payment.status == "paid"
+            writes.set(payment, status="rejected", rejected_at=writes.now)
+            r_transaction = writes.r_transaction(payment, "camt.054", code, amount or payment.amount, booked)
+            part.r_transactions.append(r_transaction)
+            if was_paid:  # the credit was booked: the return takes it back
+                writes.ledger_entry(payment, "REF" if r_transaction.type == "refund" else "RET",
+                                    -(amount or payment.amount), booked, value_date)
+            part.rejected.append(payment)
+
+
+# --- the file read while its first chunks are applied --------------------------------------
+
+CHUNK = 1000  # transactions applied at a time while the rest of the file is read
+
+
+def read_in_thread(path):
+    """Yield ("message", message_id) then ("transactions", [...]) chunks of CHUNK, in the
+    file's order, from camt054.parse_camt054 running in a thread; its refusal is raised
+    where it comes, after the chunks read before it. A thread: while this one waits on
+    PostgreSQL (applying a chunk), the parse goes on (lxml and libxslt, psycopg2 leave the
+    GIL); under eventlet the thread is a green one, which interleaves without overlap."""
+    import queue
+    import threading
+
+    from payments import camt054
+
+    items, stop = queue.Queue(maxsize=4), threading.Event()
+
+    class Stopped(Exception):
+        pass
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        raise Stopped
+
+    def work():
+        pending = []
+
+        def batch(transactions):
+            pending.extend(transactions)
+            if len(pending) >= CHUNK:
+                put(("transactions", pending[:]))
+                pending.clear()
         try:
-            amount = _cents(_field(transaction, "amount"))
-        except (TypeError, ValueError):
-            amount = None
-        payment = payments.get(end_to_end_id) if end_to_end_id else None
-        merchant_id = payment.merchant_id if payment else None
-        booked = _day(_field(transaction, "booking_date")) or as_of
-        value_date = _day(_field(transaction, "value_date"))
-        credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
-        reversal = bool(_field(transaction, "reversal"))
-        payout = None
-        if payment is None and not credit and not reversal:  # a payout the bank executed
-            payout = ledger.payout_by_e2e(session, end_to_end_id)
-            merchant_id = payout.merchant_id if payout else None
+            with open(path, "rb") as file:  # a file, as collection.read_bank_file reads it
+                camt054.parse_camt054(file, on_message=lambda message_id: put(("message", message_id)),
+                                      on_batch=batch)
+            if pending:
+                put(("transactions", pending))
+            put(("end", None))
+        except Stopped:
+            pass
+        except BaseException as error:  # noqa: BLE001 - handed over to the reading side
+            try:
+                put(("error", error))
+            except Stopped:
+                pass
 
-        def refuse(why):
-            _unmatched(session, bank_file, part, end_to_end_id, amount, why, transaction, merchant_id)
+    thread = threading.Thread(target=work, name="camt054-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            yield kind, value
+    finally:
+        stop.set()
+        thread.join()
 
-        if currency != "EUR":
-            refuse(f"currency {currency}: Debito collects in EUR only")
-            continue
-        if payout is not None:
-            why = ledger.book_payout_paid(session, payout, amount, booked, value_date)
-            if why:
-                refuse(why)
-            else:
-                part.payouts_paid.append(payout)
-            continue
-        if payment is None:
-            refuse("no payment has this end-to-end id")
-            continue
-        if credit and not reversal:
-            if payment.status != "submitted":
-                refuse(f"credit for a payment that is {payment.status}")
-            elif amount != payment.amount:
-                refuse(f"credited {amount} cents, the payment is {payment.amount}")
-            else:
-                writes.set(payment, status="paid", paid_at=writes.now)
-                writes.ledger_entry(payment, "SDD", payment.amount, booked, value_date)
-                part.paid.append(payment)
-            continue
-        # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
-        # or as a reversed CRDT: all of them take the collected amount back
-        code = _field(transaction, "return_reason_code")
-        if not code:
-            refuse("a debit without a return reason")
-            continue
-        if payment.status not in ("submitted", "paid"):
-            refuse(f"return of a payment that is {payment.status}")
-            continue
-        was_paid = payment.status == "paid"
-        writes.set(payment, status="rejected", rejected_at=writes.now)
-        r_transaction = writes.r_transaction(payment, "camt.054", code, amount or payment.amount, booked)
-        part.r_transactions.append(r_transaction)
-        if was_paid:  # the credit was booked: the return takes it back
-            writes.ledger_entry(payment, "REF" if r_transaction.type == "refund" else "RET",
-                                -(amount or payment.amount), booked, value_date)
-        part.rejected.append(payment)
-    writes.flush()
+
+def import_streamed(session, path, report, as_of):
+    """collection.import_file of a camt.054 (its root read already), the file applied chunk by
+    chunk while it is read: the same checks, refusals, transaction and report. Nothing is
+    committed unless the whole file was read and applied; a refusal found late rolls back
+    what its first chunks did."""
+    from payments.collection import Imported, _commit_keeping, _move, log
+    from payments.models import BankFile
+    from common.ids import new_id as common_new_id
+    from sqlalchemy.exc import IntegrityError
+
+    part, seen, applier, early = Imported(), False, None, []
+    stream = read_in_thread(path)
+    try:
+        while True:
+            try:
+                kind, value = next(stream)
+            except StopIteration:
+                break
+            except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
+                session.rollback()
+                return
+            except Exception as error:  # noqa: BLE001 - as collection.import_file: kept aside with it
+                session.rollback()
+                reason = getattr(error, "reason", None) or str(error) or type(error).__name__
+                log.error("bank file %s cannot be imported: %s", path.name, reason)
+                _move(path, "failed", reason)
+                report.failed.append((path.name, reason))
+                return
+            try:
+                if kind == "message":
+                    message_id = value
+                    seen = session.scalar(select(BankFile.id).where(BankFile.direction == "in",
+                                                                    BankFile.message_id == value))
+                    if seen:  # read to its end all the same: a broken file is failed, not skipped
+                        continue
+                    bank_file = BankFile(id=common_new_id("BF"), direction="in", kind="camt.054",
+                                         message_id=value, filename=path.name, status="imported",
+                                         created_at=clock.now())
+                    session.add(bank_file)
+                    session.flush()
+                    applier = _Applier(session, bank_file, part, as_of)
+                    for transactions in early:
+                        applier.apply(transactions)
+                    early = []
+                elif applier is not None:
+                    applier.apply(value)
+                elif not seen:
+                    early.append(value)  # entries before the GrpHdr: applied once it is read
+            except IntegrityError:  # another replica imported the same message meanwhile
+                session.rollback()
+                stream.close()
+                _move(path, "processed")
+                report.skipped.append(path.name)
+                return
+            except Exception as error:
+                session.rollback()
+                stream.close()
+                log.exception("bank file %s failed", path.name)
+                _move(path, "failed", f"{type(error).__name__}: {error}")
+                report.failed.append((path.name, str(error)))
+                return
+        if seen:
+            log.info("bank file %s (message %s) was imported already", path.name, message_id)
+            _move(path, "processed")
+            report.skipped.append(path.name)
+            return
+        try:
+            _commit_keeping(session, part.paid + part.rejected)
+        except IntegrityError:
+            session.rollback()
+            _move(path, "processed")
+            report.skipped.append(path.name)
+            return
+        except Exception as error:
+            session.rollback()
+            log.exception("bank file %s failed", path.name)
+            _move(path, "failed", f"{type(error).__name__}: {error}")
+            report.failed.append((path.name, str(error)))
+            return
+    finally:
+        stream.close()
+    _move(path, "processed")
+    report.files.append(bank_file)
+    for name in ("paid", "rejected", "r_transactions", "unmatched", "payouts_paid"):
+        getattr(report, name).extend(getattr(part, name))

@@ -222,9 +222,10 @@ def _field(item, name, default=None):
     return getattr(item, name, default)
 
 
-def read_bank_file(path):
+def read_bank_file(path, streamed=False):
     """(kind, parsed) of an inbox file, by its message name; xsd.InvalidFile otherwise.
-    The name comes from the root element alone; a camt.054 is then read as a stream."""
+    The name comes from the root element alone; a camt.054 is then read as a stream
+    (`streamed`: not read here, ("camt.054", None): camt054_import.import_streamed reads it)."""
     from payments import camt054, pain002, xsd
 
     with open(path, "rb") as file:  # FileNotFoundError: another worker took it first
@@ -233,7 +234,7 @@ def read_bank_file(path):
         if message.startswith("pain.002"):
             return "pain.002", pain002.parse_pain002(file.read())
         if message.startswith("camt.054"):
-            return "camt.054", camt054.parse_camt054(file)
+            return "camt.054", None if streamed else camt054.parse_camt054(file)
     raise xsd.InvalidFile(f"neither a pain.002 nor a camt.054 file ({message or 'unknown message'})")
 
 
@@ -294,9 +295,9 @@ def import_inbox(session, inbox_dir, as_of=None):
 def import_file(session, path, report, as_of):
     path = Path(path)
     try:
-        kind, parsed = read_bank_file(path)
-        message_id = _field(parsed, "message_id")
-        if not message_id:
+        kind, parsed = read_bank_file(path, streamed=True)
+        message_id = _field(parsed, "message_id") if parsed is not None else None
+        if parsed is not None and not message_id:
             raise ValueError("the file has no message id")
     except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
         return
@@ -306,6 +307,10 @@ def import_file(session, path, report, as_of):
         _move(path, "failed", reason)
         report.failed.append((path.name, reason))
         return
+    if parsed is None:  # a camt.054: applied chunk by chunk while the rest of it is read
+        from payments.camt054_import import import_streamed
+
+        return import_streamed(session, path, report, as_of)
     seen = session.scalar(select(BankFile.id).where(BankFile.direction == "in",
                                                     BankFile.message_id == message_id))
     if seen:
