@@ -66,6 +66,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.common import machine, throwaway_database
+from common.ids import _base32
 
 FIGURE = "camt054_import_vs_parse"
 GOAL = 5.0
@@ -99,7 +100,6 @@ ADDITIONAL = {"AM04": "PROVISION INSUFFISANTE", "MS02": "OPPOSITION DU DEBITEUR"
               "MS03": "MOTIF NON COMMUNIQUE", "MD06": "CONTESTATION DEBITEUR (REMBOURSEMENT)",
               "AC01": "IBAN ERRONE", "MD01": "ABSENCE DE MANDAT", "AG01": "OPERATION NON AUTORISEE",
               "MD07": "DEBITEUR DECEDE", "SL01": "SERVICE SPECIFIQUE BANQUE DU DEBITEUR"}
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _COLUMNS = ("id", "merchant_id", "plan_id", "instalment_key", "sequence_no", "mandate_id",
             "subscriber_id", "mandate_reference", "mandate_signed_on", "debtor_name", "debtor_email",
             "iban", "bic", "amount", "currency", "label", "due_date", "sequence_type", "end_to_end_id",
@@ -116,14 +116,6 @@ def counts(scale):
 
 
 # --- the data -----------------------------------------------------------------
-
-def _base32(number, length):
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
-
 
 def _business_days(first, last):
     day, days = first, []

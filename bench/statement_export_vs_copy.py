@@ -36,6 +36,7 @@ from pathlib import Path
 from bench.common import SAMPLE_SECONDS, RssSampler, throwaway_database, throwaway_vhost
 from bench.common import services as _services
 from bench.common import status_mb as _status_mb
+from common.ids import _base32
 from common.money import parse_amount
 
 GOAL_RATIO = 2.0
@@ -58,20 +59,11 @@ LABELS = ("Abonnement yoga — mars", "Mitgliedsbeitrag März", "Cotisation ét�
 R_REASONS = {"REJ": ("AM04 insufficient funds", "AC04 account closed", "MD01 no valid mandate"),
              "RET": ("MS02 refused by debtor", "AC06 account blocked"),
              "REF": ("MD06 refund requested by debtor",)}
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _COLUMNS = ("id", "merchant_id", "date", "value_date", "code", "reference", "payment_id",
             "subscriber_name", "label", "amount", "created_at")
 
 
 # --- the data -----------------------------------------------------------------
-
-def _base32(number, length):
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 32)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
-
 
 def _entries(merchant, count, first_day, days, rng):
     """`count` ledger entries spread evenly over `days` days from `first_day`, a realistic mix:

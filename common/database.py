@@ -71,20 +71,30 @@ def copy_out(connection, query, options):
     transaction): the bytes and the number of rows. psycopg2 refuses COPY while psycogreen's wait
     callback is set, so the callback is lifted for the call: this green thread then holds the
     process for the COPY's duration, which the caller keeps short (a page)."""
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    buffer = io.BytesIO()
+    with connection.connection.driver_connection.cursor() as cursor:
+        sql = cursor.mogrify(str(compiled), compiled.params).decode()
+        _copy(cursor, f"COPY ({sql}) TO STDOUT WITH {options}", buffer)
+        return buffer.getvalue(), cursor.rowcount
+
+
+def copy_in(connection, table, columns, file, options="(FORMAT csv)"):
+    """`COPY table (columns) FROM STDIN WITH options` from `file` (text or binary), in the
+    connection's transaction; the wait callback lifted as for copy_out."""
+    with connection.connection.driver_connection.cursor() as cursor:
+        _copy(cursor, f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH {options}", file)
+
+
+def _copy(cursor, sql, file):
     import psycopg2.extensions
 
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    raw = connection.connection.driver_connection
-    buffer = io.BytesIO()
-    with raw.cursor() as cursor:
-        sql = cursor.mogrify(str(compiled), compiled.params).decode()
-        callback = psycopg2.extensions.get_wait_callback()
-        psycopg2.extensions.set_wait_callback(None)
-        try:
-            cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH {options}", buffer)
-        finally:
-            psycopg2.extensions.set_wait_callback(callback)
-        return buffer.getvalue(), cursor.rowcount
+    callback = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        cursor.copy_expert(sql, file)
+    finally:
+        psycopg2.extensions.set_wait_callback(callback)
 
 
 def ensure_schema(connection, owner):

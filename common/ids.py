@@ -14,10 +14,18 @@ def _base32(number, length):
     return "".join(reversed(chars))
 
 
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # 10 bits -> 2 characters
+
+
 def new_id(prefix):
-    """`prefix` + 10 chars of milliseconds + 12 random chars (60 bits)."""
-    millis = time.time_ns() // 1_000_000
-    return prefix + _base32(millis, 10) + _base32(secrets.randbits(60), 12)
+    """`prefix` + 10 chars of milliseconds + 12 random chars (60 bits): _base32 of each, by
+    pairs of characters (a bank file of 10 000 returns makes 20 000 ids)."""
+    millis, bits = time.time_ns() // 1_000_000, secrets.randbits(60)
+    pairs = _PAIRS
+    return (prefix + pairs[(millis >> 40) & 1023] + pairs[(millis >> 30) & 1023] + pairs[(millis >> 20) & 1023]
+            + pairs[(millis >> 10) & 1023] + pairs[millis & 1023] + pairs[bits >> 50]
+            + pairs[(bits >> 40) & 1023] + pairs[(bits >> 30) & 1023] + pairs[(bits >> 20) & 1023]
+            + pairs[(bits >> 10) & 1023] + pairs[bits & 1023])
 
 
 def random_token(nbytes=24):

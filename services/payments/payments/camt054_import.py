@@ -24,8 +24,6 @@ after the first chunks rolls them back, and the file is failed with the reason t
 read would give.
 """
 import io
-import secrets
-import time
 from types import SimpleNamespace
 
 from sqlalchemy import any_, bindparam, insert, select, update
@@ -33,25 +31,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
 from common import clock
-from common.ids import _ALPHABET
+from common.database import copy_in
+from common.ids import new_id
 from payments import ledger, reason_codes
 from payments.models import LedgerEntry, Payment, RTransaction
 
 MATCH_CHUNK = 5000
-_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # 10 bits -> 2 characters
-
-
-def new_id(prefix):
-    """common.ids.new_id, the same ids (prefix, 10 characters of milliseconds, 60 random
-    bits in 12), at a fifth of its cost: 20 000 of them per file of 10 000 returns."""
-    millis, bits = time.time_ns() // 1_000_000, secrets.randbits(60)
-    pairs = _PAIRS
-    return (prefix + pairs[(millis >> 40) & 1023] + pairs[(millis >> 30) & 1023] + pairs[(millis >> 20) & 1023]
-            + pairs[(millis >> 10) & 1023] + pairs[millis & 1023] + pairs[bits >> 50]
-            + pairs[(bits >> 40) & 1023] + pairs[(bits >> 30) & 1023] + pairs[(bits >> 20) & 1023]
-            + pairs[(bits >> 10) & 1023] + pairs[bits & 1023])
-
-
 class ImportedPayment(SimpleNamespace):
     """A payment as the import read and changed it: its columns (the report's record, not a
     session object; `session.get(Payment, id)` reads the row)."""
@@ -113,22 +98,12 @@ def _ledger_line(row, created):
 
 
 def copy_lines(session, table, columns, lines):
-    """COPY CSV `lines` of `columns` into `table`, in the session's transaction. psycopg2
-    refuses COPY while psycogreen's wait callback is set (in the services): the callback is
-    lifted for the call, which then holds the process for its few milliseconds."""
-    import psycopg2.extensions
-
+    """COPY CSV `lines` of `columns` into `table`, in the session's transaction (common.database.copy_in:
+    the process is held for its few milliseconds)."""
     buffer = io.StringIO()
     buffer.writelines(lines)
     buffer.seek(0)
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor:
-        callback = psycopg2.extensions.get_wait_callback()
-        psycopg2.extensions.set_wait_callback(None)
-        try:
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
-        finally:
-            psycopg2.extensions.set_wait_callback(callback)
+    copy_in(session.connection(), table, columns, buffer)
 
 
 class _Writes:
@@ -347,7 +322,6 @@ def import_streamed(session, path, report, as_of):
     what its first chunks did."""
     from payments.collection import Imported, _commit_keeping, _move, log
     from payments.models import BankFile
-    from common.ids import new_id as common_new_id
     from sqlalchemy.exc import IntegrityError
 
     part, seen, applier, early = Imported(), False, None, []
@@ -375,7 +349,7 @@ def import_streamed(session, path, report, as_of):
                                                                     BankFile.message_id == value))
                     if seen:  # read to its end all the same: a broken file is failed, not skipped
                         continue
-                    bank_file = BankFile(id=common_new_id("BF"), direction="in", kind="camt.054",
+                    bank_file = BankFile(id=new_id("BF"), direction="in", kind="camt.054",
                                          message_id=value, filename=path.name, status="imported",
                                          created_at=clock.now())
                     session.add(bank_file)
