@@ -188,14 +188,6 @@ class CsvWriter:
                 chunk = [tuple(row) for row in chunk]
             self._write(self._line.many(chunk))
 
-    def writelines(self, text: str | bytes) -> None:
-        """Lines already rendered by these rules (`lines`, or PostgreSQL's COPY: `copy_lines`),
-        as text or UTF-8 bytes."""
-        if isinstance(text, bytes):
-            self._file.write(text if self._binary else text.decode("utf-8"))
-        else:
-            self._write(text)
-
     def writecolumns(self, columns: list) -> None:
         """Rows given column by column (each a sequence of cells, all of one length): the same
         bytes as writerows(zip(*columns)), without building the rows; _CHUNK_ROWS rows at a time."""
@@ -203,47 +195,3 @@ class CsvWriter:
             raise ValueError("columns of unequal length")
         for start in range(0, len(columns[0]) if columns else 0, _CHUNK_ROWS):
             self._write(self._line.columns([cells[start:start + _CHUNK_ROWS] for cells in columns]))
-
-
-def lines(columns: list, decimal: str = ",", amounts: Iterable[int] = ()) -> str:
-    """The CSV lines (CRLF-terminated, no BOM, no header) of rows given column by column,
-    `amounts` the indexes of the columns whose int cells are cents: what CsvWriter writes for them."""
-    return _Lines(decimal, amounts).columns(columns)
-
-
-# --- lines PostgreSQL's COPY writes ----------------------------------------------------------------
-#
-# For exports of a million rows PostgreSQL writes the lines itself: `COPY (SELECT <cells>) TO STDOUT
-# WITH (FORMAT csv, DELIMITER ';')` quotes a cell holding ; " CR or LF exactly as the csv module
-# does, once each text cell went through `sql_text` (formula disarmed, "" as NULL: COPY would quote
-# an empty text) and each amount through `sql_amount`; `copy_lines` then turns its LF line ends
-# into CRLF. COPY's line end and a LF inside a cell cannot be told apart by a byte search, so a
-# page holding such a cell is refused (None) and written the slow way.
-
-COPY_OPTIONS = "(FORMAT csv, DELIMITER ';')"
-_FORMULA_CODES = tuple(map(ord, _FORMULA_STARTS))
-
-
-def sql_text(column):
-    """A SQLAlchemy expression: a text column as COPY must get it to write `_text`'s cell."""
-    from sqlalchemy import case, func, literal
-
-    return case((func.ascii(column).in_(_FORMULA_CODES), literal("'").concat(column)),
-                else_=func.nullif(column, ""))
-
-
-def sql_amount(column, decimal: str):
-    """A SQLAlchemy expression: integer cents as `format_amount`'s euros (-0,05; 1234,50)."""
-    from sqlalchemy import func
-
-    if decimal not in (",", "."):
-        raise ValueError("decimal must be ',' or '.'")
-    return func.to_char(column, f'FM99999999999999990"{decimal}"00')  # 19 digits: every bigint
-
-
-def copy_lines(data: bytes, rows: int, end: bytes = b"\n") -> bytes | None:
-    """COPY's output of `rows` rows (UTF-8; each line ends with `end`, b";\\n" when the query's
-    last column is an empty one to drop) as CSV lines (UTF-8); None when a cell holds a LF."""
-    if data.count(b"\n") != rows:  # else every LF ends a line, after its `end`
-        return None
-    return data.replace(end, b"\r\n")

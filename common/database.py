@@ -66,22 +66,11 @@ def _green_psycopg():
         patch_psycopg()
 
 
-def copy_out(connection, query, options):
-    """`COPY (query) TO STDOUT WITH options` on a SQLAlchemy PostgreSQL connection (in its
-    transaction): the bytes and the number of rows. psycopg2 refuses COPY while psycogreen's wait
-    callback is set, so the callback is lifted for the call: this green thread then holds the
-    process for the COPY's duration, which the caller keeps short (a page)."""
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    buffer = io.BytesIO()
-    with connection.connection.driver_connection.cursor() as cursor:
-        sql = cursor.mogrify(str(compiled), compiled.params).decode()
-        _copy(cursor, f"COPY ({sql}) TO STDOUT WITH {options}", buffer)
-        return buffer.getvalue(), cursor.rowcount
-
-
 def copy_in(connection, table, columns, file, options="(FORMAT csv)"):
     """`COPY table (columns) FROM STDIN WITH options` from `file` (text or binary), in the
-    connection's transaction; the wait callback lifted as for copy_out."""
+    connection's transaction. psycopg2 refuses COPY while psycogreen's wait callback is set,
+    so the callback is lifted for the call: this green thread then holds the process for the
+    COPY's duration, which the caller keeps short."""
     with connection.connection.driver_connection.cursor() as cursor:
         _copy(cursor, f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH {options}", file)
 

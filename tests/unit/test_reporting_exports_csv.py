@@ -2,7 +2,6 @@
 page by page, the statement's opening and closing rows, a failure midway
 leaves no file, the CSV reads back with pandas, formulas are disarmed,
 tenancy, and old exports are cleaned up."""
-import base64
 import io
 
 import pandas
@@ -10,7 +9,6 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from common.csv import lines
 from common.errors import Conflict, Invalid, NotFound
 from reporting import exports
 from reporting.models import Base, ExportJob
@@ -94,12 +92,11 @@ STATEMENT_COLUMNS = ["date", "value_date", "code", "reference", "subscriber", "l
 def statement_source(filters):
     """A fake payments.statement_page: one entry a page, the running balance in the cursor."""
     assert {k: v for k, v in filters.items() if k != "cursor"} == {
-        "from": "2027-03-01", "to": "2027-03-31", "limit": exports.STATEMENT_PAGE_SIZE, "decimal": ","}
+        "from": "2027-03-01", "to": "2027-03-31", "limit": exports.STATEMENT_PAGE_SIZE}
     first = "cursor" not in filters
     row = (["2027-03-05", "2027-03-05", "SDD", "PM1", "Émilie Durand", "Abonnement", 2990, 12990] if first
            else ["2027-03-09", "2027-03-09", "RET", "RT1", "Émilie Durand", "MS02", -1750, 11240])
-    text = lines([[cell] for cell in row], ",", [6, 7])
-    return {"columns": STATEMENT_COLUMNS, "rows": 1, "csv_base64": base64.b64encode(text.encode()).decode(),
+    return {"columns": STATEMENT_COLUMNS, "rows": 1, "separator": "\x1f", "values": [str(cell) for cell in row],
             "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
             "next_cursor": "2027-03-05.LE1.12990" if first else None}
 

@@ -8,14 +8,14 @@ the other functions leave the commit to the caller.
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Date, case, func, literal, select, tuple_
+from sqlalchemy import BigInteger, Date, Text, cast, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from common import clock, csv
+from common import clock
 from common.calendar import add_business_days, next_business_day
 from common.errors import Invalid, NotFound
 from common.ids import new_id
-from common.database import copy_out, keyset_page
-from common.money import parse_amount
+from common.database import keyset_page
 from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction
 
 STREAM_ROWS = 2000
@@ -114,39 +114,45 @@ def statement_query(merchant_id, date_from, date_to, after=None, start=0, limit=
                   page.c.id, func.row_number().over(**order).label("n"))
 
 
-_TEXT_COLUMNS = ("code", "reference", "subscriber", "label")
-_AMOUNT_COLUMNS = ("amount", "balance")
+# A page's columns are joined by the first of these that no cell of the page holds: "~" costs
+# one byte in JSON (a control character six, "\u001f"), the ASCII separators are the fallback.
+SEPARATORS = ("~", "^", "\x1f", "\x1e")
+_TEXT_COLUMNS = ("date", "value_date", "code", "reference", "subscriber", "label")
 
 
-def _page_by_copy(connection, query, limit, decimal):
-    """PostgreSQL's COPY writes the page's lines (common.csv's COPY rules); the last row of a full
-    page carries the next cursor in one more column, cut off here. None when a cell holds a LF
-    (common.csv.copy_lines): the caller writes that page the slow way."""
+def _page_in_postgresql(connection, query, limit, separator, ordered=False):
+    """PostgreSQL joins each column of the page into one text (`string_agg`), so neither
+    payments nor the wire holds a Python object per cell. Aggregates read the window's rows
+    in its order; the row numbers come back joined too, and the caller checks them
+    (`ordered=True` asks for an explicit, slower, ORDER BY)."""
     c = query.subquery().c
-    cells = [c.date, c.value_date,  # ISO: see statement_page
-             *(csv.sql_text(c[name]) for name in _TEXT_COLUMNS),
-             *(csv.sql_amount(c[name], decimal) for name in _AMOUNT_COLUMNS),
-             case((c.n == limit, func.concat(c.date, ".", c.id, ".", c.balance)))]
-    data, rows = copy_out(connection, select(*cells).order_by(c.date, c.id), csv.COPY_OPTIONS)
-    last = None
-    if rows == limit:  # maybe more: the cursor is the last row's last cell
-        cut = data.rindex(b";", 0, len(data) - 1)
-        last, data = data[cut + 1:-1].decode(), data[:cut + 1] + b"\n"
-    text = csv.copy_lines(data, rows, end=b";\n")
-    if text is None:
-        return None
-    return rows, last, text
+    mine = c.n <= limit
+    text = {"date": cast(c.date, Text), "value_date": cast(c.value_date, Text),  # ISO: see statement_page
+            "amount": cast(c.amount, Text), "balance": cast(c.balance, Text), "n": cast(c.n, Text)}
+
+    def joined(name):
+        value = text.get(name, func.coalesce(c[name], ""))
+        aggregate = func.string_agg(value, aggregate_order_by(separator, c.n) if ordered else separator)
+        return func.coalesce(aggregate.filter(mine), "")
+
+    found = connection.execute(select(
+        func.count(), func.max(func.concat(c.date, ".", c.id, ".", c.balance)).filter(c.n == limit),
+        func.coalesce(func.sum(c.amount).filter(mine), 0), *(joined(name) for name in (*STATEMENT_COLUMNS, "n")),
+    )).one()
+    return found[0], found[1], found[2], list(found[3:])
 
 
-def _page_in_python(connection, merchant_id, date_from, date_to, after, start, limit, decimal):
-    """The same from fetched rows, written by common.csv (SQLite: `make run` and unit tests)."""
-    found = connection.execute(statement_query(merchant_id, date_from, date_to, after, start, limit + 1)).all()
+def _page_in_python(connection, query, limit, separator, ordered=False):
+    """The same from fetched rows (SQLite: `make run` and unit tests)."""
+    found = connection.execute(query).all()
     rows = found[:limit]
-    last = rows[-1] if len(found) > limit else None
-    columns = [[r.date.isoformat() for r in rows], [r.value_date.isoformat() for r in rows],
-               *([r._mapping[name] for r in rows] for name in (*_TEXT_COLUMNS, *_AMOUNT_COLUMNS))]
-    text = csv.lines(columns, decimal, [6, 7]).encode("utf-8") if rows else b""
-    return len(rows), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", text
+    last = found[limit - 1] if len(found) > limit else None
+    cells = {"date": [r.date.isoformat() for r in rows], "value_date": [r.value_date.isoformat() for r in rows],
+             "n": [str(r.n) for r in rows]}
+    for name in STATEMENT_COLUMNS[2:]:
+        cells[name] = ["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows]
+    return (len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", sum(r.amount for r in rows),
+            [separator.join(cells[name]) for name in (*STATEMENT_COLUMNS, "n")])
 
 
 def _parse_cursor(cursor):
@@ -158,21 +164,19 @@ def _parse_cursor(cursor):
             from None
 
 
-def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS, decimal=","):
+def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS):
     """One keyset page of the statement, for exports of any length.
 
-    `csv` holds the page's `rows` entries as the UTF-8 lines of the export's CSV (spec §8, common.csv:
-    STATEMENT_COLUMNS, `;`, CRLF, amounts and running balances in euros with `decimal`, formulas
-    disarmed; no BOM, no header): the export appends them as they come. The running balance
-    crosses pages in the cursor (`date.id.balance` of the last entry, in cents);
-    `opening_balance` (cents) comes on the first page, `closing_balance` on the last
-    (`next_cursor` None). Each page is one indexed range scan, at most `limit` entries."""
+    Column by column: `values[i]` is the text of STATEMENT_COLUMNS[i] for the page's `rows`
+    entries, joined by `separator` (a control character no cell of the page holds); dates are
+    ISO, amounts and running balances integer cents, an absent text is "". The running
+    balance crosses pages in the cursor (`date.id.balance` of the last entry);
+    `opening_balance` comes on the first page, `closing_balance` on the last (`next_cursor`
+    None). Each page is one indexed range scan, at most `limit` entries."""
     _check_period(date_from, date_to)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= STATEMENT_PAGE_MAX:
         message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
         raise Invalid(f"limit: {message}", {"limit": message})
-    if decimal not in (",", "."):
-        raise Invalid("decimal: ',' or '.'", {"decimal": "',' or '.'"})
     if cursor:
         after, start = _parse_cursor(cursor)
         opening = None
@@ -180,20 +184,30 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
         after, start = None, opening_balance(session, merchant_id, date_from)
         opening = start
     connection = session.connection()
-    page = None
+    query = statement_query(merchant_id, date_from, date_to, after, start, limit + 1)
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # dates as YYYY-MM-DD
-        page = _page_by_copy(connection, statement_query(merchant_id, date_from, date_to, after, start, limit),
-                             limit, decimal)
-    if page is None:  # SQLite, or a cell COPY's lines cannot carry
-        page = _page_in_python(connection, merchant_id, date_from, date_to, after, start, limit, decimal)
-    rows, next_cursor, text = page
-    closing = None
-    if next_cursor is None:  # the last page: the running balance of its last line, or where it started
-        closing = parse_amount(text[text.rindex(b";") + 1:-2].decode()) if rows else start
+        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # date::text is YYYY-MM-DD, cheaper than to_char
+        page = _page_in_postgresql
+    else:
+        page = _page_in_python
+    ordered = False
+    for separator in SEPARATORS:
+        found, last, total, values = page(connection, query, limit, separator, ordered)
+        rows = min(found, limit)
+        if values.pop() != separator.join(map(str, range(1, rows + 1))):  # not in the window's order
+            ordered = True
+            found, last, total, values = page(connection, query, limit, separator, ordered)
+            values.pop()
+        if all(value.count(separator) == max(rows - 1, 0) for value in values):
+            break
+    else:  # every separator is held by some cell of this page
+        raise Invalid("the statement holds control characters it cannot be paged with",
+                      {"cursor": "control characters in the entries"})
+    more = found > limit
     return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
-            "columns": STATEMENT_COLUMNS, "rows": rows, "decimal": decimal, "csv": text,
-            "opening_balance": opening, "closing_balance": closing, "next_cursor": next_cursor}
+            "columns": STATEMENT_COLUMNS, "rows": rows, "separator": separator, "values": values,
+            "opening_balance": opening, "closing_balance": None if more else start + int(total),
+            "next_cursor": last if more else None}
 
 
 def statement(session, merchant_id, date_from, date_to):

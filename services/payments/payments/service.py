@@ -21,7 +21,6 @@ list_unmatched, get_balance, get_statement, statement_page, request_payout, list
 Every call but collect, import_inbox and list_unmatched takes the caller's
 `merchant_id` and every query filters by it.
 """
-import base64
 import logging
 from datetime import date
 from pathlib import Path
@@ -299,19 +298,14 @@ class PaymentsService(DebitoService):
 
     @rpc
     def statement_page(self, merchant_id, filters=None):
-        """`{from, to, cursor?, limit?, decimal?}`: one keyset page of the statement
-        (ledger.statement_page), its entries already the export's CSV lines, UTF-8 in base64
-        (`csv_base64`: cheaper to carry in JSON than text with accents); exports page through
-        it, never holding the period."""
+        """`{from, to, cursor?, limit?}`: one keyset page of the statement (ledger.statement_page),
+        each column one text (`values`); exports page through it, never holding the period."""
         filters = dict(filters or {})
         cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
-        decimal = filters.pop("decimal", ",")
         period = load(StatementIn, filters)
         date_to = period.get("to") or clock.today()
         date_from = period.get("from_") or date_to.replace(day=1)
-        page = ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit, decimal)
-        page["csv_base64"] = base64.b64encode(page.pop("csv")).decode("ascii")
-        return page
+        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit)
 
     @rpc
     def request_payout(self, merchant_id, payload=None):

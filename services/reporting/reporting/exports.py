@@ -8,10 +8,9 @@ leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
 answers a list page `{items, next_cursor}` (for the statement, a page of
-payments.statement_page: `{columns, rows, csv_base64, opening_balance,
-closing_balance, next_cursor}`, its entries already CSV lines in the job's format).
+payments.statement_page: `{columns, rows, separator, values,
+opening_balance, closing_balance, next_cursor}`, one text per column).
 """
-import base64
 import logging
 import os
 import threading
@@ -33,7 +32,7 @@ from reporting.models import ExportJob
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-STATEMENT_PAGE_SIZE = 20_000  # about 2.2 MB a page: few round trips, bounded memory
+STATEMENT_PAGE_SIZE = 20_000  # about 1.2 MB a page: few round trips, bounded memory
 CHUNK_MAX = 1024 * 1024  # read_export answers at most 1 MB per call
 AMOUNT_COLUMNS = ("amount", "balance")
 
@@ -180,7 +179,7 @@ def _value(item, column):
     return item[column] if column in item else (item.get("subscriber") or {}).get(column)
 
 
-def _list_pages(job, fetch_page, columns):
+def _list_pages(job, fetch_page, columns, start_page=None):
     filters = dict(job.filters, limit=PAGE_SIZE)
     while True:
         page = fetch_page(dict(filters))
@@ -188,6 +187,14 @@ def _list_pages(job, fetch_page, columns):
         if not page["next_cursor"]:
             return
         filters["cursor"] = page["next_cursor"]
+
+
+class _Columns(list):
+    """A batch of rows given column by column (a list of equal-length lists of cells)."""
+
+    @property
+    def rows(self):
+        return len(self[0]) if self else 0
 
 
 class _Ahead(threading.Thread):
@@ -213,42 +220,45 @@ class _Ahead(threading.Thread):
         return self._page
 
 
-class _Lines(bytes):
-    """CSV lines already rendered by the source (a statement page, UTF-8), and how many."""
-
-    rows = 0
-
-
-def _statement_lines(page):
-    lines = _Lines(base64.b64decode(page["csv_base64"]))
-    lines.rows = page["rows"]
-    return lines
+def _statement_columns(page, columns):
+    """A statement_page answer as the export's columns of cells (amounts as int cents)."""
+    texts = dict(zip(page["columns"], page["values"]))
+    split = (lambda text: text.split(page["separator"])) if page["rows"] else (lambda text: [])
+    return _Columns(list(map(int, split(texts[c]))) if c in AMOUNT_COLUMNS else split(texts[c]) for c in columns)
 
 
-def _statement_pages(job, fetch_page, columns):
+def _statement_pages(job, fetch_page, columns, start_page=None):
     """Keyset pages of payments.statement_page, the next one asked for before this one is
     written; each row carries its running balance. The opening-balance row comes before the
-    first, the closing-balance row after the last. PostgreSQL renders each page's lines in
-    the job's format (payments: common.csv's rules as SQL); they are appended as they come."""
-    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE, decimal=job.decimal)
+    first, the closing-balance row after the last. A page travels and is written column by
+    column (no object per row); amount cells stay ints, the writer knows which columns are cents."""
+    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE)
     page = fetch_page(dict(filters))
     while True:
         cursor = page["next_cursor"]
-        ahead = _Ahead(fetch_page, dict(filters, cursor=cursor)) if cursor else None
+        ahead = None
+        if cursor:  # asked before this page is written: the request is on its way meanwhile
+            ahead = (start_page or (lambda f: _Ahead(fetch_page, f)))(dict(filters, cursor=cursor))
+        batch = _statement_columns(page, columns)
         if page["opening_balance"] is not None:
             opening = {"code": "OPENING", "label": "opening balance", "balance": page["opening_balance"]}
-            yield [[opening.get(column) for column in columns]], False
-        yield _statement_lines(page), False
+            for cells, column in zip(batch, columns):
+                cells.insert(0, opening.get(column))
         if ahead is None:
             closing = {"code": "CLOSING", "label": "closing balance", "balance": page["closing_balance"]}
-            yield [[closing.get(column) for column in columns]], True
+            for cells, column in zip(batch, columns):
+                cells.append(closing.get(column))
+        yield batch, ahead is None
+        if ahead is None:
             return
         page = ahead.result()
 
 
-def run_export(session, job, fetch_page, root=None):
+def run_export(session, job, fetch_page, root=None, start_page=None):
     """Write `job`'s file, committing its progress after every page; a job
-    already started (a redelivered event) is left alone. Returns the job."""
+    already started (a redelivered event) is left alone. Returns the job.
+    `start_page(filters)`, if given, sends a page's request at once and answers an object
+    whose result() waits for it (nameko's call_async); else a thread asks fetch_page."""
     if job.status != "pending":
         return job
     job.status = "running"
@@ -261,9 +271,9 @@ def run_export(session, job, fetch_page, root=None):
         with open(partial, "wb") as file:
             writer = CsvWriter(file, columns, decimal=job.decimal,
                                amounts=[c for c in columns if c in AMOUNT_COLUMNS])
-            for batch, last in pages(job, fetch_page, columns):
-                if isinstance(batch, _Lines):
-                    writer.writelines(batch)
+            for batch, last in pages(job, fetch_page, columns, start_page):
+                if isinstance(batch, _Columns):
+                    writer.writecolumns(batch)
                     job.rows_done += batch.rows
                 else:
                     writer.writerows(batch)

@@ -162,5 +162,7 @@ class ReportingService(DebitoService):
         job = exports.get_export(self.db, payload["merchant_id"], payload["export_id"])
         section = exports.SECTIONS[job.section]
         source = getattr(getattr(self, section.service), section.method)
-        job = exports.run_export(self.db, job, lambda filters: source(job.merchant_id, filters))
+        # the statement asks for its next page before writing one: sent at once (call_async)
+        job = exports.run_export(self.db, job, lambda filters: source(job.merchant_id, filters),
+                                 start_page=lambda filters: source.call_async(job.merchant_id, filters))
         return job.status
