@@ -104,7 +104,8 @@ def table(results):
     """The results as the table of docs/performance.md (Markdown)."""
     lines = ["| figure | value | goal | met |", "|---|---:|---|---|"]
     for name, figure in results["figures"].items():
-        lines.append(f"| `{name}` | {figure['value']:.2f} | {figure['goal']} | {'yes' if figure['goal_met'] else 'NO'} |")
+        met = "yes" if figure["goal_met"] else "NO"
+        lines.append(f"| `{name}` | {figure['value']:.2f} | {figure['goal']} | {met} |")
     for name, reason in results["failed"].items():
         lines.append(f"| `{name}` | — | — | not measured: {reason} |")
     return "\n".join(lines)

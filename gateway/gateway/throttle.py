@@ -37,7 +37,8 @@ def retry_after(session, kind, keys):
                                            FailedAttempt.at > now - timedelta(seconds=window))
             .order_by(FailedAttempt.at.desc()).limit(failures)).all()
         if len(recent) >= failures:
-            freed = to_utc(recent[-1]) + timedelta(seconds=window)  # the oldest of the last `failures` leaves the window
+            # when the oldest of the last `failures` leaves the window
+            freed = to_utc(recent[-1]) + timedelta(seconds=window)
             wait = max(wait, int((freed - now).total_seconds()) + 1)
     return wait
 

@@ -83,10 +83,12 @@ def test_another_merchants_lists_never_show_the_owners_rows(cluster, owned):
         assert ids[kind] in mine, path  # the owner sees it
         theirs = other.get(path, params={"q": "Tenant"} if path == "/subscribers" else None).json()["items"]
         assert theirs == [], path
-    for path, params in (("/mandates", {"customer_reference": owner_api.get(f"/mandates/{ids['mandate_id']}")
-                                        .json()["subscriber"]["customer_reference"]}),
-                         ("/payments", {"mandate_id": ids["mandate_id"]}), ("/plans", {"mandate_id": ids["mandate_id"]}),
-                         ("/payments", {"plan_id": ids["plan_id"]}), ("/mandates", {"subscriber_id": ids["subscriber_id"]})):
+    reference = owner_api.get(f"/mandates/{ids['mandate_id']}").json()["subscriber"]["customer_reference"]
+    for path, params in (("/mandates", {"customer_reference": reference}),
+                         ("/payments", {"mandate_id": ids["mandate_id"]}),
+                         ("/plans", {"mandate_id": ids["mandate_id"]}),
+                         ("/payments", {"plan_id": ids["plan_id"]}),
+                         ("/mandates", {"subscriber_id": ids["subscriber_id"]})):
         assert other.get(path, params=params).json()["items"] == [], (path, params)
     assert other.get("/r-transactions").json()["items"] == [] and other.get("/payouts").json()["items"] == []
     assert DEBTOR_IBAN not in other.get("/mandates").text
