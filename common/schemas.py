@@ -102,12 +102,33 @@ def _compile_dumper(schema_class):
     return dump
 
 
+def _unstorable(value):
+    """A text PostgreSQL cannot store (a NUL, a lone surrogate), anywhere in `value`."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(map(_unstorable, value.values()))
+    if isinstance(value, list):
+        return any(map(_unstorable, value))
+    return False
+
+
 class In(Schema):
-    """Unknown fields are refused (marshmallow's default); null is absent (spec §6)."""
+    """Unknown fields are refused (marshmallow's default); null is absent (spec §6); a text
+    holding a NUL or a lone surrogate is refused (422, never a database error)."""
 
     @pre_load
     def drop_nulls(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        refused = {key: "a NUL or an invalid character" for key, value in data.items() if _unstorable(value)}
+        if refused:
+            raise ValidationError(refused)
+        return {k: v for k, v in data.items() if v is not None}
 
 
 class Text(fields.String):

@@ -34,8 +34,9 @@ class Cluster:
                        GATEWAY_HOST="127.0.0.1",
                        GATEWAY_PORT=str(free_port()), SECRET_KEY="test-secret-key",
                        PYTHONWARNINGS="ignore::DeprecationWarning", LOG_LEVEL="INFO",
-                       # tests walk the clock with `collect --as-of`: no import at real-time ticks
-                       INBOX_INTERVAL="3600", SANDBOX_BANK_INTERVAL="0")
+                       # tests walk the clock with `collect --as-of`: no import nor daily cycle at real-time
+                       # ticks (the scheduler's cycle of today would expire a test's old mandates meanwhile)
+                       INBOX_INTERVAL="3600", SCHEDULER_INTERVAL="3600", SANDBOX_BANK_INTERVAL="0")
             subprocess.run([DEBITO, "migrate"], env=env, check=True, capture_output=True)
             supervisor = Supervisor(cluster_children(), env=env, log_dir=str(workdir / "logs"))
             cluster = cls(env, supervisor, workdir / "logs")
