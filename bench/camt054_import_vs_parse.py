@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import machine, throwaway_database
+from bench.common import machine, reset_peak, status_mb, throwaway_database
 from common.ids import _base32
 
 FIGURE = "camt054_import_vs_parse"
@@ -382,22 +382,6 @@ def _entry(sub, bank_code, creditor, number, detail, code):
 
 # --- the contenders -------------------------------------------------------------
 
-def _status_mb(field):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return None
-
-
-def _reset_peak():
-    """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def _phases():
     """The import's time in reading the file's root (collection.read_bank_file) and in applying
@@ -442,13 +426,13 @@ def run_import(engine, source, workdir):
     try:
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
         gc.collect()
-        reset = _reset_peak()
-        rss_before = _status_mb("VmRSS")
+        reset = reset_peak()
+        rss_before = status_mb(os.getpid(), "VmRSS")
         started, cpu = time.perf_counter(), time.process_time()
         with _phases() as phases:
             report = collection.import_inbox(session, inbox, AS_OF)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        peak = _status_mb("VmHWM")
+        peak = status_mb(os.getpid(), "VmHWM")
         started = time.perf_counter()
         by_id = {payment.id: payment for payment in report.rejected}
         payloads = [events.payment_event(payment) for payment in report.rejected]

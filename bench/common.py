@@ -141,6 +141,16 @@ def status_mb(pid, field):
     return None
 
 
+def reset_peak():
+    """Linux >= 4.0: writing 5 to /proc/self/clear_refs resets this process's VmHWM to its RSS;
+    False where that cannot be done."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 class RssSampler(threading.Thread):
     """VmRSS of each pid every SAMPLE_SECONDS, until stopped; stop() gives each one's peak."""
 

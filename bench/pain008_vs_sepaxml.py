@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import throwaway_database
+from bench.common import reset_peak, throwaway_database
 
 GOAL = 0.6
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,21 +68,12 @@ def _status_kib(field):
     return int(match.group(1)) if match else None
 
 
-def _reset_peak():
-    """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def measured():
     """Wall time and peak RSS growth of the block; fills the yielded dict."""
     figures = {}
     gc.collect()
-    figures["peak_reset"] = _reset_peak()
+    figures["peak_reset"] = reset_peak()
     rss_before, maxrss_before = _status_kib("VmRSS"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     hwm_before = _status_kib("VmHWM")
     started = time.perf_counter()
