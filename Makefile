@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast chromium translations translations-update clean bench bench-pain008 bench-statement
+.PHONY: install run test test-slow test-fast chromium translations translations-update clean bench bench-pain008 bench-statement
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ chromium:
 
 test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long reliability runs (crashes, broker restarts), marked slow: CI runs them after `make test`.
+test-slow: install
+	$(BIN)/python -m pytest --slow -m slow $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)

@@ -26,6 +26,19 @@ from harness.infrastructure import Infrastructure  # noqa: E402
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the long reliability tests (marked slow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="a long reliability run: give --slow (make test-slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_configure(config):
     # nameko's plugin reads --amqp-uri / --rabbit-api-uri; let the environment set them.
     if os.environ.get("AMQP_URI") and config.getoption("RABBIT_AMQP_URI").startswith("pyamqp://guest:guest@localhost"):

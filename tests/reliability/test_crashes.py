@@ -21,7 +21,7 @@ from bench.collection_vs_kombu import AS_OF, CLOCK, MERCHANT
 from debito.supervisor import Child, Supervisor, service_argv
 from harness.reliability import debits_in_files, wait_for_consumers
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALMENTS = 10_000
