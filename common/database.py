@@ -113,6 +113,10 @@ class Database(DependencyProvider):
         self._sessions[worker_ctx] = session
         return session
 
+    def session_of(self, worker_ctx):
+        """The session `get_dependency` gave this worker."""
+        return self._sessions[worker_ctx]
+
     def worker_teardown(self, worker_ctx):
         session = self._sessions.pop(worker_ctx, None)
         if session is not None:

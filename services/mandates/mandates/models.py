@@ -4,6 +4,7 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index
 from sqlalchemy.orm import DeclarativeBase, relationship
 
 from common.idempotency import processed_events_table
+from common.outbox import outbox_table
 
 SIGNATURE_METHODS = ("electronic", "paper", "phone", "web")
 IMPORT_METHODS = ("paper", "phone", "web")
@@ -16,6 +17,7 @@ class Base(DeclarativeBase):
 
 
 processed_events = processed_events_table(Base.metadata)
+outbox_events = outbox_table(Base.metadata)
 
 
 class Subscriber(Base):

@@ -5,6 +5,7 @@ from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, String,
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
+from common.outbox import outbox_table
 
 STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
 SEQUENCE_TYPES = ("FRST", "RCUR", "FNAL", "OOFF")
@@ -20,6 +21,7 @@ class Base(DeclarativeBase):
 
 
 processed_events = processed_events_table(Base.metadata)
+outbox_events = outbox_table(Base.metadata)
 
 
 class Creditor(Base):

@@ -4,6 +4,7 @@ from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import DeclarativeBase, relationship
 
 from common.idempotency import processed_events_table
+from common.outbox import outbox_table
 
 STATUSES = ("active", "paused", "completed", "cancelled")
 INSTALMENT_STATUSES = ("issued", "collected", "failed", "cancelled")
@@ -14,6 +15,7 @@ class Base(DeclarativeBase):
 
 
 processed_events = processed_events_table(Base.metadata)
+outbox_events = outbox_table(Base.metadata)
 
 
 class Plan(Base):

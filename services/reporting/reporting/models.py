@@ -8,6 +8,7 @@ from sqlalchemy import JSON, BigInteger, Column, Date, DateTime, Index, Integer,
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
+from common.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
@@ -15,6 +16,7 @@ class Base(DeclarativeBase):
 
 
 processed_events = processed_events_table(Base.metadata)
+outbox_events = outbox_table(Base.metadata)
 
 
 class Fact(Base):

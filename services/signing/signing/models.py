@@ -3,6 +3,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
+from common.outbox import outbox_table
 
 METHODS = ("link", "operator")
 STATUSES = ("pending", "otp_sent", "signed", "expired", "failed", "cancelled")
@@ -14,6 +15,7 @@ class Base(DeclarativeBase):
 
 
 processed_events = processed_events_table(Base.metadata)
+outbox_events = outbox_table(Base.metadata)
 
 
 class SignatureOrder(Base):

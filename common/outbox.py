@@ -1,0 +1,159 @@
+"""Transactional outbox: an event is never lost between a commit and its dispatch.
+
+`Outbox` takes the place of nameko's `EventDispatcher` (same `self.dispatch(type, payload)`
+in the service), but the event is written as a row of the service's `outbox_events` table in
+the worker's own session: it is committed with the work it announces, or rolled back with it.
+A relay green thread of each service process then publishes committed rows to the service's
+events exchange (persistent messages, publisher confirms) in id order and deletes them. The
+relay runs as soon as a session commits rows, every `OUTBOX_INTERVAL` seconds otherwise, and
+when the process starts: a row committed by a process killed before publishing it is
+published by the next one (or by a replica). Replicas take rows with `FOR UPDATE SKIP
+LOCKED`, so a row is published by one of them. Publishing then dying before the delete
+commits publishes it again: delivery is at least once, and every handler records the
+`event_id`s it has processed (common.idempotency).
+
+So: call `self.dispatch(...)` before `self.db.commit()`. An event staged and never committed
+is dropped with its transaction, and logged as an error if the worker ended normally.
+"""
+import logging
+
+import eventlet
+import eventlet.event
+from kombu.utils.json import dumps, loads
+from nameko.events import EventDispatcher
+from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text, delete, event, insert, select
+
+from common import clock
+from common.config import env
+from common.database import Database
+
+log = logging.getLogger(__name__)
+OUTBOX_INTERVAL = float(env("OUTBOX_INTERVAL", "1"))
+RELAY_BATCH = 200  # rows published per relay transaction
+
+
+def outbox_table(metadata):
+    return Table(
+        "outbox_events",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_type", String(100), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+def create_outbox_events(op):
+    """The migration step that gives a service its outbox."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "outbox_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def stage(session, table, event_type, payload):
+    """Write the event into the session's transaction."""
+    session.execute(insert(table).values(event_type=event_type, payload=dumps(payload), created_at=clock.now()))
+
+
+def relay(connection, table, publish, limit=RELAY_BATCH):
+    """Publish up to `limit` committed events, oldest first, and delete them, in one
+    transaction of `connection`; how many were published."""
+    with connection.begin():
+        rows = connection.execute(
+            select(table.c.id, table.c.event_type, table.c.payload)
+            .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            publish(row.event_type, loads(row.payload))
+        if rows:
+            connection.execute(delete(table).where(table.c.id.in_([row.id for row in rows])))
+    return len(rows)
+
+
+class Outbox(EventDispatcher):
+    """`dispatch = Outbox(outbox_events)`: see the module's docstring."""
+
+    def __init__(self, table, **options):
+        super().__init__(**options)
+        self.table = table
+
+    def setup(self):
+        super().setup()
+        self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self._staged = {}  # worker_ctx -> events staged in its current transaction
+        self._wake = eventlet.event.Event()
+        self._relay_thread = None
+
+    def start(self):
+        self._relay_thread = self.container.spawn_managed_thread(self._relay_forever)
+
+    def stop(self):
+        """Publish what the last workers committed, then stop the relay."""
+        if self._relay_thread is not None:
+            self._relay_thread.kill()
+            self._relay_thread = None
+            try:
+                self.publish_committed()
+            except Exception:  # noqa: BLE001 - left for the next start
+                log.exception("outbox of %s left unpublished at stop", self.container.service_name)
+
+    def kill(self):
+        if self._relay_thread is not None:
+            self._relay_thread.kill()
+            self._relay_thread = None
+
+    def get_dependency(self, worker_ctx):
+        def dispatch(event_type, event_data):
+            session = self.database.session_of(worker_ctx)
+            if worker_ctx not in self._staged:
+                self._staged[worker_ctx] = 0
+                event.listen(session, "after_commit", lambda _session: self._committed(worker_ctx))
+                event.listen(session, "after_rollback", lambda _session: self._staged.update({worker_ctx: 0}))
+            stage(session, self.table, event_type, event_data)
+            self._staged[worker_ctx] += 1
+
+        return dispatch
+
+    def _committed(self, worker_ctx):
+        if self._staged.get(worker_ctx):
+            self._staged[worker_ctx] = 0
+            self.wake()
+
+    def wake(self):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        uncommitted = self._staged.pop(worker_ctx, 0)
+        if uncommitted and exc_info is None:
+            log.error("%s: %d event(s) dispatched after the worker's last commit were dropped",
+                      worker_ctx.call_id, uncommitted)
+
+    def _publish(self, event_type, event_data):
+        self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type, extra_headers={})
+
+    def publish_committed(self):
+        """Publish every committed event of the outbox; how many (also run by the relay)."""
+        total = 0
+        with self.database.engine.connect() as connection:
+            while True:
+                count = relay(connection, self.table, self._publish)
+                total += count
+                if count < RELAY_BATCH:
+                    return total
+
+    def _relay_forever(self):
+        while True:
+            self._wake = eventlet.event.Event()  # a commit from now on wakes the next wait
+            try:
+                self.publish_committed()
+            except Exception:  # noqa: BLE001 - the broker or the database away: the rows wait
+                log.exception("outbox relay of %s", self.container.service_name)
+            with eventlet.Timeout(OUTBOX_INTERVAL, False):
+                self._wake.wait()
