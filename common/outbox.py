@@ -12,8 +12,9 @@ LOCKED`, so a row is published by one of them. Publishing then dying before the 
 commits publishes it again: delivery is at least once, and every handler records the
 `event_id`s it has processed (common.idempotency).
 
-So: call `self.dispatch(...)` before `self.db.commit()`. An event staged and never committed
-is dropped with its transaction, and logged as an error if the worker ended normally.
+So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
+multi-row INSERTs into its transaction. An event dispatched and never committed is dropped
+with its transaction, and logged as an error if the worker ended normally.
 """
 import logging
 
@@ -29,7 +30,7 @@ from common.database import Database
 
 log = logging.getLogger(__name__)
 OUTBOX_INTERVAL = float(env("OUTBOX_INTERVAL", "1"))
-RELAY_BATCH = 200  # rows published per relay transaction
+RELAY_BATCH = 50  # rows per relay transaction and per INSERT (a batch event holds 1 000 payments)
 
 
 def outbox_table(metadata):
@@ -56,9 +57,8 @@ def create_outbox_events(op):
     )
 
 
-def stage(session, table, event_type, payload):
-    """Write the event into the session's transaction."""
-    session.execute(insert(table).values(event_type=event_type, payload=dumps(payload), created_at=clock.now()))
+def row(event_type, payload):
+    return {"event_type": event_type, "payload": dumps(payload), "created_at": clock.now()}
 
 
 def relay(connection, table, publish, limit=RELAY_BATCH):
@@ -69,11 +69,41 @@ def relay(connection, table, publish, limit=RELAY_BATCH):
             select(table.c.id, table.c.event_type, table.c.payload)
             .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
         ).all()
-        for row in rows:
-            publish(row.event_type, loads(row.payload))
+        for event_row in rows:
+            publish(event_row.event_type, loads(event_row.payload))
         if rows:
-            connection.execute(delete(table).where(table.c.id.in_([row.id for row in rows])))
+            connection.execute(delete(table).where(table.c.id.in_([event_row.id for event_row in rows])))
     return len(rows)
+
+
+class _Staged:
+    """A worker's events: written (a multi-row INSERT of up to RELAY_BATCH) when that many
+    wait and just before its session commits, forgotten if it rolls back; the relay is woken
+    when they are committed."""
+
+    def __init__(self, session, outbox):
+        self.session, self.outbox, self.rows, self.written = session, outbox, [], 0
+        event.listen(session, "before_commit", self.write)
+        event.listen(session, "after_commit", self.committed)
+        event.listen(session, "after_rollback", self.rolled_back)
+
+    @property
+    def uncommitted(self):
+        return len(self.rows) + self.written
+
+    def write(self, session):
+        if self.rows:
+            rows, self.rows = self.rows, []
+            session.execute(insert(self.outbox.table), rows)
+            self.written += len(rows)
+
+    def committed(self, _session):
+        if self.written:
+            self.written = 0
+            self.outbox.wake()
+
+    def rolled_back(self, _session):
+        self.rows, self.written = [], 0
 
 
 class Outbox(EventDispatcher):
@@ -86,7 +116,7 @@ class Outbox(EventDispatcher):
     def setup(self):
         super().setup()
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        self._staged = {}  # worker_ctx -> events staged in its current transaction
+        self._staged = {}  # worker_ctx -> _Staged
         self._wake = eventlet.event.Event()
         self._relay_thread = None
 
@@ -110,30 +140,24 @@ class Outbox(EventDispatcher):
 
     def get_dependency(self, worker_ctx):
         def dispatch(event_type, event_data):
-            session = self.database.session_of(worker_ctx)
-            if worker_ctx not in self._staged:
-                self._staged[worker_ctx] = 0
-                event.listen(session, "after_commit", lambda _session: self._committed(worker_ctx))
-                event.listen(session, "after_rollback", lambda _session: self._staged.update({worker_ctx: 0}))
-            stage(session, self.table, event_type, event_data)
-            self._staged[worker_ctx] += 1
+            staged = self._staged.get(worker_ctx)
+            if staged is None:
+                staged = self._staged[worker_ctx] = _Staged(self.database.session_of(worker_ctx), self)
+            staged.rows.append(row(event_type, event_data))
+            if len(staged.rows) >= RELAY_BATCH:  # memory stays flat over a long transaction
+                staged.write(staged.session)
 
         return dispatch
 
-    def _committed(self, worker_ctx):
-        if self._staged.get(worker_ctx):
-            self._staged[worker_ctx] = 0
-            self.wake()
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        staged = self._staged.pop(worker_ctx, None)
+        if staged is not None and staged.uncommitted and exc_info is None:
+            log.error("%s: %d event(s) dispatched after the worker's last commit were dropped",
+                      worker_ctx.call_id, staged.uncommitted)
 
     def wake(self):
         if not self._wake.ready():
             self._wake.send(True)
-
-    def worker_result(self, worker_ctx, result=None, exc_info=None):
-        uncommitted = self._staged.pop(worker_ctx, 0)
-        if uncommitted and exc_info is None:
-            log.error("%s: %d event(s) dispatched after the worker's last commit were dropped",
-                      worker_ctx.call_id, uncommitted)
 
     def _publish(self, event_type, event_data):
         self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type, extra_headers={})

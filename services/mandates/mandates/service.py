@@ -14,12 +14,13 @@ expire_dormant. Every call but expire_dormant takes the caller's
 import base64
 from datetime import date
 
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 
 from common.errors import Invalid
+from common.outbox import Outbox
 from common.service import DebitoService
 from mandates import events, mandates, subscribers
+from mandates.models import outbox_events
 from common.schemas import dump_page, load
 from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
@@ -33,13 +34,13 @@ def iso_date(value, field):
 
 class MandatesService(DebitoService):
     name = "mandates"
-    dispatch = EventDispatcher()
+    dispatch = Outbox(outbox_events)
 
     @rpc
     def create_subscriber(self, merchant_id, payload):
         subscriber = subscribers.create_subscriber(self.db, merchant_id, load(SubscriberIn, payload))
-        self.db.commit()
         self.dispatch("subscriber_created", events.subscriber_created(subscriber))
+        self.db.commit()
         return SubscriberOut().dump(subscriber)
 
     @rpc
@@ -60,10 +61,10 @@ class MandatesService(DebitoService):
     def import_mandate(self, merchant_id, payload):
         data = load(MandateImportIn, payload)
         mandate = mandates.import_mandate(self.db, merchant_id, data)
-        self.db.commit()
         if "subscriber" in data:
             self.dispatch("subscriber_created", events.subscriber_created(mandate.subscriber))
         self.dispatch("mandate_signed", events.mandate_signed(mandate))
+        self.db.commit()
         return MandateDetailOut().dump(mandate)
 
     @rpc
@@ -72,11 +73,11 @@ class MandatesService(DebitoService):
         answers the same mandate (and emits nothing the second time)."""
         mandate, created, subscriber = mandates.sign_mandate(self.db, merchant_id,
                                                              load(MandateSignIn, payload))
-        self.db.commit()
         if subscriber is not None:
             self.dispatch("subscriber_created", events.subscriber_created(subscriber))
         if created:
             self.dispatch("mandate_signed", events.mandate_signed(mandate))
+        self.db.commit()
         return MandateDetailOut().dump(mandate)
 
     @rpc
@@ -120,15 +121,15 @@ class MandatesService(DebitoService):
     def amend_bank_details(self, merchant_id, mandate_id, payload):
         mandate, amendment, same_bank = mandates.amend_bank_details(
             self.db, merchant_id, mandate_id, load(BankDetailsIn, payload))
-        self.db.commit()
         self.dispatch("mandate_amended", events.mandate_amended(mandate, amendment, same_bank))
+        self.db.commit()
         return MandateDetailOut().dump(mandate)
 
     @rpc
     def revoke_mandate(self, merchant_id, mandate_id, payload=None):
         mandate = mandates.revoke_mandate(self.db, merchant_id, mandate_id, load(RevokeIn, payload or {}))
-        self.db.commit()
         self.dispatch("mandate_revoked", events.mandate_revoked(mandate))
+        self.db.commit()
         return MandateDetailOut().dump(mandate)
 
     @rpc
@@ -143,8 +144,8 @@ class MandatesService(DebitoService):
         """Daily cycle step: mandates without a collection for 36 months on `as_of` expire."""
         as_of, expired = iso_date(as_of_iso, "as_of"), 0
         while batch := mandates.expire_dormant(self.db, as_of):
-            self.db.commit()  # each batch is a fact before its events go out
-            for mandate in batch:
+            for mandate in batch:  # each batch and its events in one transaction
                 self.dispatch("mandate_expired", events.mandate_expired(mandate))
+            self.db.commit()
             expired += len(batch)
         return {"expired": expired}

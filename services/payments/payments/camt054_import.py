@@ -381,6 +381,7 @@ def import_streamed(session, path, report, as_of):
             report.skipped.append(path.name)
             return
         try:
+            report.announce(part)
             _commit_keeping(session, part.paid + part.rejected)
         except IntegrityError:
             session.rollback()

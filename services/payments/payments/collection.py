@@ -131,7 +131,7 @@ def _batches(session, bank_file_id, message_id, groups):
                "debits": _debits(session, bank_file_id, group.due_date, group.sequence_type)}
 
 
-def submit_due(session, as_of, outbox_dir, writer=None):
+def submit_due(session, as_of, outbox_dir, writer=None, announce=None):
     """Every `scheduled` payment due by D-1 goes into one pain.008 file per merchant
     (a payment-information block per due date and sequence type); they become `submitted`.
 
@@ -140,7 +140,8 @@ def submit_due(session, as_of, outbox_dir, writer=None):
     `writing` is written again from its payments at the next run; the write itself is
     atomic. Rows are claimed with FOR UPDATE SKIP LOCKED, so two replicas never take
     the same payment; totals come from SQL and debits are streamed. Commits as it goes;
-    returns a Submission per file written."""
+    returns a Submission per file written. `announce(bank_file)` stages the events of a
+    file in the commit that marks it written."""
     if writer is None:
         from payments.pain008 import build_pain008_file as writer
     outbox = Path(outbox_dir)
@@ -156,7 +157,7 @@ def submit_due(session, as_of, outbox_dir, writer=None):
     unwritten = session.scalars(select(BankFile).where(
         BankFile.direction == "out", BankFile.kind == "pain.008", BankFile.status == "writing")
         .order_by(BankFile.id)).all()
-    return [_write_claimed(session, bank_file, outbox, writer) for bank_file in unwritten]
+    return [_write_claimed(session, bank_file, outbox, writer, announce) for bank_file in unwritten]
 
 
 def _claim(session, creditor, due, now):
@@ -179,7 +180,7 @@ def _claim(session, creditor, due, now):
     session.commit()
 
 
-def _write_claimed(session, bank_file, outbox, writer):
+def _write_claimed(session, bank_file, outbox, writer, announce=None):
     """Write the pain.008 of a claimed file (again, after a crash) and mark it `written`."""
     file_id = bank_file.id
     groups = session.execute(
@@ -194,6 +195,8 @@ def _write_claimed(session, bank_file, outbox, writer):
            creditor=_creditor_dict(session.get(Creditor, bank_file.merchant_id)),
            batches=_batches(session, file_id, file_id, groups), totals=totals)
     bank_file.status = "written"
+    if announce is not None:
+        announce(bank_file)
     session.commit()
     session.expire_all()  # the bulk update bypassed the identity map
     return Submission(bank_file, *totals)
@@ -208,12 +211,14 @@ def submitted_payments(session, bank_file_id):
 # --- 3. the bank's answers --------------------------------------------------
 
 class Imported:
-    """What an import did, for the events and calls made after the commit."""
+    """What an import did, for the calls made after the commit. `announce(part)` is called
+    with each file's part just before the file's commit, to stage its events in it."""
 
-    def __init__(self):
+    def __init__(self, announce=None):
         self.files, self.failed, self.skipped = [], [], []
         self.paid, self.rejected, self.r_transactions, self.unmatched = [], [], [], []
         self.payouts_paid = []
+        self.announce = announce or (lambda part: None)
 
 
 def _field(item, name, default=None):
@@ -281,10 +286,11 @@ def _inbox_files(inbox):
                   if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part")))
 
 
-def import_inbox(session, inbox_dir, as_of=None):
+def import_inbox(session, inbox_dir, as_of=None, announce=None):
     """Import every file of the inbox once, one transaction (and commit) per file; moves
-    each to processed/ (failed/ with a .reason.txt when it cannot be read). Returns Imported."""
-    inbox, report, as_of = Path(inbox_dir), Imported(), as_of or clock.today()
+    each to processed/ (failed/ with a .reason.txt when it cannot be read). Returns Imported
+    (see it for `announce`)."""
+    inbox, report, as_of = Path(inbox_dir), Imported(announce), as_of or clock.today()
     if not inbox.is_dir():
         return report
     for path in _inbox_files(inbox):
@@ -330,6 +336,7 @@ def import_file(session, path, report, as_of):
             from payments.camt054_import import apply_camt054
 
             apply_camt054(session, bank_file, _field(parsed, "transactions") or (), part, as_of)
+        report.announce(part)
         _commit_keeping(session, part.paid + part.rejected)
     except IntegrityError:  # another replica imported the same message meanwhile
         session.rollback()

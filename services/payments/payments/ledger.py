@@ -222,8 +222,9 @@ def statement(session, merchant_id, date_from, date_to):
 
 # --- payouts ----------------------------------------------------------------
 
-def claim_payout(session, merchant_id, amount, as_of):
-    """A `pending` payout of `amount` cents and its outbox file `writing`, committed.
+def claim_payout(session, merchant_id, amount, as_of, announce=None):
+    """A `pending` payout of `amount` cents and its outbox file `writing`, committed
+    (with what `announce(payout)` stages before the commit: its event).
 
     Invalid (`amount`) unless 0 < amount <= available. The creditor row is locked first,
     so two payouts of one merchant are decided one after the other."""
@@ -245,6 +246,9 @@ def claim_payout(session, merchant_id, amount, as_of):
     session.add(BankFile(id=file_id, merchant_id=merchant_id, direction="out", kind="pain.001",
                          message_id=file_id, filename=f"pain001-{merchant_id}-{file_id}.xml",
                          status="writing", created_at=now))
+    if announce is not None:
+        session.flush()
+        announce(payout)
     session.commit()
     return payout
 

@@ -8,7 +8,7 @@ Emits: payments.payments_scheduled, payments.payments_submitted (a batch each:
 {event_id, merchant_id, payments: [payment_event, ...]}, at most EVENT_BATCH payments),
 payments.payment_paid, payments.payment_rejected, payments.payment_cancelled,
 payments.r_transaction_received, payments.payout_requested,
-payments.payout_paid (each after its commit).
+payments.payout_paid (each in the transaction of what it announces: common.outbox).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
 payments are cancelled), mandates.mandate_amended (scheduled payments take the
 new bank details and the amendment); a redelivered event does nothing twice.
@@ -25,7 +25,7 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
@@ -33,10 +33,11 @@ from common import clock
 from common.config import env, var_dir
 from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery
+from common.outbox import Outbox
 from common.schemas import dump_page, load
 from common.service import DebitoService
 from payments import collection, events, ledger, payments, scheduling
-from payments.models import Creditor, Payout, processed_events
+from payments.models import Creditor, Payout, outbox_events, processed_events
 from payments.prenotification import send_prenotification
 from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
                               PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
@@ -65,7 +66,7 @@ def bank_inbox():
 
 class PaymentsService(DebitoService):
     name = "payments"
-    dispatch = EventDispatcher()
+    dispatch = Outbox(outbox_events)
     plans = RpcProxy("plans")
     mandates = RpcProxy("mandates")
 
@@ -118,21 +119,19 @@ class PaymentsService(DebitoService):
             if len(instalments) < COLLECT_PAGE or seen.issuperset(keys):
                 break
             seen.update(keys)
-        submissions = collection.submit_due(self.db, as_of, bank_outbox())
+        submissions = collection.submit_due(self.db, as_of, bank_outbox(), announce=self._announce_file)
         self.db.commit()
-        for submission in submissions:
-            payments_of_file = scheduling.file_payments(self.db, submission.bank_file.id)
-            for event in events.payments_events(payments_of_file, EVENT_BATCH):
-                self.dispatch("payments_submitted", event)
         ledger.write_unwritten_payouts(self.db, bank_outbox())  # claimed before a crash
         imported = self._import(as_of)
         return {"scheduled": scheduled, "submitted": sum(s.count for s in submissions),
                 "files": len(submissions), **imported}
 
     def _schedule_page(self, instalments, mandates, as_of, acknowledgments=None):
-        """Schedule a page of instalments, commit, then tell plans (asynchronously when
-        `acknowledgments` collects the replies) and announce them; how many were scheduled."""
+        """Schedule a page of instalments with their events, commit, then tell plans
+        (asynchronously when `acknowledgments` collects the replies) and pre-notify the
+        debtors; how many were scheduled."""
         created = scheduling.schedule_due(self.db, instalments, mandates, as_of, lean=True)
+        self._announce_scheduled(created)
         self.db.commit()
         if instalments:  # after the commit: an instalment lost before it is handed over again
             keys = [i["key"] for i in instalments]
@@ -140,7 +139,7 @@ class PaymentsService(DebitoService):
                 self.plans.acknowledge_instalments(keys)
             else:
                 acknowledgments.append(self.plans.acknowledge_instalments.call_async(keys))
-        self._announce(created)
+        self._prenotify(created)
         return len(created)
 
     @timer(interval=INBOX_INTERVAL)
@@ -176,12 +175,33 @@ class PaymentsService(DebitoService):
             return found
         return answers() if wait else answers
 
-    def _announce(self, created):
-        """Events and pre-notification mails of payments just committed as `scheduled`."""
-        creditors = {}
-        scheduling.reload(self.db, created)  # the commit expired them: a few queries, not one each
+    def _announce_scheduled(self, created):
+        """The events of payments about to be committed as `scheduled`."""
         for event in events.payments_events(created, EVENT_BATCH):
             self.dispatch("payments_scheduled", event)
+
+    def _announce_file(self, bank_file):
+        """The events of a pain.008 file's payments, about to be committed as written."""
+        for event in events.payments_events(scheduling.file_payments(self.db, bank_file.id), EVENT_BATCH):
+            self.dispatch("payments_submitted", event)
+
+    def _announce_import(self, part):
+        """The events of a bank file's import (collection.Imported), before its commit."""
+        for payment in part.paid:
+            self.dispatch("payment_paid", events.payment_event(payment))
+        for payment in part.rejected:
+            self.dispatch("payment_rejected", events.payment_event(payment))
+        for payout in part.payouts_paid:
+            self.dispatch("payout_paid", events.payout_event(payout))
+        by_id = {payment.id: payment for payment in part.rejected}
+        for r_transaction in part.r_transactions:
+            self.dispatch("r_transaction_received",
+                          events.r_transaction_received(r_transaction, by_id[r_transaction.payment_id]))
+
+    def _prenotify(self, created):
+        """Pre-notification mails of payments just committed as `scheduled`."""
+        creditors = {}
+        scheduling.reload(self.db, created)  # if the commit expired them: a few queries, not one each
         for payment in created:
             if payment.merchant_id not in creditors:
                 creditors[payment.merchant_id] = self.db.get(Creditor, payment.merchant_id)
@@ -191,18 +211,10 @@ class PaymentsService(DebitoService):
                 log.exception("pre-notification of %s not sent", payment.id)
 
     def _import(self, as_of):
-        report = collection.import_inbox(self.db, bank_inbox(), as_of)
+        report = collection.import_inbox(self.db, bank_inbox(), as_of, announce=self._announce_import)
         for payment in report.paid:
-            self.dispatch("payment_paid", events.payment_event(payment))
             self._record_collected(payment)
-        for payment in report.rejected:
-            self.dispatch("payment_rejected", events.payment_event(payment))
-        for payout in report.payouts_paid:
-            self.dispatch("payout_paid", events.payout_event(payout))
         by_id = {payment.id: payment for payment in report.rejected}
-        for r_transaction in report.r_transactions:
-            self.dispatch("r_transaction_received",
-                          events.r_transaction_received(r_transaction, by_id[r_transaction.payment_id]))
         retried = self._retry(report.r_transactions, by_id, as_of)
         return {"imported_files": len(report.files), "failed_files": len(report.failed),
                 "paid": len(report.paid), "rejected": len(report.rejected),
@@ -228,13 +240,15 @@ class PaymentsService(DebitoService):
             try:
                 mandate = self.mandates.get_mandate(payment.merchant_id, payment.mandate_id)
                 if mandate.get("status") == "active":
-                    retried.append(collection.replay(self.db, payment.merchant_id, payment.id, mandate,
-                                                     as_of=as_of, automatic=True))
+                    again = collection.replay(self.db, payment.merchant_id, payment.id, mandate,
+                                              as_of=as_of, automatic=True)
+                    self._announce_scheduled([again])
                     self.db.commit()
+                    retried.append(again)
             except Exception:  # noqa: BLE001 - the reject is imported; the merchant can still replay
                 self.db.rollback()
                 log.exception("automatic retry of %s not scheduled", payment.id)
-        self._announce(retried)
+        self._prenotify(retried)
         return len(retried)
 
     # --- reading and replays ----------------------------------------------
@@ -261,8 +275,9 @@ class PaymentsService(DebitoService):
         mandate = self.mandates.get_mandate(merchant_id, payment.mandate_id)
         again = collection.replay(self.db, merchant_id, payment_id, mandate, data.get("due_date"),
                                   clock.today())
+        self._announce_scheduled([again])
         self.db.commit()
-        self._announce([again])
+        self._prenotify([again])
         return payments.payment_detail(self.db, again)
 
     @rpc
@@ -311,8 +326,8 @@ class PaymentsService(DebitoService):
     def request_payout(self, merchant_id, payload=None):
         """`{amount}` cents, at most `available`: a pain.001 to the merchant's own account."""
         data = load(PayoutIn, payload or {})
-        payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today())
-        self.dispatch("payout_requested", events.payout_event(payout))
+        payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today(), announce=lambda payout:
+                                     self.dispatch("payout_requested", events.payout_event(payout)))
         try:
             ledger.write_payout(self.db, payout, bank_outbox())
         except Exception:  # noqa: BLE001 - claimed and counted: the next collect writes it
@@ -331,9 +346,9 @@ class PaymentsService(DebitoService):
         if not first_delivery(self.db, processed_events, payload["event_id"], handler):
             return []
         cancelled = collection.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"])
-        self.db.commit()
         for payment in cancelled:
             self.dispatch("payment_cancelled", events.payment_event(payment, reason=handler))
+        self.db.commit()
         return [payment.id for payment in cancelled]
 
     @event_handler("mandates", "mandate_revoked")

@@ -22,15 +22,16 @@ it never debits twice).
 """
 from datetime import date
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from nameko.rpc import RpcProxy, rpc
 
 from common import clock
 from common.errors import Invalid
 from common.idempotency import first_delivery
+from common.outbox import Outbox
 from common.service import DebitoService
 from plans import events, plans
-from plans.models import processed_events
+from plans.models import outbox_events, processed_events
 from common.schemas import dump_page, load
 from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
 
@@ -44,7 +45,7 @@ def iso_date(value, field):
 
 class PlansService(DebitoService):
     name = "plans"
-    dispatch = EventDispatcher()
+    dispatch = Outbox(outbox_events)
     mandates = RpcProxy("mandates")
 
     @rpc
@@ -52,8 +53,8 @@ class PlansService(DebitoService):
         data = load(PlanIn, payload)
         mandate = self.mandates.get_mandate(merchant_id, data["mandate_id"])
         plan = plans.create_plan(self.db, merchant_id, data, mandate)
-        self.db.commit()
         self.dispatch("plan_created", events.plan_event(plan, actor=actor))
+        self.db.commit()
         return plans.plan_detail(plan)
 
     @rpc
@@ -89,16 +90,16 @@ class PlansService(DebitoService):
     def update_plan(self, merchant_id, plan_id, payload, actor=None):
         changes = load(PlanChangesIn, payload)
         plan = plans.update_plan(self.db, merchant_id, plan_id, changes, actor)
-        self.db.commit()
         self.dispatch("plan_updated", events.plan_event(plan, actor=actor, changes=payload))
         if plan.status == "completed":
             self.dispatch("plan_completed", events.plan_event(plan))
+        self.db.commit()
         return plans.plan_detail(plan)
 
     def _transition(self, function, event, merchant_id, plan_id, actor):
         plan = function(self.db, merchant_id, plan_id, actor)
-        self.db.commit()
         self.dispatch(event, events.plan_event(plan, actor=actor))
+        self.db.commit()
         return plans.plan_detail(plan)
 
     @rpc
@@ -123,9 +124,9 @@ class PlansService(DebitoService):
             raise Invalid("limit: a positive integer", {"limit": "a positive integer"})
         issued = plans.due_instalments(self.db, iso_date(as_of_iso, "as_of"), limit=limit, fresh=bool(fresh),
                                         after=after if isinstance(after, str) else None)
-        self.db.commit()
         for event in events.instalments_due(issued):
             self.dispatch("instalments_due", event)
+        self.db.commit()
         return issued
 
     @rpc
@@ -138,9 +139,9 @@ class PlansService(DebitoService):
     @rpc
     def record_collected(self, merchant_id, plan_id, sequence_no):
         plan, completed = plans.record_collected(self.db, merchant_id, plan_id, sequence_no)
-        self.db.commit()
         if completed:
             self.dispatch("plan_completed", events.plan_event(plan))
+        self.db.commit()
         return plans.plan_detail(plan)
 
     def _cancel_for_mandate(self, payload, handler):
@@ -148,9 +149,9 @@ class PlansService(DebitoService):
             return []
         cancelled = plans.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"],
                                              actor=f"mandates.{handler}")
-        self.db.commit()
         for plan in cancelled:
             self.dispatch("plan_cancelled", events.plan_event(plan, reason=handler))
+        self.db.commit()
         return [plan.id for plan in cancelled]
 
     @event_handler("mandates", "mandate_revoked")

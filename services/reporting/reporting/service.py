@@ -22,7 +22,7 @@ filters by it. Which day each fact counts on: see reporting.figures.
 import base64
 from datetime import date
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import event_handler
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
@@ -30,9 +30,10 @@ from common import clock
 from common.config import env
 from common.errors import Invalid
 from common.idempotency import first_delivery
+from common.outbox import Outbox
 from common.service import DebitoService
 from reporting import exports, figures
-from reporting.models import processed_events
+from reporting.models import outbox_events, processed_events
 
 
 def iso_date(value, field):
@@ -45,7 +46,7 @@ def iso_date(value, field):
 class ReportingService(DebitoService):
     name = "reporting"
 
-    dispatch = EventDispatcher()
+    dispatch = Outbox(outbox_events)
     mandates = RpcProxy("mandates")
     plans = RpcProxy("plans")
     payments = RpcProxy("payments")
@@ -132,8 +133,8 @@ class ReportingService(DebitoService):
     @rpc
     def create_export(self, merchant_id, payload=None):
         job = exports.create_export(self.db, merchant_id, payload)
-        self.db.commit()
         self.dispatch("export_requested", {"export_id": job.id, "merchant_id": merchant_id})
+        self.db.commit()
         return exports.dump(job)
 
     @rpc

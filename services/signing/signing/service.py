@@ -47,7 +47,6 @@ Decisions where the contract is silent:
 """
 import logging
 
-from nameko.events import EventDispatcher
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
@@ -55,9 +54,11 @@ from common import clock
 from common.config import env
 from common.errors import Conflict, DebitoError, Gone, Invalid, NotFound, Unavailable
 from common.mail import send_mail
+from common.outbox import Outbox
 from common.schemas import dump_page, load, to_utc
 from common.service import DebitoService
 from signing import document, events, orders, sms, tokens
+from signing.models import outbox_events
 from signing.document import LANGS
 from signing.schemas import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
                              OrderOut, SignIn, plan_wire)
@@ -78,7 +79,7 @@ def _lang(lang, order):
 
 class SigningService(DebitoService):
     name = "signing"
-    dispatch = EventDispatcher()
+    dispatch = Outbox(outbox_events)
     mandates = RpcProxy("mandates")
     plans = RpcProxy("plans")
 
@@ -99,8 +100,8 @@ class SigningService(DebitoService):
         if order.method == "link":
             url = orders.issue_link(order, now)
             self._mail_link(order, url)
-        self.db.commit()
         self.dispatch("order_created", events.order_event(order))
+        self.db.commit()
         return _dump(order, url)
 
     @rpc
@@ -146,8 +147,8 @@ class SigningService(DebitoService):
         order = orders.find_order(self.db, merchant_id, order_id, lock=True)
         self._expire_if_due(order)
         orders.cancel(order)
-        self.db.commit()
         self.dispatch("order_cancelled", events.order_event(order))
+        self.db.commit()
         return _dump(order)
 
     @rpc
@@ -243,16 +244,16 @@ class SigningService(DebitoService):
     def _expire(self, as_of, merchant_id=None):
         expired = 0
         while batch := orders.expire_due(self.db, as_of, merchant_id=merchant_id):
-            self.db.commit()  # each batch is a fact before its events go out
-            for order in batch:
+            for order in batch:  # each batch and its events in one transaction
                 self.dispatch("expired", events.order_event(order))
+            self.db.commit()
             expired += len(batch)
         return expired
 
     def _expire_if_due(self, order):
         if orders.expire_if_due(order, clock.now()):
-            self.db.commit()
             self.dispatch("expired", events.order_event(order))
+            self.db.commit()
 
     def _live(self, order, link=False):
         """The order if it can still be signed; Gone/Conflict otherwise (expiring it on the way)."""
@@ -280,16 +281,16 @@ class SigningService(DebitoService):
         except Unavailable:
             self.db.rollback()  # not sent: not counted, the previous code still stands
             raise
-        self.db.commit()
         self.dispatch("otp_sent", events.order_event(order, otp_sends=order.otp_sends))
+        self.db.commit()
 
     def _check_code(self, order, code):
         error = orders.check_code(order, code, clock.now(), tokens.secret_key())
         if error is None:
             return
-        self.db.commit()  # the attempt counts, whatever the caller does next
         if order.status == "failed":
             self.dispatch("failed", events.order_event(order))
+        self.db.commit()  # the attempt counts, whatever the caller does next
         raise error
 
     def _sign(self, order, seen):
@@ -297,8 +298,8 @@ class SigningService(DebitoService):
         evidence = orders.evidence_of(order, now, seen.get("ip_address"), seen.get("user_agent"))
         mandate = self.mandates.sign_mandate(order.merchant_id, orders.mandate_payload(order, evidence))
         orders.mark_signed(order, mandate, evidence, now)
-        self.db.commit()
         if order.plan:
+            self.db.commit()  # signed, whatever becomes of its plan
             try:
                 plan = self.plans.create_plan(order.merchant_id, dict(order.plan, mandate_id=mandate["id"]),
                                               order.created_by)
@@ -306,8 +307,8 @@ class SigningService(DebitoService):
             except DebitoError as error:
                 log.warning("order %s signed, its plan refused: %s", order.id, error)
                 order.failure_reason = f"the plan was not created: {error.message}"[:255]
-            self.db.commit()
         self.dispatch("signed", events.order_event(order, evidence=evidence))
+        self.db.commit()
 
     def _page(self, order):
         text, digest = orders.mandate_document(order)
