@@ -164,11 +164,13 @@ def migrate(owners):
 @main.command()
 def run():
     """Start everything on this machine (what `make run` calls); Ctrl-C stops it."""
+    from common import redact
     from common.migrations import upgrade, OWNERS
     from debito.broker import broker_problem, unreachable_message
     from debito.supervisor import Supervisor, cluster_children
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    redact.install()
     problem = broker_problem()
     if problem:
         fail(unreachable_message(amqp_uri(), problem))

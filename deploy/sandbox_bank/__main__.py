@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 
-from common import clock
+from common import clock, redact
 from common.config import env
 from sandbox_bank import inbox_dir, outbox_dir, state_file
 from sandbox_bank.bank import run
@@ -27,6 +27,7 @@ class _Stop:
 def main():
     logging.basicConfig(level=env("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    redact.install()  # the debtors' IBANs of the files it answers
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
