@@ -56,6 +56,12 @@ def now():
     return _from_file() or datetime.now(timezone.utc)
 
 
+def wall():
+    """The machine's real time, whatever `DEBITO_CLOCK` says: for liveness only (a worker's
+    heartbeat, a timeout), never for a business date."""
+    return datetime.now(timezone.utc)
+
+
 def today():
     return now().date()
 

@@ -65,3 +65,43 @@ def test_the_source_services_refusal_ends_the_job_failed_without_a_file(service,
     failed = call(service, "get_export", merchant, job["id"])
     assert failed["status"] == "failed" and failed["error"] == "from: on or before to"
     assert not list(tmp_path.rglob("*.csv*"))
+
+
+def test_a_job_whose_worker_died_is_started_again_and_a_live_one_is_left_alone(service, postgres_database,
+                                                                               tmp_path):
+    """A running job's event was consumed by a worker killed mid-file: its redelivery leaves a
+    running job alone, so the stall check starts it again once its heartbeat is old."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from common import clock
+    from reporting.models import ExportJob
+
+    mandates, _ = service.sources
+    merchant = "ME" + uuid.uuid4().hex[:20].upper()
+    mandates.list_subscribers.side_effect = lambda merchant_id, filters: {
+        "items": [{"customer_reference": "C1", "name": "Client 1"}], "next_cursor": None}
+    with entrypoint_waiter(service, "on_export_requested") as waiter:
+        dead = call(service, "create_export", merchant, {"section": "subscribers"})
+    waiter.get()
+    with entrypoint_waiter(service, "on_export_requested") as waiter:
+        live = call(service, "create_export", merchant, {"section": "subscribers"})
+    waiter.get()
+    partial = tmp_path / merchant / f"{dead['id']}.csv.part"
+    partial.write_bytes(b"half a file")
+    engine = make_engine("reporting", postgres_database)
+    with engine.begin() as connection:  # as a killed worker leaves them: running, half-written
+        for job, age in ((dead, 600), (live, 5)):
+            connection.execute(update(ExportJob).where(ExportJob.id == job["id"]).values(
+                status="running", rows_done=1, heartbeat_at=clock.wall() - timedelta(seconds=age)))
+    engine.dispose()
+
+    with entrypoint_waiter(service, "on_export_requested") as waiter:
+        assert call(service, "resume_stalled_exports") == [dead["id"]]
+    assert waiter.get() == "done"
+    resumed = call(service, "get_export", merchant, dead["id"])
+    assert (resumed["status"], resumed["rows_done"], resumed["rows_total"]) == ("done", 1, 1)
+    assert not partial.exists() and (tmp_path / merchant / f"{dead['id']}.csv").exists()
+    assert call(service, "get_export", merchant, live["id"])["status"] == "running"
+    assert call(service, "resume_stalled_exports") == []

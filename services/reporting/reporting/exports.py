@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from common import clock
 from common.config import env, var_dir
@@ -255,13 +255,14 @@ def _statement_pages(job, fetch_page, columns, start_page=None):
 
 
 def run_export(session, job, fetch_page, root=None, start_page=None):
-    """Write `job`'s file, committing its progress after every page; a job
-    already started (a redelivered event) is left alone. Returns the job.
+    """Write `job`'s file, committing its progress (and a heartbeat) after every page; a job
+    already started (a redelivered event) is left alone (resume_stalled starts it again if
+    its worker died). Returns the job.
     `start_page(filters)`, if given, sends a page's request at once and answers an object
     whose result() waits for it (nameko's call_async); else a thread asks fetch_page."""
     if job.status != "pending":
         return job
-    job.status = "running"
+    job.status, job.heartbeat_at = "running", clock.wall()
     session.commit()
     final, partial = file_path(job, root), _partial_path(job, root)
     columns = SECTIONS[job.section].columns
@@ -280,6 +281,7 @@ def run_export(session, job, fetch_page, root=None, start_page=None):
                     job.rows_done += len(batch)
                 if last:
                     job.rows_total = job.rows_done
+                job.heartbeat_at = clock.wall()
                 session.commit()
             file.flush()
             os.fsync(file.fileno())
@@ -298,6 +300,22 @@ def run_export(session, job, fetch_page, root=None, start_page=None):
     job.status, job.finished_at = "done", clock.now()
     session.commit()
     return job
+
+
+def resume_stalled(session, stall_seconds, root=None):
+    """The running jobs without a heartbeat for `stall_seconds` (their worker was killed: a
+    redelivered event leaves a running job alone) are made pending again, their partial file
+    removed; the caller dispatches their events and commits. Two replicas never both take one."""
+    stalled = session.execute(
+        update(ExportJob)
+        .where(ExportJob.status == "running",
+               ExportJob.heartbeat_at < clock.wall() - timedelta(seconds=stall_seconds))
+        .values(status="pending", rows_done=0, rows_total=None, heartbeat_at=None)
+        .returning(ExportJob.id, ExportJob.merchant_id)
+        .execution_options(synchronize_session=False)).all()
+    for export_id, merchant_id in stalled:
+        _partial_path(session.get(ExportJob, export_id), root).unlink(missing_ok=True)
+    return [{"export_id": export_id, "merchant_id": merchant_id} for export_id, merchant_id in stalled]
 
 
 def read_export(session, merchant_id, export_id, offset, size, root=None):

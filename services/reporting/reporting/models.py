@@ -74,6 +74,7 @@ class ExportJob(Base):
     filename = Column(String(80))  # the name the download is offered under
     created_at = Column(DateTime(timezone=True), nullable=False)
     finished_at = Column(DateTime(timezone=True))
+    heartbeat_at = Column(DateTime(timezone=True))  # clock.wall() at each page of a running job
 
     __table_args__ = (Index("ix_export_jobs_merchant_id_created_at", "merchant_id", "created_at"),
                       Index("ix_export_jobs_created_at", "created_at"))

@@ -20,6 +20,7 @@ Every call but rebuild takes the caller's `merchant_id` and every query
 filters by it. Which day each fact counts on: see reporting.figures.
 """
 import base64
+import logging
 from datetime import date
 
 from nameko.events import event_handler
@@ -34,6 +35,8 @@ from common.outbox import Outbox
 from common.service import DebitoService
 from reporting import exports, figures
 from reporting.models import outbox_events, processed_events
+
+log = logging.getLogger(__name__)
 
 
 def iso_date(value, field):
@@ -157,6 +160,16 @@ class ReportingService(DebitoService):
     @timer(interval=int(env("EXPORT_CLEANUP_INTERVAL", "3600")))
     def cleanup_old_exports(self):
         return self.cleanup_exports()
+
+    @timer(interval=int(env("EXPORT_STALL_CHECK_INTERVAL", "60")))
+    def resume_stalled_exports(self):
+        """A job whose worker was killed mid-file is started again, from its first row."""
+        stalled = exports.resume_stalled(self.db, int(env("EXPORT_STALL_SECONDS", "120")))
+        for event in stalled:
+            log.warning("export %s stalled (its worker died): started again", event["export_id"])
+            self.dispatch("export_requested", event)
+        self.db.commit()
+        return [event["export_id"] for event in stalled]
 
     @event_handler("reporting", "export_requested")
     def on_export_requested(self, payload):
