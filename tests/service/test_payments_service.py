@@ -39,8 +39,8 @@ class FakePlans:
         return {"acknowledged": len(keys)}
 
     @rpc
-    def record_collected(self, merchant_id, plan_id, sequence_no):
-        FakePlans.collected.append((merchant_id, plan_id, sequence_no))
+    def record_collected_many(self, items):
+        FakePlans.collected.extend((i["merchant_id"], i["plan_id"], i["sequence_no"]) for i in items)
         return {}
 
 
@@ -57,8 +57,8 @@ class FakeMandates:
         return [{**MANDATE, "id": mandate_id} for mandate_id in mandate_ids]
 
     @rpc
-    def record_collection(self, merchant_id, mandate_id, collected_on_iso):
-        FakeMandates.collections.append((merchant_id, mandate_id, collected_on_iso))
+    def record_collections(self, items):
+        FakeMandates.collections.extend((i["merchant_id"], i["mandate_id"], i["collected_on"]) for i in items)
         return {}
 
 

@@ -329,6 +329,22 @@ def test_dormancy_counts_from_the_last_collection(session):
     assert expired_ids(session, date(2025, 5, 31)) == [mandate.id]
 
 
+def test_a_bank_files_collections_are_recorded_at_once_the_latest_per_mandate(session):
+    first, second = import_(session, signed_at="2021-01-05"), import_(session, signed_at="2021-01-05")
+    foreign = import_(session, merchant=B, signed_at="2021-01-05")
+    recorded, unknown = mandates.record_collections(session, [
+        {"merchant_id": A, "mandate_id": first.id, "collected_on": date(2022, 1, 31)},
+        {"merchant_id": A, "mandate_id": first.id, "collected_on": date(2022, 5, 31)},
+        {"merchant_id": A, "mandate_id": second.id, "collected_on": date(2022, 2, 28)},
+        {"merchant_id": A, "mandate_id": foreign.id, "collected_on": date(2022, 2, 28)}])
+    assert recorded == 2 and [i["mandate_id"] for i in unknown] == [foreign.id]
+    assert (first.last_collected_on, second.last_collected_on) == (date(2022, 5, 31), date(2022, 2, 28))
+    assert foreign.last_collected_on is None
+    mandates.record_collections(session, [{"merchant_id": A, "mandate_id": first.id,
+                                           "collected_on": date(2022, 3, 31)}])
+    assert first.last_collected_on == date(2022, 5, 31)  # never moves back
+
+
 def test_signature_on_29_february_expires_on_28_february_36_months_later(session):
     mandate = import_(session, signed_at="2024-02-29")
     assert expired_ids(session, date(2027, 2, 27)) == []

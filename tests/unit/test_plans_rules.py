@@ -180,6 +180,21 @@ def test_plan_completes_after_its_last_instalment_is_collected(session):
     assert plan.next_due_date is None
 
 
+def test_a_bank_files_credits_are_recorded_at_once_unknown_and_foreign_ones_skipped(session):
+    plan, other = create(session, count=2), create(session, merchant=B)
+    plans.due_instalments(session, date(2027, 3, 1))
+    items = [{"merchant_id": A, "plan_id": plan.id, "sequence_no": 2},
+             {"merchant_id": A, "plan_id": plan.id, "sequence_no": 1},
+             {"merchant_id": A, "plan_id": plan.id, "sequence_no": 1},  # twice: once
+             {"merchant_id": A, "plan_id": other.id, "sequence_no": 1},  # B's plan
+             {"merchant_id": A, "plan_id": "PLNONE", "sequence_no": 1}]
+    recorded, completed, unknown = plans.record_collected_many(session, items)
+    assert recorded == 3 and [p.id for p in completed] == [plan.id] and plan.collected_count == 2
+    assert [i["plan_id"] for i in unknown] == sorted([other.id, "PLNONE"])
+    assert other.collected_count == 0
+    assert plans.record_collected_many(session, items[:2])[1] == []  # completed once
+
+
 def test_cancel_for_mandate_cancels_active_and_paused_plans_once(session):
     active, paused = create(session), create(session)
     plans.pause_plan(session, A, paused.id)

@@ -277,6 +277,24 @@ def record_collection(session, merchant_id, mandate_id, collected_on):
     return mandate
 
 
+def record_collections(session, items):
+    """record_collection for each `{merchant_id, mandate_id, collected_on}` (a date), the
+    latest date of each mandate once, mandates in id order. Returns (recorded, unknown items)."""
+    latest = {}
+    for item in items:
+        key = (item["merchant_id"], item["mandate_id"])
+        if key not in latest or item["collected_on"] > latest[key]["collected_on"]:
+            latest[key] = item
+    recorded, unknown = 0, []
+    for (merchant_id, mandate_id), item in sorted(latest.items(), key=lambda pair: pair[0][1]):
+        try:
+            record_collection(session, merchant_id, mandate_id, item["collected_on"])
+            recorded += 1
+        except NotFound:
+            unknown.append(item)
+    return recorded, unknown
+
+
 def expire_dormant(session, as_of, batch_size=500):
     """One batch of active mandates (all merchants) with no collection for 36 months on `as_of`.
 

@@ -8,7 +8,8 @@ Listens to: nothing.
 RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
 import_mandate, sign_mandate, list_mandates, get_mandate, get_mandates, get_mandate_scan,
 render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
-expire_dormant. Every call but expire_dormant takes the caller's
+record_collections, expire_dormant. Every call but record_collections (whose items
+name their merchant) and expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
 """
 import base64
@@ -138,6 +139,17 @@ class MandatesService(DebitoService):
                                              iso_date(collected_on_iso, "collected_on"))
         self.db.commit()
         return MandateOut().dump(mandate)
+
+    @rpc
+    def record_collections(self, items):
+        """record_collection for a bank file's credits at once: `[{merchant_id, mandate_id,
+        collected_on}]` (payments calls it; each item names its merchant)."""
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise Invalid("items: a list of {merchant_id, mandate_id, collected_on}", {"items": "a list of objects"})
+        recorded, unknown = mandates.record_collections(self.db, [
+            dict(item, collected_on=iso_date(item.get("collected_on"), "collected_on")) for item in items])
+        self.db.commit()
+        return {"recorded": recorded, "unknown": unknown}
 
     @rpc
     def expire_dormant(self, as_of_iso):

@@ -13,8 +13,8 @@ Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
 payments are cancelled), mandates.mandate_amended (scheduled payments take the
 new bank details and the amendment); a redelivered event does nothing twice.
 Calls: plans.due_instalments (a page at a time), plans.acknowledge_instalments,
-plans.record_collected, mandates.get_mandates, mandates.get_mandate,
-mandates.record_collection.
+plans.record_collected_many, mandates.get_mandates, mandates.get_mandate,
+mandates.record_collections (a bank file's credits EVENT_BATCH at a time).
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
 list_payments, get_payment, replay_payment, list_r_transactions,
 list_unmatched, get_balance, get_statement, statement_page, request_payout, list_payouts.
@@ -212,23 +212,28 @@ class PaymentsService(DebitoService):
 
     def _import(self, as_of):
         report = collection.import_inbox(self.db, bank_inbox(), as_of, announce=self._announce_import)
-        for payment in report.paid:
-            self._record_collected(payment)
+        self._record_collected(report.paid)
         by_id = {payment.id: payment for payment in report.rejected}
         retried = self._retry(report.r_transactions, by_id, as_of)
         return {"imported_files": len(report.files), "failed_files": len(report.failed),
                 "paid": len(report.paid), "rejected": len(report.rejected),
                 "unmatched": len(report.unmatched), "retried": retried}
 
-    def _record_collected(self, payment):
-        try:
-            if payment.plan_id and payment.sequence_no:
-                self.plans.record_collected(payment.merchant_id, payment.plan_id, payment.sequence_no)
-            # the collection date is the settlement (due) date, not the day the file was read
-            self.mandates.record_collection(payment.merchant_id, payment.mandate_id,
-                                            payment.due_date.isoformat())
-        except Exception:  # noqa: BLE001 - the credit is booked; the others catch up on a replay
-            log.exception("collection of %s not recorded by plans/mandates", payment.id)
+    def _record_collected(self, paid):
+        """Tell plans and mandates what was collected, EVENT_BATCH credits a call each."""
+        for start in range(0, len(paid), EVENT_BATCH):
+            chunk = paid[start:start + EVENT_BATCH]
+            try:
+                self.plans.record_collected_many([
+                    {"merchant_id": p.merchant_id, "plan_id": p.plan_id, "sequence_no": p.sequence_no}
+                    for p in chunk if p.plan_id and p.sequence_no])
+                # the collection date is the settlement (due) date, not the day the file was read
+                self.mandates.record_collections([
+                    {"merchant_id": p.merchant_id, "mandate_id": p.mandate_id, "collected_on": p.due_date.isoformat()}
+                    for p in chunk])
+            except Exception:  # noqa: BLE001 - the credits are booked; the others catch up on a replay
+                log.exception("collection of %d payments from %s not recorded by plans/mandates",
+                              len(chunk), chunk[0].id)
 
     def _retry(self, r_transactions, payments_by_id, as_of):
         """Automatic retries (per merchant, off by default) of the payments just rejected."""

@@ -321,6 +321,24 @@ def record_collected(session, merchant_id, plan_id, sequence_no):
     return plan, completed
 
 
+def record_collected_many(session, items):
+    """record_collected for each `{merchant_id, plan_id, sequence_no}` (the credits of a bank
+    file), plans locked in id order; an unknown instalment is skipped. Returns
+    (recorded, completed plans, unknown items)."""
+    completed, unknown, recorded = [], [], 0
+    for item in sorted(items, key=lambda i: (str(i.get("plan_id")), str(i.get("sequence_no")))):
+        try:
+            plan, done = record_collected(session, item.get("merchant_id"), item.get("plan_id"),
+                                          item.get("sequence_no"))
+        except NotFound:
+            unknown.append(item)
+            continue
+        recorded += 1
+        if done:
+            completed.append(plan)
+    return recorded, completed, unknown
+
+
 # --- the collection horizon -------------------------------------------------
 
 _HORIZON_COLUMNS = (Plan.id, Plan.merchant_id, Plan.mandate_id, Plan.subscriber_id, Plan.label, Plan.amount,

@@ -10,8 +10,10 @@ Listens to: mandates.mandate_revoked and mandates.mandate_expired (the
 mandate's active and paused plans are cancelled; a redelivered event does
 nothing twice).
 RPC `plans`: ping, create_plan, list_plans, get_plan, update_plan,
-pause_plan, resume_plan, cancel_plan, due_instalments, record_collected.
-Every call but due_instalments takes the caller's `merchant_id` and every
+pause_plan, resume_plan, cancel_plan, due_instalments, record_collected,
+record_collected_many.
+Every call but due_instalments, acknowledge_instalments and record_collected_many
+(whose items name their merchant) takes the caller's `merchant_id` and every
 query filters by it.
 
 The collection horizon is pulled: payments calls `due_instalments(as_of)`
@@ -143,6 +145,18 @@ class PlansService(DebitoService):
             self.dispatch("plan_completed", events.plan_event(plan))
         self.db.commit()
         return plans.plan_detail(plan)
+
+    @rpc
+    def record_collected_many(self, items):
+        """record_collected for a bank file's credits at once: `[{merchant_id, plan_id,
+        sequence_no}]` (payments calls it; each item names its merchant)."""
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise Invalid("items: a list of {merchant_id, plan_id, sequence_no}", {"items": "a list of objects"})
+        recorded, completed, unknown = plans.record_collected_many(self.db, items)
+        for plan in completed:
+            self.dispatch("plan_completed", events.plan_event(plan))
+        self.db.commit()
+        return {"recorded": recorded, "completed": [plan.id for plan in completed], "unknown": unknown}
 
     def _cancel_for_mandate(self, payload, handler):
         if not first_delivery(self.db, processed_events, payload["event_id"], handler):
