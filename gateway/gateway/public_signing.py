@@ -6,19 +6,23 @@ leads to the confirmation with the signed mandate's PDF. French and English.
 Every refusal is a page saying what happened (404, 410, 409, 422, 429),
 never a 500; the forms carry Flask-WTF's CSRF token."""
 import base64
+import re
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
-from common.errors import DebitoError, Invalid, TooManyRequests
+from common.errors import DebitoError, Invalid, NotFound, TooManyRequests
 from gateway.api_signing import evidence
 from gateway.rpc import call
 
 public_signing = Blueprint("sign", __name__, url_prefix="/sign")
 MAX_ATTEMPTS = 5  # spec §2: at most 5 attempts, then the order is failed
 DETAIL_FIELDS = ("name", "iban", "bic")
+# itsdangerous's shape (payload.signature, base64url; a leading dot when compressed). Its base64
+# decoder skips any other character, so the real token with junk after it would verify: refused here.
+TOKEN = re.compile(r"\.?[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,100}")
 
 PROBLEMS = {
     400: (_l("The form expired"), _l("Please reload the page and try again.")),
@@ -61,6 +65,12 @@ def signing_refused(error):
     if error.fields.get("status") == "failed":  # locked after five wrong codes
         return problem(409, error.message)
     return problem(error.status, error.message)
+
+
+@public_signing.url_value_preprocessor
+def token_shape(endpoint, values):
+    if not TOKEN.fullmatch((values or {}).get("token", "")):
+        raise NotFound("no such signing link", {"token": "not found"})
 
 
 @public_signing.errorhandler(CSRFError)

@@ -1,6 +1,7 @@
 """The wire format of the `signing` RPCs: input schemas that refuse unknown
 fields (a field sent as null counts as left out, spec §6), output schemas with
 UTC instants."""
+import unicodedata
 from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -23,6 +24,17 @@ class Cents(fields.Field):
         if not 0 < value <= MAX_AMOUNT:
             raise ValidationError(f"between 1 and {MAX_AMOUNT} cents")
         return value
+
+
+class Code(fields.String):
+    """The 6 digits of an SMS code. Digits of any script (a full-width keyboard's １２３, Arabic-Indic
+    ١٢٣) are the same digits: read as 0-9, or the right code typed so would count a wrong attempt."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if len(text) != 6 or not text.isdecimal():
+            raise ValidationError("6 digits")
+        return "".join(str(unicodedata.decimal(digit)) for digit in text)
 
 
 # --- input ------------------------------------------------------------------
@@ -92,7 +104,7 @@ class OrderIn(In):
 
 
 class SignIn(In):
-    otp = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="6 digits"))
+    otp = Code(required=True)
     iban = Identifier(validate_iban, required=True)
     bic = Identifier(validate_bic)
     name = Text(validate=validate.Length(max=140))
@@ -105,7 +117,7 @@ class LinkDetailsIn(In):
 
 
 class LinkSignIn(In):
-    otp = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="6 digits"))
+    otp = Code(required=True)
 
 
 class EvidenceIn(In):
