@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,7 +33,7 @@ from lxml import etree
 
 from common.money import from_decimal
 
-from .xsd import ROOTS, InvalidFile, message_of, namespace
+from .xsd import NAMESPACE_PREFIX, ROOTS, InvalidFile, message_of, namespace
 
 VERSIONS = ("camt.054.001.02", "camt.054.001.04", "camt.054.001.08")
 BATCH = 100  # entries read by one XSLT run: its cost per run is paid once, ~3 MB of tree at a time
@@ -456,3 +457,316 @@ def _text(found) -> str | None:
     if found is None or found.text is None:
         return None
     return found.text.strip() or None
+
+
+# --- the plain reader: the usual bank file read without building a tree ------------------------
+#
+# Building lxml's tree of a 10 000-entry file costs more than everything else the import does
+# in Python. Most bank files are plain: UTF-8, no comment, CDATA, processing instruction or
+# namespace prefix, the camt.054 namespace declared once on <Document>, and each entry's
+# elements where the schema puts them. parse_plain reads such a file from its bytes: libxml2
+# checks it is well-formed (a parser without tree: what lxml's SAX does with no callback), the
+# few elements around the entries are followed tag by tag, and each <Ntry> is matched whole by
+# one regular expression (_ENTRY) whose groups are the fields `_Reader.fast` reads from the
+# XSLT line. Anything else, anywhere in the file, raises NotPlain, even after batches were
+# handed over: the caller then reads the file again with parse_camt054, which reads and
+# refuses everything as before. What parse_plain returns is what parse_camt054 returns
+# (tests/unit/test_camt054_plain.py compares them on every oddity and on random mutations).
+
+class NotPlain(Exception):
+    """The file is not one parse_plain reads: read it with parse_camt054."""
+
+
+BLOCK = 1 << 17  # bytes read (and checked by libxml2) at a time
+_LARGEST = 1 << 20  # an entry or a text of the skeleton longer than this is not plain
+_DEPTH = 12  # levels of an element the entry pattern skips (libxml2 refuses beyond 256 in all)
+_NAME = rb"[A-Za-z_][A-Za-z0-9_.\-]*"
+# attributes of an element skipped or of the skeleton: no namespace declaration, no prefix
+_ATTRIBUTES = rb"""(?:\s+(?!xmlns[\s=])[A-Za-z_][A-Za-z0-9_.\-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'))*\s*"""
+_TEXT = rb"[^<&\r]*"  # a text read: no markup, reference or CR (which XML turns into LF)
+
+
+class _Pattern:
+    """Builds _ENTRY: every group name unique."""
+
+    def __init__(self):
+        self.count = 0
+
+    def name(self, prefix):
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def element(self, depth):
+        """Any element of at most `depth` levels. Its closing tag is not compared with its
+        opening one: libxml2 checks the file is well-formed (fewer groups: sre copies them all
+        at each turn of a loop holding one)."""
+        content = rb"[^<]*+" if depth == 1 else rb"(?:[^<]++|" + self.element(depth - 1) + rb")*+"
+        return rb"<" + _NAME + _ATTRIBUTES + rb"(?:/>|>" + content + rb"</" + _NAME + rb"\s*>)"
+
+    def others(self, *read):
+        """Elements not read at this level, skipped whole (none named as one read here)."""
+        names = b"|".join(name.encode() for name in read)
+        return rb"(?:(?=<(?!(?:" + names + rb")[\s/>]))" + self.element(_DEPTH) + rb"\s*)*+"
+
+    @staticmethod
+    def text(name, group):
+        tag = name.encode()
+        return rb"<" + tag + rb">(?P<" + group.encode() + rb">" + _TEXT + rb")</" + tag + rb"\s*>\s*"
+
+    def amount(self, group, currency=True):
+        quote = self.name("q").encode()
+        ccy = (rb"""\s+Ccy\s*=\s*(?P<""" + quote + rb""">["'])(?P<""" + group.encode() + rb"""_ccy>[^"'<&\s]*)(?P="""
+               + quote + rb")")
+        attributes = ccy if currency else rb"(?:" + ccy + rb")?"
+        return rb"<Amt" + attributes + rb"\s*>(?P<" + group.encode() + rb">" + _TEXT + rb")</Amt\s*>\s*"
+
+    def holder(self, name, inner, read):
+        """<name> holding `inner` (optional) among elements skipped: at most one of each read."""
+        return (rb"<" + name.encode() + rb">\s*" + self.others(*read) + rb"(?:" + inner + rb")?"
+                + self.others(*read) + rb"</" + name.encode() + rb"\s*>\s*")
+
+    def sequence(self, name, parts, group=None):
+        """<name> with `parts` (optional, in this order, each at most once) among elements skipped."""
+        read = [part for part, _ in parts]
+        body = b"".join(rb"(?:" + pattern + rb")?" + self.others(*read) for _, pattern in parts)
+        opening = rb"<" + name.encode() + rb">\s*"
+        if group:
+            opening = rb"(?P<" + group.encode() + rb">" + opening + rb")"
+        return opening + self.others(*read) + body + rb"</" + name.encode() + rb"\s*>\s*"
+
+    def day(self, name, group):
+        day, moment = self.text("Dt", group), self.text("DtTm", group + "_time")
+        return rb"<" + name.encode() + rb">\s*(?:" + day + rb"|" + moment + rb")</" + name.encode() + rb"\s*>\s*"
+
+    def charges(self, group):
+        """<Chrgs> with one amount (Amt, or Rcrd/Amt) or none, and no total."""
+        record = self.holder("Rcrd", self.amount(group + "_rcrd", currency=False), ["Amt"])
+        inner = rb"(?:" + self.amount(group, currency=False) + rb"|" + record + rb")"
+        return rb"(?P<" + group.encode() + rb"_n><Chrgs>)\s*" + (
+            self.others("TtlChrgsAndTaxAmt", "Amt", "Rcrd") + rb"(?:" + inner + rb")?"
+            + self.others("TtlChrgsAndTaxAmt", "Amt", "Rcrd") + rb"</Chrgs\s*>\s*")
+
+    def entry(self):
+        tx = self.sequence("TxDtls", [
+            ("Refs", self.holder("Refs", self.text("EndToEndId", "e2e"), ["EndToEndId"])),
+            ("Amt", self.amount("tx_amt")),
+            ("CdtDbtInd", self.text("CdtDbtInd", "tx_cdi")),
+            ("AmtDtls", self.sequence("AmtDtls", [
+                ("InstdAmt", self.holder("InstdAmt", self.amount("instd"), ["Amt"])),
+                ("TxAmt", self.holder("TxAmt", self.amount("txamt"), ["Amt"]))])),
+            ("Chrgs", self.charges("tx_chrgs")),
+            ("RtrInf", self.holder("RtrInf", self.sequence("Rsn", [
+                ("Cd", self.text("Cd", "code")), ("Prtry", self.text("Prtry", "prtry"))]), ["Rsn"])),
+        ], group="tx")
+        details = self.sequence("NtryDtls", [
+            ("Btch", self.holder("Btch", self.text("NbOfTxs", "batch"), ["NbOfTxs"])),
+            ("TxDtls", tx)])
+        return rb"<Ntry>\s*" + self.sequence_body([
+            ("NtryRef", self.text("NtryRef", "ref")),
+            ("Amt", self.amount("amt")),
+            ("CdtDbtInd", self.text("CdtDbtInd", "cdi")),
+            ("RvslInd", self.text("RvslInd", "rvsl")),
+            ("BookgDt", self.day("BookgDt", "booked")),
+            ("ValDt", self.day("ValDt", "valued")),
+            ("AcctSvcrRef", self.text("AcctSvcrRef", "svcr")),
+            ("Chrgs", self.charges("chrgs")),
+            ("NtryDtls", details)]) + rb"</Ntry\s*>"
+
+    def sequence_body(self, parts):
+        read = [part for part, _ in parts]
+        return self.others(*read) + b"".join(rb"(?:" + pattern + rb")?" + self.others(*read) for _, pattern in parts)
+
+
+_ENTRY = None
+_ENTRY_LOCK = threading.Lock()
+
+
+def _entry_pattern():
+    global _ENTRY
+    with _ENTRY_LOCK:
+        if _ENTRY is None:
+            _ENTRY = re.compile(_Pattern().entry())
+    return _ENTRY
+
+
+_GROUPS = ("amt", "amt_ccy", "cdi", "rvsl", "booked", "booked_time", "valued", "valued_time", "ref", "svcr", "tx",
+           "batch", "chrgs_n", "chrgs", "chrgs_rcrd", "tx_amt", "tx_amt_ccy", "txamt", "txamt_ccy", "instd",
+           "instd_ccy", "tx_chrgs_n", "tx_chrgs", "tx_chrgs_rcrd", "e2e", "tx_cdi", "code", "prtry")
+
+
+def _plain_fields(match) -> tuple:
+    """The fields of _FIELDS (as the XSLT line has them) of an entry matched by _ENTRY."""
+    (amt, amt_ccy, cdi, rvsl, booked, booked_time, valued, valued_time, ref, svcr, tx, batch, chrgs_n, chrgs,
+     chrgs_rcrd, tx_amt, tx_amt_ccy, txamt, txamt_ccy, instd, instd_ccy, tx_chrgs_n, tx_chrgs, tx_chrgs_rcrd,
+     e2e, tx_cdi, code, prtry) = (b"" if value is None else value for value in match.group(*_GROUPS))
+    charges = chrgs or chrgs_rcrd
+    tx_charges = tx_chrgs or tx_chrgs_rcrd
+    has = match.start  # -1: the group did not take part
+    return (amt.decode(), amt_ccy.decode(), cdi.decode(), rvsl.decode(), booked.decode(), booked_time.decode(),
+            valued.decode(), valued_time.decode(), ref.decode(), svcr.decode(), "1" if tx else "0", batch.decode(),
+            "1" if chrgs_n else "0", "0",
+            "1" if has("chrgs") >= 0 or has("chrgs_rcrd") >= 0 else "0", charges.decode(),
+            "1" if has("tx_amt") >= 0 else "0", tx_amt.decode(), tx_amt_ccy.decode(),
+            "1" if has("txamt") >= 0 else "0", txamt.decode(), txamt_ccy.decode(),
+            "1" if has("instd") >= 0 else "0", instd.decode(), instd_ccy.decode(),
+            "1" if tx_chrgs_n else "0", "0", "1" if has("tx_chrgs") >= 0 or has("tx_chrgs_rcrd") >= 0 else "0",
+            tx_charges.decode(), e2e.decode(), tx_cdi.decode(), code.decode(), prtry.decode())
+
+
+class _WellFormed:
+    """lxml's parser without a tree (no callback: libxml2 only checks the bytes)."""
+
+    def close(self):
+        return None
+
+
+_PROLOG = re.compile(  # an XML declaration of UTF-8 (or none), then the root's opening tag
+    rb"""(?:\xef\xbb\xbf)?(?:<\?xml\s+version\s*=\s*(["'])1\.0\1(?:\s+encoding\s*=\s*(["'])(?i:utf-8)\2)?"""
+    rb"""(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>)?\s*<Document((?:\s+[A-Za-z_][A-Za-z0-9_.:\-]*\s*=\s*"""
+    rb"""(?:"[^"<]*"|'[^'<]*'))*)\s*>""")
+_ROOT_ATTRIBUTE = re.compile(rb"""\s+([A-Za-z_][A-Za-z0-9_.:\-]*)\s*=\s*(?:"([^"<&]*)"|'([^'<&]*)')""")
+# the skeleton, tag by tag: (text before it, "/" of a closing tag, name, attributes, "/" of an empty one)
+_TAG = re.compile(rb"([^<]*)<(/?)(" + _NAME + rb")(" + _ATTRIBUTES + rb")(/?)>")
+_SPACE = re.compile(rb"\s*")
+_ENTRY_END = re.compile(rb"</Ntry\s*>")
+
+
+def _entry_end(data: bytes, start: int) -> int:
+    """Where the first </Ntry> after `start` ends; -1 when it is not read yet."""
+    end = data.find(b"</Ntry>", start)
+    if end >= 0:
+        return end + 7
+    found = _ENTRY_END.search(data, start)  # </Ntry > (rare): a search in Python's regex engine
+    return -1 if found is None else found.end()
+
+
+def _root_plain(attributes: bytes) -> str:
+    """The camt.054 message its <Document>'s attributes declare, if they are plain: its
+    namespace as the default one, at most xsi's declaration and schemaLocation."""
+    found, rest = {}, _ROOT_ATTRIBUTE.sub(b"", attributes)
+    if rest.strip():
+        raise NotPlain
+    for match in _ROOT_ATTRIBUTE.finditer(attributes):
+        name, value = match.group(1).decode(), (match.group(2) or match.group(3) or b"").decode()
+        if name in found or name not in ("xmlns", "xmlns:xsi", "xsi:schemaLocation"):
+            raise NotPlain
+        found[name] = value
+    if "xsi:schemaLocation" in found and not found.get("xmlns:xsi"):
+        raise NotPlain
+    message = found.get("xmlns", "")[len(NAMESPACE_PREFIX):]
+    if not found.get("xmlns", "").startswith(NAMESPACE_PREFIX) or message not in VERSIONS:
+        raise NotPlain
+    return message
+
+
+def parse_plain(file, on_message, on_batch):
+    """parse_camt054(file, on_message, on_batch) of a plain file (see above); NotPlain
+    otherwise, possibly after some batches. `file` is a binary file at its start."""
+    entry_pattern = _entry_pattern()
+    checker = etree.XMLParser(target=_WellFormed(), resolve_entities=False, no_network=True, load_dtd=False,
+                              dtd_validation=False, huge_tree=False)
+    state = {"data": b"", "eof": False}
+
+    def more():
+        """Read a block; False at the end of the file."""
+        if state["eof"]:
+            return False
+        block = file.read(BLOCK)
+        try:
+            if block:
+                checker.feed(block)
+            else:
+                checker.close()
+        except etree.XMLSyntaxError:
+            raise NotPlain from None
+        state["eof"] = not block
+        state["data"] += block
+        return bool(block)
+
+    while True:  # the prolog and the root's opening tag
+        root = _PROLOG.match(state["data"])
+        if root is not None:
+            break
+        if len(state["data"]) >= 4096 or not more():
+            raise NotPlain
+    message = _root_plain(root.group(4))
+    body, reader, days = ROOTS[message], _Reader({"c": namespace(message)}), {}
+    position, stack, message_id, headers, bodies, batch = root.end(), ["Document"], None, 0, 0, []
+    while True:
+        data = state["data"]
+        if position > BLOCK:  # what was read is dropped
+            state["data"] = data = data[position:]
+            position = 0
+        tag = _TAG.match(data, position)
+        if tag is None:
+            opening = data.find(b"<", position)
+            if opening >= 0 and data.find(b">", opening) >= 0:  # a whole tag, not plain
+                raise NotPlain
+            if len(data) - position > _LARGEST or not more():
+                break
+            continue
+        text, closing, name, attributes, empty = tag.groups()
+        name = name.decode()
+        if closing:
+            if attributes.strip() or empty or stack[-1] != name:
+                raise NotPlain
+            if name == "MsgId" and stack == ["Document", body, "GrpHdr", "MsgId"]:
+                message_id = text.strip().decode() or None
+                if b"&" in text or b"\r" in text or message_id is None:
+                    raise NotPlain
+            stack.pop()
+            position = tag.end()
+            if name == "GrpHdr" and len(stack) == 2:
+                if message_id is None:
+                    raise NotPlain
+                on_message(message_id)
+            if not stack:
+                break
+            continue
+        if stack[-1] == "MsgId":  # its text is read: nothing inside
+            raise NotPlain
+        if name == "Ntry":
+            if stack != ["Document", body, "Ntfctn"] or attributes or empty:
+                raise NotPlain
+            end = _entry_end(data, tag.end())
+            while end < 0:
+                if len(data) - position > _LARGEST or not more():
+                    raise NotPlain
+                data = state["data"]
+                end = _entry_end(data, tag.end())
+            entry = entry_pattern.fullmatch(data, tag.start(2) - 1, end)
+            if entry is None:
+                raise NotPlain
+            try:
+                batch.extend(reader.fast(_plain_fields(entry), days))
+            except (_Slow, ArithmeticError, ValueError, TypeError):
+                raise NotPlain from None
+            if len(batch) >= BATCH:
+                on_batch(batch)
+                batch = []
+            position = end
+            continue
+        depth = len(stack)
+        if name == "GrpHdr" and depth == 2:
+            headers += 1
+        elif name == body and depth == 1:
+            bodies += 1
+        if headers > 1 or bodies > 1 or (name == "MsgId" and depth == 3 and stack[-1] == "GrpHdr"
+                                         and message_id is not None) or depth == 1 and name != body:
+            raise NotPlain
+        if not empty:
+            stack.append(name)
+        elif name in ("GrpHdr", "MsgId"):
+            raise NotPlain
+        position = tag.end()
+    rest = _SPACE.match(state["data"], position).end()
+    if stack or rest != len(state["data"]):
+        raise NotPlain
+    while more():  # libxml2 checks the end of the file too
+        if state["data"][rest:].strip():
+            raise NotPlain
+    if message_id is None or not bodies:
+        raise NotPlain
+    if batch:
+        on_batch(batch)
+    return Camt054(message_id=message_id, version=message[len("camt.054."):])

@@ -252,12 +252,14 @@ class _Applier:
 CHUNK = 1000  # transactions applied at a time while the rest of the file is read
 
 
-def read_in_thread(path):
+def read_in_thread(path, plain=True):
     """Yield ("message", message_id) then ("transactions", [...]) chunks of CHUNK, in the
-    file's order, from camt054.parse_camt054 running in a thread; its refusal is raised
-    where it comes, after the chunks read before it. A thread: while this one waits on
-    PostgreSQL (applying a chunk), the parse goes on (lxml and libxslt, psycopg2 leave the
-    GIL); under eventlet the thread is a green one, which interleaves without overlap."""
+    file's order, from camt054.parse_plain (`plain`) or camt054.parse_camt054 running in a
+    thread; the latter's refusal is raised where it comes, after the chunks read before it,
+    and the former's camt054.NotPlain likewise (the file is then read by parse_camt054). A
+    thread: while this one waits on PostgreSQL (applying a chunk), the parse goes on (lxml
+    and libxslt, psycopg2 leave the GIL); under eventlet the thread is a green one, which
+    interleaves without overlap."""
     import queue
     import threading
 
@@ -287,8 +289,8 @@ def read_in_thread(path):
                 pending.clear()
         try:
             with open(path, "rb") as file:  # a file, as collection.read_bank_file reads it
-                camt054.parse_camt054(file, on_message=lambda message_id: put(("message", message_id)),
-                                      on_batch=batch)
+                parse = camt054.parse_plain if plain else camt054.parse_camt054
+                parse(file, on_message=lambda message_id: put(("message", message_id)), on_batch=batch)
             if pending:
                 put(("transactions", pending))
             put(("end", None))
@@ -319,19 +321,33 @@ def import_streamed(session, path, report, as_of):
     """collection.import_file of a camt.054 (its root read already), the file applied chunk by
     chunk while it is read: the same checks, refusals, transaction and report. Nothing is
     committed unless the whole file was read and applied; a refusal found late rolls back
-    what its first chunks did."""
+    what its first chunks did. The file is read by camt054.parse_plain, and again by
+    camt054.parse_camt054 when it is not plain (what the first reading did is rolled back)."""
+    from payments import camt054
+
+    try:
+        _import_streamed(session, path, report, as_of, plain=True)
+    except camt054.NotPlain:
+        session.rollback()
+        _import_streamed(session, path, report, as_of, plain=False)
+
+
+def _import_streamed(session, path, report, as_of, plain):
+    from payments import camt054
     from payments.collection import Imported, _commit_keeping, _move, log
     from payments.models import BankFile
     from sqlalchemy.exc import IntegrityError
 
     part, seen, applier, early = Imported(), False, None, []
-    stream = read_in_thread(path)
+    stream = read_in_thread(path, plain)
     try:
         while True:
             try:
                 kind, value = next(stream)
             except StopIteration:
                 break
+            except camt054.NotPlain:
+                raise
             except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
                 session.rollback()
                 return
