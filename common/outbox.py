@@ -17,6 +17,7 @@ multi-row INSERTs into its transaction. An event dispatched and never committed 
 with its transaction, and logged as an error if the worker ended normally.
 """
 import logging
+import time
 
 import eventlet
 import eventlet.event
@@ -173,11 +174,18 @@ class Outbox(EventDispatcher):
                     return total
 
     def _relay_forever(self):
+        logged_at = None  # while the broker or the database is away the rows wait: logged once a minute
         while True:
             self._wake = eventlet.event.Event()  # a commit from now on wakes the next wait
             try:
                 self.publish_committed()
-            except Exception:  # noqa: BLE001 - the broker or the database away: the rows wait
-                log.exception("outbox relay of %s", self.container.service_name)
+                if logged_at is not None:
+                    log.warning("outbox relay of %s publishing again", self.container.service_name)
+                    logged_at = None
+            except Exception:  # noqa: BLE001
+                if logged_at is None or time.monotonic() - logged_at >= 60:
+                    log.exception("outbox relay of %s cannot publish; its events wait in the outbox",
+                                  self.container.service_name)
+                    logged_at = time.monotonic()
             with eventlet.Timeout(OUTBOX_INTERVAL, False):
                 self._wake.wait()

@@ -50,10 +50,13 @@ def cluster_children(with_gateway=True, with_scheduler=True, with_sandbox_bank=T
 
 
 class Supervisor:
-    def __init__(self, children, env=None, log_dir=None):
+    def __init__(self, children, env=None, log_dir=None, steady_after=30):
+        """A child that dies within `steady_after` seconds of its start waits twice as long
+        as the last time before its restart (1 s, 2 s, … 30 s); after that, 1 s."""
         self.children = {child.name: child for child in children}
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir
+        self.steady_after = steady_after
 
     def _spawn(self, child):
         output = None
@@ -86,7 +89,7 @@ class Supervisor:
             if child.next_start == 0.0:
                 uptime = now - child.started_at
                 # A child that dies soon after its start waits longer each time.
-                child.restarts = child.restarts + 1 if uptime < 30 else 1
+                child.restarts = child.restarts + 1 if uptime < self.steady_after else 1
                 pause = min(2 ** (child.restarts - 1), 30)
                 child.next_start = now + pause
                 log.error("%s died (exit code %s) after %.0fs; restarting in %ss",
