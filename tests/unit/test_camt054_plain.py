@@ -285,7 +285,8 @@ def _imported(url, tmp_path, content):
                                  for e in session.scalars(select(LedgerEntry))),
                 "unmatched": sorted((u.end_to_end_id, json.loads(u.details)["reason"])
                                     for u in session.scalars(select(UnmatchedEntry))),
-                "processed": sorted(p.name for p in (inbox / "processed").iterdir()),
+                "moved": {folder.name: sorted(p.name for p in folder.iterdir()) for folder in inbox.iterdir()
+                          if folder.is_dir()},
             }
     finally:
         engine.dispose()
@@ -306,7 +307,7 @@ EXPECTED = {
     "r_transactions": [("PM2", "return", "AM04", 2000), ("PM3", "return", "MS02", 3000)],
     "ledger": [("PM1", "SDD", 1000, "Zoë Dupont & Fils"), ("PM2", "RET", -2000, "Zoë Dupont & Fils")],
     "unmatched": [("PM2", "return of a payment that is rejected"), ("PM9", "no payment has this end-to-end id")],
-    "processed": ["camt054.xml"],
+    "moved": {"processed": ["camt054.xml"]},
 }
 
 
@@ -327,3 +328,24 @@ def test_a_file_found_not_plain_after_its_first_chunks_is_imported_once_by_parse
     late = ENTRIES[:-1] + [ENTRIES[-1].replace("RETOUR", "RE<!-- a comment: not plain -->TOUR")]
     assert _imported(database, tmp_path, document(*late)) == EXPECTED
     assert len(applied) == 4 + 5  # four entries applied, rolled back, then the five of parse_camt054
+
+
+def test_writes_failing_in_their_thread_fail_the_file_and_leave_nothing(infrastructure, tmp_path, monkeypatch):
+    from payments import camt054_import
+
+    monkeypatch.setattr(camt054_import, "CHUNK", 1)
+    monkeypatch.setattr(camt054, "BATCH", 1)
+    calls, copy_in = [], camt054_import.copy_in
+
+    def failing(connection, table, columns, buffer):
+        calls.append(table)
+        if len(calls) == 2:  # the second chunk's writes, in their thread
+            raise RuntimeError("disk full")
+        copy_in(connection, table, columns, buffer)
+    monkeypatch.setattr(camt054_import, "copy_in", failing)
+    with infrastructure.database("debito_camt_plain") as url:
+        imported = _imported(url, tmp_path, document(*ENTRIES))
+    assert imported["report"] == (0, [("camt054.xml", "disk full")], 0, 0, 0, 0)
+    assert imported["payments"] == [("PM1", "submitted"), ("PM2", "paid"), ("PM3", "submitted")]
+    assert imported["r_transactions"] == imported["ledger"] == imported["unmatched"] == []
+    assert imported["moved"] == {"failed": ["camt054.xml", "camt054.xml.reason.txt"]}

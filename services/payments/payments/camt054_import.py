@@ -16,12 +16,14 @@ records of what was written (ImportedPayment, ImportedRTransaction: every column
 the events built after the commit without a query each). One instant (`clock.now()`)
 stamps the whole file.
 
-The file is applied while it is read (import_streamed): camt054.parse_camt054 runs in a
-thread (read_in_thread) handing over chunks of CHUNK transactions, each matched, decided
-and written (_Applier) while the parse of the next goes on, PostgreSQL's work (the UPDATE,
-the COPY) on the other CPU. One transaction still covers the whole file: a refusal found
-after the first chunks rolls them back, and the file is failed with the reason the whole
-read would give.
+The file is applied while it is read (import_streamed): camt054.parse_plain (or, for a file
+that is not plain, camt054.parse_camt054) runs in a thread (read_in_thread) handing over
+chunks of CHUNK transactions, each matched, decided and written (_Applier) while the parse
+of the next goes on, PostgreSQL's work (the UPDATE, the COPY) on the other CPU. On
+PostgreSQL a chunk's writes run in a thread of their own while the next chunk is decided.
+One transaction still covers the whole file: a refusal found after the first chunks rolls
+them back, and the file is failed with the reason the whole read would give; a file found
+not plain after its first chunks is rolled back and read again by parse_camt054.
 """
 import io
 from types import SimpleNamespace
@@ -97,15 +99,6 @@ def _ledger_line(row, created):
             f'{_q(row["label"])},{row["amount"]},{created}\n')
 
 
-def copy_lines(session, table, columns, lines):
-    """COPY CSV `lines` of `columns` into `table`, in the session's transaction (common.database.copy_in:
-    the process is held for its few milliseconds)."""
-    buffer = io.StringIO()
-    buffer.writelines(lines)
-    buffer.seek(0)
-    copy_in(session.connection(), table, columns, buffer)
-
-
 class _Writes:
     """What the file changes, written at the end in bulk."""
 
@@ -133,29 +126,60 @@ class _Writes:
                                 label=payment.label, amount=amount, created_at=self.now))
 
     def flush(self):
-        session, postgresql = self.session, _postgresql(self.session)
+        """Write what was decided, now."""
+        if _postgresql(self.session):
+            self.session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
+            self.prepare()(self.session.connection())
+            return
+        session = self.session
+        for values, ids in self._groups():
+            for start in range(0, len(ids), MATCH_CHUNK):
+                session.execute(update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK], False))
+                                .values(dict(values)).execution_options(synchronize_session=False))
+        for model, rows in ((RTransaction, self.r_transactions), (LedgerEntry, self.ledger)):
+            if rows:
+                session.execute(insert(model), rows)
+
+    def _groups(self):
         groups = {}
         for payment_id, values in self.changed.items():
             groups.setdefault(tuple(sorted(values.items())), []).append(payment_id)
-        for values, ids in groups.items():
-            for start in range(0, len(ids), MATCH_CHUNK):
-                session.execute(update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK], postgresql))
-                                .values(dict(values)).execution_options(synchronize_session=False))
-        created = self.now.isoformat()
+        return groups.items()
+
+    def prepare(self):
+        """PostgreSQL: the statements and COPY texts built here (Python), and a function running
+        them on a connection (the database's work alone: _Applier runs it in a thread)."""
+        updates = [update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK], True))
+                   .values(dict(values)).execution_options(synchronize_session=False)
+                   for values, ids in self._groups() for start in range(0, len(ids), MATCH_CHUNK)]
+        created, copies = self.now.isoformat(), []
         for model, columns, line, rows in ((RTransaction, R_TRANSACTION_COLUMNS, _r_transaction_line,
                                             self.r_transactions),
                                            (LedgerEntry, LEDGER_COLUMNS, _ledger_line, self.ledger)):
-            if rows and postgresql:
-                session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
-                copy_lines(session, model.__tablename__, columns, [line(row, created) for row in rows])
-            elif rows:
-                session.execute(insert(model), rows)
+            if rows:
+                buffer = io.StringIO()
+                buffer.writelines([line(row, created) for row in rows])
+                buffer.seek(0)
+                copies.append((model.__tablename__, columns, buffer))
+
+        def write(connection):
+            for statement in updates:
+                connection.execute(statement)
+            for table, columns, buffer in copies:
+                copy_in(connection, table, columns, buffer)
+        return write
 
 
 def apply_camt054(session, bank_file, transactions, part, as_of):
     """Apply the notification's transactions (camt054.parse_camt054's) in their order;
     fills `part` (an Imported) as the entry-by-entry import did. The caller commits."""
-    _Applier(session, bank_file, part, as_of).apply(transactions)
+    applier = _Applier(session, bank_file, part, as_of)
+    try:
+        applier.apply(transactions)
+    except BaseException:
+        applier.stop()
+        raise
+    applier.finish()
 
 
 class _Applier:
@@ -167,17 +191,67 @@ class _Applier:
         self.session, self.bank_file, self.part, self.as_of = session, bank_file, part, as_of
         self.payments, self.looked_up = {}, set()
         self.now = clock.now()
+        self.postgresql = _postgresql(session)
+        self.decided = None  # PostgreSQL: the last chunk's writes, run while the next is decided
+        self.writing = None  # the thread running them
 
     def apply(self, transactions):
+        """Read (lock) the chunk's payments, decide, write. On PostgreSQL a chunk's writes run in a
+        thread while the next chunk is decided (the connection is never used by both at once:
+        the next read waits for them), so PostgreSQL's UPDATE and COPY overlap this Python;
+        `finish` writes the last chunk's."""
         from payments.collection import _field
 
         transactions = list(transactions)
         wanted = {_field(t, "end_to_end_id") for t in transactions} - self.looked_up
+        self.wait()
         self.payments.update(payments_by_e2e(self.session, wanted))
         self.looked_up |= wanted
         writes = _Writes(self.session, self.bank_file, self.now)
+        if not self.postgresql:
+            self._decide(transactions, writes)
+            writes.flush()
+            return
+        if self.decided is not None:
+            self.session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
+            self._write(self.decided.prepare())
         self._decide(transactions, writes)
-        writes.flush()
+        self.decided = writes
+
+    def _write(self, write):
+        import threading
+
+        connection, failed = self.session.connection(), []
+
+        def run():
+            try:
+                write(connection)
+            except BaseException as error:  # noqa: BLE001 - raised in the applying thread by wait
+                failed.append(error)
+        self.writing = threading.Thread(target=run, name="camt054-write", daemon=True)
+        self.writing.failed = failed
+        self.writing.start()
+
+    def wait(self):
+        """The writes running in their thread, finished; their error raised here."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.join()
+            if writing.failed:
+                raise writing.failed[0]
+
+    def stop(self):
+        """The writes running in their thread, finished, whatever they did (before a rollback)."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.join()
+
+    def finish(self):
+        """Every decision written (the caller then commits, or rolls back on an error)."""
+        self.wait()
+        decided, self.decided = self.decided, None
+        if decided is not None:
+            decided.flush()
 
     def _decide(self, transactions, writes):
         from payments.collection import _cents, _day, _field, _unmatched
@@ -199,6 +273,7 @@ class _Applier:
             reversal = bool(_field(transaction, "reversal"))
             payout = None
             if payment is None and not credit and not reversal:  # a payout the bank executed
+                self.wait()  # a query: the connection free first
                 payout = ledger.payout_by_e2e(session, end_to_end_id)
                 merchant_id = payout.merchant_id if payout else None
 
@@ -340,6 +415,12 @@ def _import_streamed(session, path, report, as_of, plain):
 
     part, seen, applier, early = Imported(), False, None, []
     stream = read_in_thread(path, plain)
+
+    def rollback():
+        if applier is not None:
+            applier.stop()  # no write left running on the connection
+        session.rollback()
+
     try:
         while True:
             try:
@@ -347,12 +428,13 @@ def _import_streamed(session, path, report, as_of, plain):
             except StopIteration:
                 break
             except camt054.NotPlain:
+                rollback()
                 raise
             except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
-                session.rollback()
+                rollback()
                 return
             except Exception as error:  # noqa: BLE001 - as collection.import_file: kept aside with it
-                session.rollback()
+                rollback()
                 reason = getattr(error, "reason", None) or str(error) or type(error).__name__
                 log.error("bank file %s cannot be imported: %s", path.name, reason)
                 _move(path, "failed", reason)
@@ -379,13 +461,13 @@ def _import_streamed(session, path, report, as_of, plain):
                 elif not seen:
                     early.append(value)  # entries before the GrpHdr: applied once it is read
             except IntegrityError:  # another replica imported the same message meanwhile
-                session.rollback()
+                rollback()
                 stream.close()
                 _move(path, "processed")
                 report.skipped.append(path.name)
                 return
             except Exception as error:
-                session.rollback()
+                rollback()
                 stream.close()
                 log.exception("bank file %s failed", path.name)
                 _move(path, "failed", f"{type(error).__name__}: {error}")
@@ -397,15 +479,17 @@ def _import_streamed(session, path, report, as_of, plain):
             report.skipped.append(path.name)
             return
         try:
+            if applier is not None:
+                applier.finish()
             report.announce(part)
             _commit_keeping(session, part.paid + part.rejected)
         except IntegrityError:
-            session.rollback()
+            rollback()
             _move(path, "processed")
             report.skipped.append(path.name)
             return
         except Exception as error:
-            session.rollback()
+            rollback()
             log.exception("bank file %s failed", path.name)
             _move(path, "failed", f"{type(error).__name__}: {error}")
             report.failed.append((path.name, str(error)))
