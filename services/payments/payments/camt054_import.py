@@ -26,6 +26,7 @@ them back, and the file is failed with the reason the whole read would give; a f
 not plain after its first chunks is rolled back and read again by parse_camt054.
 """
 import io
+import time
 from types import SimpleNamespace
 
 from sqlalchemy import any_, bindparam, insert, select, update
@@ -61,17 +62,29 @@ def _among(column, values, postgresql):
 
 def payments_by_e2e(session, end_to_end_ids):
     """{end_to_end_id: ImportedPayment} of the ids that name a payment, locked FOR UPDATE."""
+    return _payments(*_locked_rows(session, end_to_end_ids))
+
+
+def _locked_rows(session, end_to_end_ids):
+    """(columns, rows) of the payments the ids name, locked FOR UPDATE (fetched: the connection
+    is free again)."""
     wanted = sorted({e2e for e2e in end_to_end_ids if e2e})
-    postgresql, found = _postgresql(session), {}
+    postgresql, keys, rows = _postgresql(session), tuple(Payment.__table__.columns.keys()), []
     table = Payment.__table__
     for start in range(0, len(wanted), MATCH_CHUNK):
         chunk = wanted[start:start + MATCH_CHUNK]
-        rows = session.execute(select(table).where(_among(table.c.end_to_end_id, chunk, postgresql))
-                               .order_by(table.c.id).with_for_update())
-        keys = tuple(rows.keys())
-        for row in rows:
-            payment = ImportedPayment(**dict(zip(keys, row)))
-            found[payment.end_to_end_id] = payment
+        result = session.execute(select(table).where(_among(table.c.end_to_end_id, chunk, postgresql))
+                                 .order_by(table.c.id).with_for_update())
+        keys = tuple(result.keys())
+        rows += result.all()
+    return keys, rows
+
+
+def _payments(keys, rows):
+    found = {}
+    for row in rows:
+        payment = ImportedPayment(**dict(zip(keys, row)))
+        found[payment.end_to_end_id] = payment
     return found
 
 
@@ -192,7 +205,7 @@ class _Applier:
         self.payments, self.looked_up = {}, set()
         self.now = clock.now()
         self.postgresql = _postgresql(session)
-        self.decided = None  # PostgreSQL: the last chunk's writes, run while the next is decided
+        self.decided = None  # PostgreSQL: the last chunk's writes (_Writes.prepare), run while the next is decided
         self.writing = None  # the thread running them
 
     def apply(self, transactions):
@@ -205,18 +218,18 @@ class _Applier:
         transactions = list(transactions)
         wanted = {_field(t, "end_to_end_id") for t in transactions} - self.looked_up
         self.wait()
-        self.payments.update(payments_by_e2e(self.session, wanted))
-        self.looked_up |= wanted
+        locked = _locked_rows(self.session, wanted)
         writes = _Writes(self.session, self.bank_file, self.now)
-        if not self.postgresql:
-            self._decide(transactions, writes)
-            writes.flush()
-            return
-        if self.decided is not None:
+        if self.decided is not None:  # PostgreSQL: the previous chunk's writes from now on
             self.session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
-            self._write(self.decided.prepare())
+            self._write(self.decided)
+        self.payments.update(_payments(*locked))
+        self.looked_up |= wanted
         self._decide(transactions, writes)
-        self.decided = writes
+        if self.postgresql:
+            self.decided = writes.prepare()  # while the previous chunk's writes may still run
+        else:
+            writes.flush()
 
     def _write(self, write):
         import threading
@@ -231,6 +244,9 @@ class _Applier:
         self.writing = threading.Thread(target=run, name="camt054-write", daemon=True)
         self.writing.failed = failed
         self.writing.start()
+        # Let it send its UPDATE now: a thread waits for the GIL otherwise (up to the switch
+        # interval), and under eventlet a green thread runs only when this one yields.
+        time.sleep(0)
 
     def wait(self):
         """The writes running in their thread, finished; their error raised here."""
@@ -251,7 +267,8 @@ class _Applier:
         self.wait()
         decided, self.decided = self.decided, None
         if decided is not None:
-            decided.flush()
+            self.session.flush()
+            decided(self.session.connection())
 
     def _decide(self, transactions, writes):
         from payments.collection import _cents, _day, _field, _unmatched
@@ -325,6 +342,7 @@ class _Applier:
 # --- the file read while its first chunks are applied --------------------------------------
 
 CHUNK = 1000  # transactions applied at a time while the rest of the file is read
+FIRST_CHUNK = 200  # the first one smaller: PostgreSQL starts while the rest is read
 
 
 def read_in_thread(path, plain=True):
@@ -357,9 +375,12 @@ def read_in_thread(path, plain=True):
     def work():
         pending = []
 
+        chunks = []
+
         def batch(transactions):
             pending.extend(transactions)
-            if len(pending) >= CHUNK:
+            if len(pending) >= (CHUNK if chunks else min(FIRST_CHUNK, CHUNK)):
+                chunks.append(len(pending))
                 put(("transactions", pending[:]))
                 pending.clear()
         try:
