@@ -30,10 +30,17 @@
        transaction: reading and parsing the file, matching every entry to its payment,
        the payments `rejected`, the R-transactions, the RET/REF ledger entries of the
        paid ones, the inbox `bank_files` row, the commit, the move to processed/.
-       Out of the timing: what the service does after the commit (dispatching the
-       payment_rejected and r_transaction_received events to RabbitMQ, automatic retries,
-       off by default); building those event payloads is timed apart
-       (`events_payload_seconds`). Fresh state for each import: the session is bound to
+       The service stages the import's events (payment_rejected, r_transaction_received)
+       in its outbox table in the same transaction, before the commit: the benchmark does
+       the same (PaymentsService._announce_import, rows written by common.outbox's
+       RELAY_BATCH), times it apart (`outbox_seconds`) and takes it out of the figure, which
+       stays the import as measured before the outbox (`import_with_outbox_seconds` keeps
+       the whole). Out of the timing: what the service does after the commit (the outbox's
+       relay to RabbitMQ, automatic retries, off by default); building those event payloads
+       is timed apart too (`events_payload_seconds`). The PostgreSQL backend's CPU time
+       (`import_backend_cpu_seconds`, from /proc when the server runs on this machine) and
+       the reader that read the file (`reader`: camt054.parse_plain, or parse_camt054 for a
+       file that is not plain) are kept. Fresh state for each import: the session is bound to
        a connection whose outer transaction is rolled back after the run (the import's
        own commit releases a SAVEPOINT instead), then VACUUM ANALYZE of the tables it
        wrote (untimed); the file is copied back into a fresh inbox (untimed).
@@ -387,11 +394,12 @@ def _phases():
     """The import's time in reading the file's root (collection.read_bank_file) and in applying
     its chunks (camt054_import._Applier.apply: match, decide, UPDATE, COPY, PostgreSQL's time
     included); the file is parsed in a thread meanwhile (camt054_import.read_in_thread), so the
-    rest is mostly waiting for the parse, then the inbox file's row, the commit, the move."""
-    from payments import camt054_import, collection
+    rest is mostly waiting for the parse, then the inbox file's row, the commit, the move.
+    Also which reader read the file: camt054.parse_plain, or parse_camt054 (not plain)."""
+    from payments import camt054, camt054_import, collection
 
-    phases = {"read": 0.0, "apply": 0.0}
-    originals = collection.read_bank_file, camt054_import._Applier.apply
+    phases = {"read": 0.0, "apply": 0.0, "reader": "plain"}
+    originals = collection.read_bank_file, camt054_import._Applier.apply, camt054.parse_camt054
 
     def timed(name, function):
         def run(*args, **kwargs):
@@ -402,12 +410,59 @@ def _phases():
                 phases[name] += time.perf_counter() - started
         return run
 
+    def reference(*args, **kwargs):
+        phases["reader"] = "parse_camt054"
+        return originals[2](*args, **kwargs)
+
     collection.read_bank_file = timed("read", originals[0])
     camt054_import._Applier.apply = timed("apply", originals[1])
+    camt054.parse_camt054 = reference
     try:
         yield phases
     finally:
-        collection.read_bank_file, camt054_import._Applier.apply = originals
+        collection.read_bank_file, camt054_import._Applier.apply, camt054.parse_camt054 = originals
+
+
+def _outbox(session, figures):
+    """An `announce` for collection.import_inbox that stages the import's events in the
+    outbox_events table as the service does before its commit (PaymentsService._announce_import
+    through common.outbox: rows written by RELAY_BATCH); its time in figures["outbox_seconds"]."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import insert
+
+    from common.outbox import RELAY_BATCH, row
+    from payments.models import outbox_events
+    from payments.service import PaymentsService
+
+    def announce(part):
+        started, cpu, rows = time.perf_counter(), time.process_time(), []
+
+        def dispatch(event_type, payload):
+            rows.append(row(event_type, payload))
+            if len(rows) >= RELAY_BATCH:
+                session.execute(insert(outbox_events), rows)
+                rows.clear()
+        PaymentsService._announce_import(SimpleNamespace(dispatch=dispatch), part)
+        if rows:
+            session.execute(insert(outbox_events), rows)
+        figures["outbox_seconds"] += time.perf_counter() - started
+        figures["outbox_cpu_seconds"] += time.process_time() - cpu
+    return announce
+
+
+def _backend_cpu(connection):
+    """CPU seconds used so far by the PostgreSQL backend of `connection` when the server runs
+    on this machine (/proc), else None."""
+    from sqlalchemy import text
+
+    pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_import(engine, source, workdir):
@@ -425,13 +480,17 @@ def run_import(engine, source, workdir):
     outer = connection.begin()
     try:
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        outbox = {"outbox_seconds": 0.0, "outbox_cpu_seconds": 0.0}
+        backend_before = _backend_cpu(connection)
         gc.collect()
         reset = reset_peak()
         rss_before = status_mb(os.getpid(), "VmRSS")
         started, cpu = time.perf_counter(), time.process_time()
         with _phases() as phases:
-            report = collection.import_inbox(session, inbox, AS_OF)
+            report = collection.import_inbox(session, inbox, AS_OF, announce=_outbox(session, outbox))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        backend_after = _backend_cpu(connection)
+        backend = None if backend_before is None or backend_after is None else backend_after - backend_before
         peak = status_mb(os.getpid(), "VmHWM")
         started = time.perf_counter()
         by_id = {payment.id: payment for payment in report.rejected}
@@ -448,8 +507,13 @@ def run_import(engine, source, workdir):
                 ("ledger_entries", "SELECT count(*) FROM ledger_entries"),
                 ("ledger_sum_cents", "SELECT coalesce(sum(amount), 0) FROM ledger_entries"),
                 ("unmatched_entries", "SELECT count(*) FROM unmatched_entries"),
-                ("bank_files_in", "SELECT count(*) FROM bank_files WHERE direction = 'in'"))}
-        figures = {"seconds": seconds, "cpu_seconds": cpu, "phases_seconds": phases,
+                ("bank_files_in", "SELECT count(*) FROM bank_files WHERE direction = 'in'"),
+                ("outbox_events", "SELECT count(*) FROM outbox_events"))}
+        # The figure is the import as before the outbox; the events it stages (as the service
+        # does, in its transaction) are timed apart and their time taken out.
+        figures = {"seconds": seconds - outbox["outbox_seconds"], "cpu_seconds": cpu - outbox["outbox_cpu_seconds"],
+                   "with_outbox_seconds": seconds, **outbox, "backend_cpu_seconds": backend,
+                   "phases_seconds": phases,
                    "events_payload_seconds": events_seconds, "events": len(payloads),
                    "peak_reset": reset, "rss_before_mb": rss_before, "vmhwm_mb": peak,
                    "files": len(report.files), "failed": report.failed, "rejected": len(report.rejected),
@@ -462,7 +526,8 @@ def run_import(engine, source, workdir):
         connection.close()
         shutil.rmtree(inbox, ignore_errors=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("payments", "r_transactions", "ledger_entries", "bank_files", "unmatched_entries"):
+        for table in ("payments", "r_transactions", "ledger_entries", "bank_files", "unmatched_entries",
+                      "outbox_events"):
             connection.execute(text(f"VACUUM ANALYZE {table}"))
     return figures
 
@@ -557,6 +622,13 @@ def run(scale=1.0, database_url=DEFAULT_URL, output=DEFAULT_OUTPUT, repeat=3):
         "import_cpu_seconds": min(i["cpu_seconds"] for i in imports),
         "parse_cpu_seconds": min(p["cpu_seconds"] for p in parses),
         "import_runs_seconds": [i["seconds"] for i in imports],
+        # the database's side (the PostgreSQL backend's CPU, when on this machine) and the events
+        # staged in the outbox in the import's transaction, as the service does (timed apart)
+        "import_backend_cpu_seconds": [i["backend_cpu_seconds"] for i in imports],
+        "import_with_outbox_seconds": min(i["with_outbox_seconds"] for i in imports),
+        "outbox_seconds": [i["outbox_seconds"] for i in imports],
+        "outbox_events": imports[0]["effects"]["outbox_events"],
+        "reader": imports[0]["phases_seconds"]["reader"],
         "import_phases_seconds": [i["phases_seconds"] for i in imports], "parse_runs_seconds": [p["seconds"] for p in parses],
         "iterparse_runs_seconds": [p["seconds"] for p in iterparses],
         "pair_ratios": [i["seconds"] / p["seconds"] for i, p in zip(imports, parses)],
@@ -589,6 +661,11 @@ def report(figures, output):
         "",
         f"{figures['returns']} returns in a {figures['file_bytes']} byte camt.054 ({figures['file_elements']} "
         f"elements), {figures['payments']} payments in the database; import correct: {figures['import_correct']}",
+        f"import with the events staged in the outbox (as the service does): "
+        f"{figures['import_with_outbox_seconds']:.3f} s ({figures['outbox_events']} events); "
+        f"client CPU {figures['import_cpu_seconds']:.3f} s, PostgreSQL backend CPU "
+        + ", ".join("?" if c is None else f"{c:.2f}" for c in figures["import_backend_cpu_seconds"])
+        + f" s; read by {figures['reader']}",
         f"ratio import / parse: {figures['value']:.2f} (goal {figures['goal']}); run by run: "
         + ", ".join(f"{r:.2f}" for r in figures["pair_ratios"]),
         f"peak RSS of the importing process: {figures['peak_rss_mb']['payments']:.1f} MB",
