@@ -349,3 +349,18 @@ def test_writes_failing_in_their_thread_fail_the_file_and_leave_nothing(infrastr
     assert imported["payments"] == [("PM1", "submitted"), ("PM2", "paid"), ("PM3", "submitted")]
     assert imported["r_transactions"] == imported["ledger"] == imported["unmatched"] == []
     assert imported["moved"] == {"failed": ["camt054.xml", "camt054.xml.reason.txt"]}
+
+
+def test_the_import_makes_its_ids_as_common_ids_does():
+    import re
+
+    from common.ids import new_id
+    from payments.camt054_import import _Ids
+
+    ids, before = _Ids(), new_id("RT")
+    made = [ids.new("RT") for _ in range(5000)]
+    after = new_id("RT")
+    shape = re.compile(r"RT[0-9A-HJKMNP-TV-Z]{22}")
+    assert all(shape.fullmatch(i) for i in made) and len(set(made)) == len(made)
+    assert before[:12] <= made[0][:12] <= made[-1][:12] <= after[:12]  # the milliseconds' head
+    assert len({i[12:] for i in made}) == len(made)  # 60 random bits each

@@ -26,6 +26,7 @@ them back, and the file is failed with the reason the whole read would give; a f
 not plain after its first chunks is rolled back and read again by parse_camt054.
 """
 import io
+import secrets
 import time
 from types import SimpleNamespace
 
@@ -112,12 +113,34 @@ def _ledger_line(row, created):
             f'{_q(row["label"])},{row["amount"]},{created}\n')
 
 
+class _Ids:
+    """common.ids.new_id's ids (prefix, 10 characters of milliseconds, 12 of 60 random bits),
+    the random bits read from the system 1 024 ids at a time: a read per id gives the GIL
+    away each time, and the parse thread then keeps it for its switch interval."""
+
+    def __init__(self):
+        self.bits = []
+
+    def new(self, prefix):
+        from common.ids import _PAIRS as pairs
+
+        if not self.bits:
+            raw = secrets.token_bytes(8 * 1024)
+            self.bits = [int.from_bytes(raw[i:i + 8], "big") >> 4 for i in range(0, len(raw), 8)]
+        bits, millis = self.bits.pop(), time.time_ns() // 1_000_000
+        return (prefix + pairs[(millis >> 40) & 1023] + pairs[(millis >> 30) & 1023] + pairs[(millis >> 20) & 1023]
+                + pairs[(millis >> 10) & 1023] + pairs[millis & 1023] + pairs[bits >> 50]
+                + pairs[(bits >> 40) & 1023] + pairs[(bits >> 30) & 1023] + pairs[(bits >> 20) & 1023]
+                + pairs[(bits >> 10) & 1023] + pairs[bits & 1023])
+
+
 class _Writes:
     """What the file changes, written at the end in bulk."""
 
-    def __init__(self, session, bank_file, now):
+    def __init__(self, session, bank_file, now, ids=None):
         self.session, self.bank_file, self.now = session, bank_file, now
         self.changed, self.r_transactions, self.ledger = {}, [], []
+        self.new_id = (ids or _Ids()).new
 
     def set(self, payment, **values):
         payment.__dict__.update(values)
@@ -125,7 +148,7 @@ class _Writes:
 
     def r_transaction(self, payment, kind, code, amount, received_on):
         reason = reason_codes.reason(code)
-        values = dict(id=new_id("RT"), merchant_id=payment.merchant_id, payment_id=payment.id,
+        values = dict(id=self.new_id("RT"), merchant_id=payment.merchant_id, payment_id=payment.id,
                       type=reason_codes.r_transaction_type(kind, code), reason_code=(code or "").upper(),
                       reason=reason.en, amount=amount, received_on=received_on, retryable=reason.retryable,
                       status="open", replayed_by=None, bank_file_id=self.bank_file.id, created_at=self.now)
@@ -133,7 +156,7 @@ class _Writes:
         return ImportedRTransaction(**values)
 
     def ledger_entry(self, payment, code, amount, on, value_date=None):
-        self.ledger.append(dict(id=new_id("LE"), merchant_id=payment.merchant_id, date=on,
+        self.ledger.append(dict(id=self.new_id("LE"), merchant_id=payment.merchant_id, date=on,
                                 value_date=value_date or on, code=code, reference=payment.end_to_end_id,
                                 payment_id=payment.id, subscriber_name=payment.debtor_name,
                                 label=payment.label, amount=amount, created_at=self.now))
@@ -205,6 +228,7 @@ class _Applier:
         self.payments, self.looked_up = {}, set()
         self.now = clock.now()
         self.postgresql = _postgresql(session)
+        self.ids = _Ids()
         self.decided = None  # PostgreSQL: the last chunk's writes (_Writes.prepare), run while the next is decided
         self.writing = None  # the thread running them
 
@@ -219,7 +243,7 @@ class _Applier:
         wanted = {_field(t, "end_to_end_id") for t in transactions} - self.looked_up
         self.wait()
         locked = _locked_rows(self.session, wanted)
-        writes = _Writes(self.session, self.bank_file, self.now)
+        writes = _Writes(self.session, self.bank_file, self.now, self.ids)
         if self.decided is not None:  # PostgreSQL: the previous chunk's writes from now on
             self.session.flush()  # what the ORM holds (the inbox file's row, unmatched entries) first
             self._write(self.decided)
