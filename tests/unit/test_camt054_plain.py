@@ -18,7 +18,9 @@ FIXTURES = ["camt054.001.02-credits-and-return.xml", "camt054.001.04-postfinance
 
 
 def read(parse, data):
-    """What a reader makes of `data`: ("read", message id, transactions) or the error's kind."""
+    """What a reader makes of `data`: ("read", message id, transactions) or the error's kind.
+    Each transaction as its list of items: the order of its keys is that of an unmatched
+    entry's details (JSON) too."""
     messages, transactions = [], []
     try:
         parse(io.BytesIO(data), on_message=messages.append, on_batch=transactions.extend)
@@ -26,7 +28,7 @@ def read(parse, data):
         return ("NotPlain",)
     except InvalidFile as error:
         return ("InvalidFile", error.reason)
-    return ("read", messages, transactions)
+    return ("read", messages, [list(transaction.items()) for transaction in transactions])
 
 
 def assert_read_alike(data):
