@@ -1,9 +1,13 @@
 """A thread-safe pool of standalone nameko RPC proxies.
 
 A proxy is not thread-safe: a request checks one out, uses it, and gives it
-back; one that failed on the connection is dropped and replaced lazily.
+back; one that failed on the connection is dropped and replaced lazily. A broker that
+cannot be reached is a 503 (`Unavailable`) within seconds, never a 500 nor a hang: an
+idle proxy whose connection the broker closed (a restart) is replaced before use, and a
+connection lost during a call drops the proxy and answers 503.
 """
 import queue
+import select
 from contextlib import contextmanager
 
 from kombu.exceptions import OperationalError
@@ -33,18 +37,15 @@ class RpcPool:
         """Check out a cluster proxy: `with pool.proxy() as rpc: rpc.mandates.ping()`."""
         self._slots.get()
         try:
-            try:
-                context, cluster = self._idle.get_nowait()
-            except queue.Empty:
-                try:
-                    context, cluster = self._open(self.timeout)
-                except CONNECTION_ERRORS as error:
-                    raise Unavailable(f"the message broker is unreachable: {error}") from None
+            context, cluster = self._checkout()
             try:
                 yield cluster
-            except CONNECTION_ERRORS:
+            except RpcTimeout:
                 _close(context)
                 raise
+            except CONNECTION_ERRORS as error:
+                _close(context)
+                raise Unavailable(f"the message broker is unreachable: {error}") from None
             except BaseException:
                 self._idle.put((context, cluster))
                 raise
@@ -52,6 +53,20 @@ class RpcPool:
                 self._idle.put((context, cluster))
         finally:
             self._slots.put(None)
+
+    def _checkout(self):
+        while True:
+            try:
+                context, cluster = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if _idle_connection_intact(context):
+                return context, cluster
+            _close(context)  # the broker closed it: publishing on it would retry for seconds first
+        try:
+            return self._open(self.timeout)
+        except CONNECTION_ERRORS as error:
+            raise Unavailable(f"the message broker is unreachable: {error}") from None
 
     @contextmanager
     def short_lived(self, timeout):
@@ -72,6 +87,17 @@ class RpcPool:
             except queue.Empty:
                 return
             _close(context)
+
+
+def _idle_connection_intact(context):
+    """An idle proxy's reply connection has nothing to read (no heartbeats, no call pending):
+    anything readable there is the broker's Close frame or the end of the socket."""
+    try:
+        sock = context._reply_listener.queue_consumer.connection._connection.sock
+        readable, _, _ = select.select([sock], [], [], 0)
+    except Exception:  # noqa: BLE001 - no socket, a closed one: not intact
+        return False
+    return not readable
 
 
 def _close(context):
