@@ -15,11 +15,10 @@ name their merchant) and expire_dormant takes the caller's
 import base64
 from datetime import date
 
-from nameko.rpc import rpc
 
 from common.errors import Invalid
 from common.outbox import Outbox
-from common.service import DebitoService
+from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events
 from common.schemas import dump_page, load

@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common import clock
@@ -35,7 +35,7 @@ from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery
 from common.outbox import Outbox
 from common.schemas import dump_page, load
-from common.service import DebitoService
+from common.service import DebitoService, rpc
 from payments import collection, events, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events
 from payments.prenotification import send_prenotification

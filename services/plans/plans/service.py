@@ -25,13 +25,13 @@ it never debits twice).
 from datetime import date
 
 from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 
 from common import clock
 from common.errors import Invalid
 from common.idempotency import first_delivery
 from common.outbox import Outbox
-from common.service import DebitoService
+from common.service import DebitoService, rpc
 from plans import events, plans
 from plans.models import outbox_events, processed_events
 from common.schemas import dump_page, load

@@ -24,7 +24,7 @@ import logging
 from datetime import date
 
 from nameko.events import event_handler
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common import clock
@@ -32,7 +32,7 @@ from common.config import env
 from common.errors import Invalid
 from common.idempotency import first_delivery
 from common.outbox import Outbox
-from common.service import DebitoService
+from common.service import DebitoService, rpc
 from reporting import exports, figures
 from reporting.models import outbox_events, processed_events
 

@@ -47,7 +47,7 @@ Decisions where the contract is silent:
 """
 import logging
 
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from common import clock
@@ -56,7 +56,7 @@ from common.errors import Conflict, DebitoError, Gone, Invalid, NotFound, Unavai
 from common.mail import send_mail
 from common.outbox import Outbox
 from common.schemas import dump_page, load, to_utc
-from common.service import DebitoService
+from common.service import DebitoService, rpc
 from signing import document, events, orders, sms, tokens
 from signing.models import outbox_events
 from signing.document import LANGS
