@@ -280,6 +280,13 @@ class _Applier:
             if writing.failed:
                 raise writing.failed[0]
 
+    def write_now(self):
+        """The last chunk's writes started, if they wait (nothing else to do meanwhile)."""
+        if self.decided is not None and self.writing is None:
+            self.session.flush()
+            decided, self.decided = self.decided, None
+            self._write(decided)
+
     def stop(self):
         """The writes running in their thread, finished, whatever they did (before a rollback)."""
         writing, self.writing = self.writing, None
@@ -371,12 +378,13 @@ FIRST_CHUNK = 200  # the first one smaller: PostgreSQL starts while the rest is 
 
 def read_in_thread(path, plain=True):
     """Yield ("message", message_id) then ("transactions", [...]) chunks of CHUNK, in the
-    file's order, from camt054.parse_plain (`plain`) or camt054.parse_camt054 running in a
-    thread; the latter's refusal is raised where it comes, after the chunks read before it,
-    and the former's camt054.NotPlain likewise (the file is then read by parse_camt054). A
-    thread: while this one waits on PostgreSQL (applying a chunk), the parse goes on (lxml
-    and libxslt, psycopg2 leave the GIL); under eventlet the thread is a green one, which
-    interleaves without overlap."""
+    file's order (and ("waiting", None) before waiting for the next one), from
+    camt054.parse_plain (`plain`) or camt054.parse_camt054 running in a thread; the latter's
+    refusal is raised where it comes, after the chunks read before it, and the former's
+    camt054.NotPlain likewise (the file is then read by parse_camt054). A thread: while this
+    one waits on PostgreSQL (applying a chunk), the parse goes on (libxml2, and psycopg2,
+    leave the GIL); under eventlet the thread is a green one, which runs while this one
+    waits on PostgreSQL."""
     import queue
     import threading
 
@@ -426,7 +434,11 @@ def read_in_thread(path, plain=True):
     thread.start()
     try:
         while True:
-            kind, value = items.get()
+            try:
+                kind, value = items.get_nowait()
+            except queue.Empty:
+                yield "waiting", None  # nothing read yet: the caller may use the time
+                kind, value = items.get()
             if kind == "error":
                 raise value
             if kind == "end":
@@ -485,6 +497,10 @@ def _import_streamed(session, path, report, as_of, plain):
                 _move(path, "failed", reason)
                 report.failed.append((path.name, reason))
                 return
+            if kind == "waiting":
+                if applier is not None:
+                    applier.write_now()  # PostgreSQL works while the next chunk is read
+                continue
             try:
                 if kind == "message":
                     message_id = value
