@@ -12,6 +12,7 @@ config and Erlang cookie (HOME is its directory), so it shares nothing with the 
 broker but epmd. It needs the Debian package's scripts under /usr/lib/rabbitmq/bin (run
 directly: /usr/sbin/rabbitmq-server would `su rabbitmq` and drop the environment).
 """
+import json
 import os
 import shutil
 import signal
@@ -48,9 +49,9 @@ class PrivateBroker:
         self.api_uri = f"http://127.0.0.1:{self.management_port}"
         self.process = None
         (self.directory / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = {self.port}\n"
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
             f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
-            # the management API's counts are what the tests poll: refresh them often
+            # the management API (for a look by hand; the tests count with rabbitmqctl)
             "collect_statistics_interval = 500\n"
             "log.file.level = info\n")
         (self.directory / "enabled_plugins").write_text("[rabbitmq_management].\n")
@@ -129,12 +130,20 @@ class PrivateBroker:
         response.raise_for_status()
         return response.json()
 
-    def consumers(self, queue, vhost="/"):
-        """How many consumers `queue` has (0 if the node does not answer or has no such queue)."""
+    def queues(self):
+        """Every queue of the node with `name`, `durable`, `consumers` and `messages` (ready and
+        unacknowledged), as the node itself counts them now (`rabbitmqctl list_queues`; the
+        management API's figures lag); [] when the node does not answer."""
         try:
-            return self.api(f"/queues/{requests.utils.quote(vhost, safe='')}/{queue}").get("consumers", 0)
-        except (requests.RequestException, ValueError):
-            return 0
+            result = self.ctl("-q", "list_queues", "--formatter", "json", "name", "durable", "consumers", "messages",
+                              timeout=30, check=False)
+            return json.loads(result.stdout) if result.returncode == 0 else []
+        except (subprocess.TimeoutExpired, ValueError):
+            return []
+
+    def consumers(self, queue):
+        """How many consumers `queue` has (0 if the node does not answer or has no such queue)."""
+        return next((q["consumers"] for q in self.queues() if q["name"] == queue), 0)
 
     def log_tail(self, lines=30):
         out = []

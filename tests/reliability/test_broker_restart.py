@@ -6,11 +6,16 @@ supervisor's restarts are recorded), the gateway answers 200 again, a new collec
 completes, every instalment is exactly one payment in exactly one pain.008 file, and
 reporting has seen every payment scheduled and submitted once (no event lost).
 
+Reporting is frozen (SIGSTOP) from the start of the cycle until the broker is back, so the
+cycle's events wait in its durable queues, as persistent messages, across the restart; thawed,
+it reconnects by itself and reads them.
+
 The broker is a private RabbitMQ node of the test's own (tests/harness/broker.py): the
 machine's shared one serves other test runs and is never restarted. The figures (down time,
 reconnection, 503s and their latency) are printed (`-s`) and attached to the test's report."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -102,10 +107,17 @@ class Prober(threading.Thread):
 
 def queues_consumed(broker):
     """The queues with a consumer, but the reply queues (a caller's own)."""
-    try:
-        return {q["name"] for q in broker.api("/queues") if q.get("consumers") and not q["name"].startswith("rpc.reply")}
-    except (requests.RequestException, ValueError):
-        return set()
+    return {q["name"] for q in broker.queues() if q["consumers"] and not q["name"].startswith("rpc.reply")}
+
+
+def reporting_queues(names):
+    # its RPC queue and its event queues (nameko's evt-<source>-<event>--<service>.<method>)
+    return {name for name in names if name == "rpc-reporting" or "--reporting." in name}
+
+
+def queued_for_reporting(broker):
+    """Messages (ready or unacknowledged) in reporting's event queues."""
+    return sum(q["messages"] for q in broker.queues() if reporting_queues([q["name"]]))
 
 
 def wait_until(predicate, timeout, what):
@@ -144,7 +156,7 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
         watcher = threading.Thread(target=watch, daemon=True)
         supervisor.start()
         watcher.start()
-        prober = None
+        prober = frozen = None
         try:
             cluster.wait_healthy(timeout=120)
             merchant = cluster.create_merchant()  # a second merchant: the gateway's API key
@@ -152,8 +164,10 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             assert api.get("/mandates").status_code == 200
             rpc_queues = {f"rpc-{name}" for name in SERVICES}
             wait_until(lambda: rpc_queues <= queues_consumed(broker), 60, "the services' queues have no consumer")
-            time.sleep(2)  # the management API's figures of the event queues too
             consumed = queues_consumed(broker)
+            assert reporting_queues(consumed), consumed
+            durable = {q["name"]: q["durable"] for q in broker.queues() if q["name"] in consumed}
+            assert all(durable.values()), durable
 
             prober = Prober(cluster, merchant["api_key"])
             prober.start()
@@ -165,6 +179,9 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
                 except Exception as error:  # noqa: BLE001 - the call the restart cut
                     cut["error"] = repr(error)
 
+            reporting = supervisor.children["reporting"].process
+            os.kill(reporting.pid, signal.SIGSTOP)  # the process we started, by its id
+            frozen = reporting
             caller = threading.Thread(target=collect, daemon=True)
             caller.start()
             # mid-cycle: payments has scheduled a first page, not yet the last
@@ -174,6 +191,7 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
                                                           "WHERE merchant_id = %s", MERCHANT)[0][0]
             assert caller.is_alive() and figures["payments_when_stopped"] < INSTALMENTS, figures
 
+            figures["events_queued_for_reporting_at_stop"] = queued_for_reporting(broker)
             stopping = time.monotonic()
             figures["stop_seconds"] = broker.stop()
             halted = time.monotonic()
@@ -181,16 +199,26 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             figures["start_seconds"] = broker.start()
             up = time.monotonic()
             figures["broker_down_seconds"] = up - stopping
-            reconnected = wait_until(lambda: consumed <= queues_consumed(broker), 120,
-                                     f"services not back on their queues: {consumed - queues_consumed(broker)}")
+            others = consumed - reporting_queues(consumed)
+            reconnected = wait_until(lambda: others <= queues_consumed(broker), 120,
+                                     f"services not back on their queues: {others - queues_consumed(broker)}")
             figures["reconnected_after_up_seconds"] = reconnected - up
+            figures["events_queued_for_reporting_after_restart"] = queued_for_reporting(broker)
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen = None
+            thawed = time.monotonic()
+            wait_until(lambda: consumed <= queues_consumed(broker), 120,
+                       f"reporting not back on its queues: {consumed - queues_consumed(broker)}")
+            figures["reporting_reconnected_after_thaw_seconds"] = time.monotonic() - thawed
 
             def gateway_back():
-                recent = [a for a in prober.answers if a["at"] > reconnected]
+                recent = [a for a in prober.answers if a["at"] > thawed]
                 return {a["path"] for a in recent if a["status"] == 200} == {"/api/v1/mandates", "/healthz"}
 
             gateway_ok = wait_until(gateway_back, 120, "the gateway did not answer 200 again")
-            figures["gateway_200_after_up_seconds"] = gateway_ok - up
+            for path in ("/api/v1/mandates", "/healthz"):  # the first 200 after the broker was up
+                figures[f"{path} 200 after up seconds"] = min(
+                    a["at"] + a["seconds"] for a in prober.answers if a["at"] > up and a["status"] == 200) - up
             prober.stop()
             caller.join(timeout=HANG)
             figures["cut_collection"] = cut.get("error") or ("still waiting" if caller.is_alive() else "answered")
@@ -208,6 +236,8 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             time.sleep(2)  # a redelivery, if any, would land now
             seen = {name: facts(url, name) for name in ("payment_scheduled", "payment_submitted")}
         finally:
+            if frozen is not None:
+                os.kill(frozen.pid, signal.SIGCONT)
             if prober is not None and prober.is_alive():
                 prober.stop()
             watching.set()
@@ -232,7 +262,8 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
         files=len(list(outbox.rglob("*.xml"))), debits_in_files=len(in_files), reporting_facts=seen,
         broker_logged_reconnects={name: _reconnect_lines(logs / f"{name}.log") for name in SERVICES})
     for key in ("stop_seconds", "start_seconds", "broker_down_seconds", "reconnected_after_up_seconds",
-                "gateway_200_after_up_seconds"):
+                "/api/v1/mandates 200 after up seconds", "/healthz 200 after up seconds",
+                "reporting_reconnected_after_thaw_seconds"):
         figures[key] = round(figures[key], 2)
     record_property("figures", json.dumps(figures, default=str))
     print("\nbroker restart figures:", json.dumps(figures, indent=1, default=str))
@@ -245,7 +276,8 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
     assert all(a["status"] in (200, 503) for a in around), figures["statuses_around_restart"]
     # the services came back by themselves
     assert restarts == [], restarts
-    # nothing lost, nothing doubled
+    # nothing lost, nothing doubled: the events queued across the restart too
+    assert figures["events_queued_for_reporting_at_stop"] > 0, figures
     assert (total, instalments) == (INSTALMENTS, INSTALMENTS)
     assert statuses == {"submitted": INSTALMENTS}, statuses
     assert len(in_files) == INSTALMENTS and set(in_files) == set(ids)
