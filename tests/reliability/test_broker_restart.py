@@ -1,8 +1,8 @@
 """Broker restart (issue 9): RabbitMQ is stopped in the middle of a collection cycle of a few
 thousand instalments and started again on the same data. Meanwhile the gateway answers the
-API and /healthz with a 503 and the error body within seconds (never a 500, never a hang);
-afterwards the services are back on their queues by themselves (no restart by the test; the
-supervisor's restarts are recorded), the gateway answers 200 again, a new collection
+API (with the error body) and /healthz with a 503 within seconds, never a 500 nor a hang;
+afterwards the services are back on their queues by themselves (restarted neither by the test
+nor by the supervisor, which watches them as `make run` does), the gateway answers 200 again, a new collection
 completes, every instalment is exactly one payment in exactly one pain.008 file, and
 reporting has seen every payment scheduled and submitted once (no event lost).
 
@@ -271,13 +271,14 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
     # while the broker was away: 503s with the error body, quickly; never a 500 nor a hang
     assert len(down) >= 3, figures
     assert all(a["status"] == 503 for a in down), [(a["path"], a["status"], a["body"]) for a in down]
-    assert all(a["body"]["error"]["code"] == "unavailable" for a in down if a["path"].startswith("/api/"))
+    assert all(isinstance(a["body"], dict) and a["body"]["error"]["code"] == "unavailable"
+               for a in down if a["path"].startswith("/api/")), [a["body"] for a in down]
     assert figures["max_seconds_while_down"] < FAST, figures
     assert all(a["status"] in (200, 503) for a in around), figures["statuses_around_restart"]
     # the services came back by themselves
     assert restarts == [], restarts
     # nothing lost, nothing doubled: the events queued across the restart too
-    assert figures["events_queued_for_reporting_at_stop"] > 0, figures
+    assert 0 < figures["events_queued_for_reporting_at_stop"] <= figures["events_queued_for_reporting_after_restart"]
     assert (total, instalments) == (INSTALMENTS, INSTALMENTS)
     assert statuses == {"submitted": INSTALMENTS}, statuses
     assert len(in_files) == INSTALMENTS and set(in_files) == set(ids)
