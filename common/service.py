@@ -13,7 +13,9 @@ from common.errors import DebitoError
 
 
 class _PatientPublisher(Publisher):
-    # about a minute of tries (nameko's default: three, a few seconds)
+    # about a minute of tries (nameko's default: three, about 5 s): the first for a connection
+    # (kombu's default channel), the second for the publish itself once connected
+    transport_options = {"max_retries": 30, "interval_start": 1, "interval_step": 1, "interval_max": 2}
     retry_policy = {"max_retries": 30, "interval_start": 1, "interval_step": 1, "interval_max": 2}
 
 

@@ -3,7 +3,7 @@ machine's shared broker serves other test runs and must never be restarted.
 
     with private_broker(tmp_path / "broker") as broker:
         broker.amqp_uri        # amqp://guest:guest@127.0.0.1:<port>/
-        broker.stop()          # `rabbitmqctl stop`: the node halts, every connection drops
+        broker.stop()          # SIGTERM: the node shuts down in order, every connection drops
         broker.start()         # the same node on the same data directory: durable queues
                                # and persistent messages are there again
 
@@ -105,16 +105,22 @@ class PrivateBroker:
         return time.monotonic() - started
 
     def stop(self, timeout=60):
-        """Halt the node the way an operator restarts RabbitMQ (`rabbitmqctl stop`); the seconds
-        it took. Its data stays for the next start."""
+        """Halt the node the way a service manager restarts RabbitMQ: SIGTERM to its Erlang VM,
+        which RabbitMQ answers with its orderly shutdown (the same as `rabbitmqctl stop`, without
+        the seconds the command line takes to boot: connections drop at once). Its data stays for
+        the next start. The seconds until the node's process ended."""
         started = time.monotonic()
         if self.process is None:
             return 0.0
         try:
-            self.ctl("stop", timeout=timeout)
+            os.kill(int((self.directory / "rabbitmq.pid").read_text().strip()), signal.SIGTERM)  # our node's VM
             self.process.wait(timeout=timeout)
-        except (RuntimeError, subprocess.TimeoutExpired):
-            self._kill()
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            try:
+                self.ctl("stop", timeout=timeout)
+                self.process.wait(timeout=timeout)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                self._kill()
         self.process = None
         return time.monotonic() - started
 

@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.skipif(private.available() is not None, reason=str(private.available()))]
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTALMENTS = 4_000
+INSTALMENTS = 8_000
 DOWN_FOR = 8  # seconds the node stays halted after `rabbitmqctl stop` returned
 FAST = 5.0  # seconds: "within a few seconds"
 HANG = 30  # seconds: an answer later than this counts as a hang
@@ -195,6 +195,8 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             stopping = time.monotonic()
             figures["stop_seconds"] = broker.stop()
             halted = time.monotonic()
+            figures["payments_when_halted"] = dict(query(url, "SELECT status, count(*) FROM payments.payments "
+                                                              "WHERE merchant_id = %s GROUP BY status", MERCHANT))
             time.sleep(DOWN_FOR)
             figures["start_seconds"] = broker.start()
             up = time.monotonic()
