@@ -32,7 +32,7 @@ from typing import IO
 from common.money import _require_cents, format_amount
 
 BOM = "\ufeff"
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # public: payments' SQL writes the same cells
 _CHUNK_ROWS = 5000  # writerows converts and writes this many rows at a time
 _CENTS = tuple(f"{n:02d}" for n in range(100))
 
@@ -148,6 +148,12 @@ class _Lines:
         return "\r\n".join(map(";".join, zip(*texts))) + "\r\n"
 
 
+def csv_lines(columns: list, decimal: str = ",", amounts: Iterable[int] = ()) -> str:
+    """The CSV lines (each ended by CRLF) of rows given as columns of cells, no BOM nor header;
+    int cells of the columns at the indexes `amounts` are cents."""
+    return _Lines(decimal, amounts).columns(columns)
+
+
 def iter_csv_rows(
     header: Iterable[str], rows: Iterable[Iterable[object]], decimal: str = ","
 ) -> Iterator[bytes]:
@@ -187,6 +193,11 @@ class CsvWriter:
             if not all(type(row) in (list, tuple) for row in chunk):
                 chunk = [tuple(row) for row in chunk]
             self._write(self._line.many(chunk))
+
+    def writelines(self, text: str) -> None:
+        """Rows already written as this file's CSV lines, each ended by CRLF (a statement page
+        formatted by PostgreSQL, see payments.ledger.statement_page)."""
+        self._write(text)
 
     def writecolumns(self, columns: list) -> None:
         """Rows given column by column (each a sequence of cells, all of one length): the same

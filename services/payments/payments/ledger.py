@@ -8,11 +8,12 @@ the other functions leave the commit to the caller.
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Date, Text, cast, func, literal, select, tuple_
+from sqlalchemy import BigInteger, Date, Text, case, cast, func, literal, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from common import clock
 from common.calendar import add_business_days, next_business_day
+from common.csv import FORMULA_STARTS, csv_lines
 from common.errors import Invalid, NotFound
 from common.ids import new_id
 from common.database import keyset_page
@@ -120,29 +121,56 @@ SEPARATORS = ("~", "^", "\x1f", "\x1e")
 _TEXT_COLUMNS = ("date", "value_date", "code", "reference", "subscriber", "label")
 
 
-def _page_in_postgresql(connection, query, limit, separator, ordered=False):
+_SQL_QUOTE, _SQL_DOUBLED = literal_column("'\"'"), literal_column("'\"\"'")
+_SQL_QUOTED_BY = tuple(literal_column(mark) for mark in ("';'", "'\"'", r"E'\r'", r"E'\n'"))
+
+
+def _csv_text(value):
+    """SQL: a text cell (never NULL) as common.csv writes it: a leading "'" if it starts like a
+    formula, then quoted, its quotes doubled, if it holds ';', '"', CR or LF (strpos: cheaper
+    than a regular expression)."""
+    armed = case((func.ascii(value).in_([ord(start) for start in FORMULA_STARTS]),
+                  func.concat(literal_column("''''"), value)), else_=value)
+    quoted = sum((func.strpos(value, mark) for mark in _SQL_QUOTED_BY[1:]), func.strpos(value, _SQL_QUOTED_BY[0]))
+    return case((quoted > 0, func.concat(_SQL_QUOTE, func.replace(armed, _SQL_QUOTE, _SQL_DOUBLED), _SQL_QUOTE)),
+                else_=armed)
+
+
+def _csv_euros(cents, decimal):
+    """SQL: cents as common.csv writes an amount (-5 is -0,05), up to 19 digits (bigint)."""
+    return func.to_char(cents, literal_column(f"'FM{'9' * 16}0\"{decimal}\"00'"))
+
+
+def _page_in_postgresql(connection, query, limit, separator, ordered=False, decimal=None):
     """PostgreSQL joins each column of the page into one text (`string_agg`), so neither
     payments nor the wire holds a Python object per cell. Aggregates read the window's rows
     in its order; the row numbers come back joined too, and the caller checks them
-    (`ordered=True` asks for an explicit, slower, ORDER BY)."""
+    (`ordered=True` asks for an explicit, slower, ORDER BY). With `decimal`, the page is one
+    text instead: its rows as CSV lines (common.csv's cells), CRLF between them."""
     c = query.subquery().c
     mine = c.n <= limit
     text = {"date": cast(c.date, Text), "value_date": cast(c.value_date, Text),  # ISO: see statement_page
             "amount": cast(c.amount, Text), "balance": cast(c.balance, Text), "n": cast(c.n, Text)}
 
-    def joined(name):
-        value = text.get(name, func.coalesce(c[name], ""))
-        aggregate = func.string_agg(value, aggregate_order_by(separator, c.n) if ordered else separator)
+    def joined(value, between):
+        aggregate = func.string_agg(value, aggregate_order_by(between, c.n) if ordered else between)
         return func.coalesce(aggregate.filter(mine), "")
 
+    if decimal is None:
+        texts = [joined(text.get(name, func.coalesce(c[name], "")), separator) for name in (*STATEMENT_COLUMNS, "n")]
+    else:
+        line = func.concat_ws(literal_column("';'"), text["date"], text["value_date"],
+                              *(_csv_text(func.coalesce(c[name], "")) for name in STATEMENT_COLUMNS[2:6]),
+                              _csv_euros(c.amount, decimal), _csv_euros(c.balance, decimal))
+        texts = [joined(line, literal_column(r"E'\r\n'")), joined(text["n"], separator)]
     found = connection.execute(select(
         func.count(), func.max(func.concat(c.date, ".", c.id, ".", c.balance)).filter(c.n == limit),
-        func.coalesce(func.sum(c.amount).filter(mine), 0), *(joined(name) for name in (*STATEMENT_COLUMNS, "n")),
+        func.coalesce(func.sum(c.amount).filter(mine), 0), *texts,
     )).one()
     return found[0], found[1], found[2], list(found[3:])
 
 
-def _page_in_python(connection, query, limit, separator, ordered=False):
+def _page_in_python(connection, query, limit, separator, ordered=False, decimal=None):
     """The same from fetched rows (SQLite: `make run` and unit tests)."""
     found = connection.execute(query).all()
     rows = found[:limit]
@@ -151,8 +179,13 @@ def _page_in_python(connection, query, limit, separator, ordered=False):
              "n": [str(r.n) for r in rows]}
     for name in STATEMENT_COLUMNS[2:]:
         cells[name] = ["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows]
+    if decimal is None:
+        values = [separator.join(cells[name]) for name in (*STATEMENT_COLUMNS, "n")]
+    else:
+        columns = [cells[name] for name in STATEMENT_COLUMNS[:6]] + [[r.amount for r in rows], [r.balance for r in rows]]
+        values = [csv_lines(columns, decimal, amounts=(6, 7)).removesuffix("\r\n"), separator.join(cells["n"])]
     return (len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", sum(r.amount for r in rows),
-            [separator.join(cells[name]) for name in (*STATEMENT_COLUMNS, "n")])
+            values)
 
 
 def _parse_cursor(cursor):
@@ -164,7 +197,8 @@ def _parse_cursor(cursor):
             from None
 
 
-def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS):
+def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=STATEMENT_PAGE_ROWS,
+                   decimal=None):
     """One keyset page of the statement, for exports of any length.
 
     Column by column: `values[i]` is the text of STATEMENT_COLUMNS[i] for the page's `rows`
@@ -172,11 +206,18 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
     ISO, amounts and running balances integer cents, an absent text is "". The running
     balance crosses pages in the cursor (`date.id.balance` of the last entry);
     `opening_balance` comes on the first page, `closing_balance` on the last (`next_cursor`
-    None). Each page is one indexed range scan, at most `limit` entries."""
+    None). Each page is one indexed range scan, at most `limit` entries.
+
+    With `decimal` ("," or "."), the page comes as `lines` instead of `values`: the CSV text
+    of its rows, each ended by CRLF, byte for byte what common.csv.CsvWriter writes for them
+    (formula prefix, quoting, amounts in euros with that mark), made by PostgreSQL: the
+    export then writes it as it comes."""
     _check_period(date_from, date_to)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= STATEMENT_PAGE_MAX:
         message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
         raise Invalid(f"limit: {message}", {"limit": message})
+    if decimal is not None and decimal not in (",", "."):
+        raise Invalid("decimal: ',' or '.'", {"decimal": "',' or '.'"})
     if cursor:
         after, start = _parse_cursor(cursor)
         opening = None
@@ -192,22 +233,53 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
         page = _page_in_python
     ordered = False
     for separator in SEPARATORS:
-        found, last, total, values = page(connection, query, limit, separator, ordered)
+        found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
         rows = min(found, limit)
         if values.pop() != separator.join(map(str, range(1, rows + 1))):  # not in the window's order
             ordered = True
-            found, last, total, values = page(connection, query, limit, separator, ordered)
+            found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
             values.pop()
-        if all(value.count(separator) == max(rows - 1, 0) for value in values):
-            break
+        if decimal is not None or all(value.count(separator) == max(rows - 1, 0) for value in values):
+            break  # CSV lines need no separator: only the row numbers are joined by it
     else:  # every separator is held by some cell of this page
         raise Invalid("the statement holds control characters it cannot be paged with",
                       {"cursor": "control characters in the entries"})
     more = found > limit
-    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
-            "columns": STATEMENT_COLUMNS, "rows": rows, "separator": separator, "values": values,
-            "opening_balance": opening, "closing_balance": None if more else start + int(total),
-            "next_cursor": last if more else None}
+    answer = {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
+              "columns": STATEMENT_COLUMNS, "rows": rows, "opening_balance": opening,
+              "closing_balance": None if more else start + int(total), "next_cursor": last if more else None}
+    if decimal is None:
+        answer.update(separator=separator, values=values)
+    else:
+        answer.update(decimal=decimal, lines=values[0] + "\r\n" if rows else "")
+    return answer
+
+
+def statement_cursors(session, merchant_id, date_from, date_to, every=STATEMENT_PAGE_ROWS):
+    """The cursors after every `every`-th entry of the period (`date.id.balance`, as
+    statement_page's `next_cursor`): where each next page of `every` entries starts, so an
+    export can ask for several pages at once instead of one after the other. One range scan,
+    its running balance as a window."""
+    _check_period(date_from, date_to)
+    if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= STATEMENT_PAGE_MAX:
+        message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
+        raise Invalid(f"limit: {message}", {"limit": message})
+    start = opening_balance(session, merchant_id, date_from)
+    order = dict(order_by=(LedgerEntry.date, LedgerEntry.id), rows=(None, 0))
+    entries = (select(LedgerEntry.date, LedgerEntry.id,
+                      (literal(start, BigInteger) + func.sum(LedgerEntry.amount).over(**order)).label("balance"),
+                      func.row_number().over(**order).label("n"))
+               .where(LedgerEntry.merchant_id == merchant_id, LedgerEntry.date >= date_from,
+                      LedgerEntry.date <= date_to).subquery())
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # the cursor's date as statement_page writes it
+        cursor = func.concat(entries.c.date, ".", entries.c.id, ".", entries.c.balance)
+        cursors = connection.execute(select(cursor).where(entries.c.n % every == 0).order_by(entries.c.n)).scalars()
+    else:
+        found = connection.execute(select(entries).where(entries.c.n % every == 0).order_by(entries.c.n))
+        cursors = (f"{row.date.isoformat()}.{row.id}.{row.balance}" for row in found)
+    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "every": every, "cursors": list(cursors)}
 
 
 def statement(session, merchant_id, date_from, date_to):

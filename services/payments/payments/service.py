@@ -318,14 +318,20 @@ class PaymentsService(DebitoService):
 
     @rpc
     def statement_page(self, merchant_id, filters=None):
-        """`{from, to, cursor?, limit?}`: one keyset page of the statement (ledger.statement_page),
-        each column one text (`values`); exports page through it, never holding the period."""
+        """`{from, to, cursor?, limit?, decimal?}`: one keyset page of the statement
+        (ledger.statement_page), each column one text (`values`), or with `decimal` its rows as
+        CSV lines (`lines`); exports page through it, never holding the period. With `plan`,
+        the cursor after every `limit`-th entry (ledger.statement_cursors): pages asked at once."""
         filters = dict(filters or {})
         cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
+        decimal = filters.pop("decimal", None)  # "," or ".": the page as CSV lines (`lines`)
+        plan = filters.pop("plan", False)  # instead of a page, the cursor of every page: `{cursors}`
         period = load(StatementIn, filters)
         date_to = period.get("to") or clock.today()
         date_from = period.get("from_") or date_to.replace(day=1)
-        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit)
+        if plan:
+            return ledger.statement_cursors(self.db, merchant_id, date_from, date_to, limit)
+        return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit, decimal)
 
     @rpc
     def request_payout(self, merchant_id, payload=None):

@@ -8,13 +8,15 @@ leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
 answers a list page `{items, next_cursor}` (for the statement, a page of
-payments.statement_page: `{columns, rows, separator, values,
-opening_balance, closing_balance, next_cursor}`, one text per column).
+payments.statement_page: `{columns, rows, lines, opening_balance,
+closing_balance, next_cursor}`, its rows as CSV lines, or `values`, one text
+per column, instead of `lines`).
 """
 import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,7 +34,8 @@ from reporting.models import ExportJob
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-STATEMENT_PAGE_SIZE = 20_000  # about 1.2 MB a page: few round trips, bounded memory
+STATEMENT_PAGE_SIZE = 20_000  # about 2.5 MB a page: few round trips, bounded memory
+STATEMENT_PAGES_AHEAD = 3  # statement pages asked at once (PostgreSQL makes them on as many connections)
 CHUNK_MAX = 1024 * 1024  # read_export answers at most 1 MB per call
 AMOUNT_COLUMNS = ("amount", "balance")
 
@@ -227,53 +230,154 @@ def _statement_columns(page, columns):
     return _Columns(list(map(int, split(texts[c]))) if c in AMOUNT_COLUMNS else split(texts[c]) for c in columns)
 
 
-def _statement_pages(job, fetch_page, columns, start_page=None):
+class _Lines(str):
+    """A batch of rows already written as CSV lines (a statement page made by PostgreSQL)."""
+
+    rows = 0
+
+    @classmethod
+    def of(cls, page):
+        lines = cls(page["lines"])
+        lines.rows = page["rows"]
+        return lines
+
+
+def _statement_pages(job, fetch_page, columns, start_page=None, lines=False):
     """Keyset pages of payments.statement_page, the next one asked for before this one is
     written; each row carries its running balance. The opening-balance row comes before the
-    first, the closing-balance row after the last. A page travels and is written column by
-    column (no object per row); amount cells stay ints, the writer knows which columns are cents."""
-    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE)
+    first, the closing-balance row after the last. With `lines`, a page is asked as the CSV
+    lines of its rows (`decimal`: PostgreSQL formats them as common.csv does) and written as
+    it comes; else it travels column by column and is written with writecolumns (amount
+    cells stay ints, the writer knows which columns are cents)."""
+    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE, **({"decimal": job.decimal} if lines else {}))
+    if lines:
+        yield from _planned_pages(filters, fetch_page, start_page or (lambda f: _Ahead(fetch_page, f)), columns)
+        return
     page = fetch_page(dict(filters))
     while True:
         cursor = page["next_cursor"]
         ahead = None
         if cursor:  # asked before this page is written: the request is on its way meanwhile
             ahead = (start_page or (lambda f: _Ahead(fetch_page, f)))(dict(filters, cursor=cursor))
-        batch = _statement_columns(page, columns)
-        if page["opening_balance"] is not None:
-            opening = {"code": "OPENING", "label": "opening balance", "balance": page["opening_balance"]}
-            for cells, column in zip(batch, columns):
-                cells.insert(0, opening.get(column))
-        if ahead is None:
-            closing = {"code": "CLOSING", "label": "closing balance", "balance": page["closing_balance"]}
-            for cells, column in zip(batch, columns):
-                cells.append(closing.get(column))
-        yield batch, ahead is None
+        opening = page["opening_balance"] is not None and _balance_row(
+            columns, "OPENING", "opening balance", page["opening_balance"])
+        closing = ahead is None and _balance_row(columns, "CLOSING", "closing balance", page["closing_balance"])
+        if "lines" in page:
+            if opening:
+                yield opening, False
+            yield _Lines.of(page), False
+            if closing:
+                yield closing, True
+        else:
+            batch = _statement_columns(page, columns)
+            for cells, first, last in zip(batch, opening or batch, closing or batch):
+                if opening:
+                    cells.insert(0, first[0])
+                if closing:
+                    cells.append(last[0])
+            yield batch, ahead is None
         if ahead is None:
             return
         page = ahead.result()
 
 
-def run_export(session, job, fetch_page, root=None, start_page=None):
+def _planned_pages(filters, fetch_page, start_page, columns):
+    """The statement's pages as CSV lines, STATEMENT_PAGES_AHEAD of them asked at once once the
+    plan (payments' cursor after every page, asked beside the first page) is in: PostgreSQL
+    makes them on several connections while this writes them in order. Until the plan is in,
+    and if a page does not end where the plan said (the ledger changed meanwhile), each page
+    is asked with the previous page's next_cursor: the file is the same either way."""
+    plan = start_page(dict(filters, plan=True))
+    page = fetch_page(dict(filters))
+    asked = deque()  # the pages asked, in order
+    cursors = None  # the plan's: cursors[i] is where page i + 1 starts
+    index = 0  # of the page being written
+    while True:
+        if index:
+            page = asked.popleft().result()
+        if cursors is None and plan is not None and _ready(plan):
+            cursors, plan = _plan_cursors(plan), None
+        cursor = page["next_cursor"]
+        if cursors is not None and cursor is not None and (index >= len(cursors) or cursors[index] != cursor):
+            cursors = []  # the plan no longer holds: the pages asked from it are dropped
+            _drop(asked)
+        if cursor is not None:
+            if cursors:
+                while len(asked) < STATEMENT_PAGES_AHEAD and index + len(asked) < len(cursors):
+                    asked.append(start_page(dict(filters, cursor=cursors[index + len(asked)])))
+            if not asked:  # no plan (yet): the next page from this one's cursor
+                asked.append(start_page(dict(filters, cursor=cursor)))
+        if page["opening_balance"] is not None:
+            yield _balance_row(columns, "OPENING", "opening balance", page["opening_balance"]), False
+        yield _Lines.of(page), False
+        if cursor is None:
+            _drop(asked)
+            if plan is not None:
+                _drop([plan])
+            yield _balance_row(columns, "CLOSING", "closing balance", page["closing_balance"]), True
+            return
+        index += 1
+
+
+def _ready(reply):
+    """Whether an asked page's answer is in (nameko's RpcReply, or an _Ahead thread)."""
+    event = getattr(reply, "reply_event", None)
+    if event is not None:
+        return event.ready()
+    return not reply.is_alive() if isinstance(reply, threading.Thread) else True
+
+
+def _plan_cursors(plan):
+    try:
+        return list(plan.result()["cursors"])
+    except Exception:  # noqa: BLE001 - without a plan, the pages come one after the other
+        log.warning("no plan of the statement's pages: asked one after the other", exc_info=True)
+        return []
+
+
+def _drop(replies):
+    """Waits for answers no longer wanted, so none is left behind."""
+    for reply in replies:
+        try:
+            reply.result()
+        except Exception:  # noqa: BLE001, S110 - not wanted
+            pass
+    if isinstance(replies, deque):
+        replies.clear()
+
+
+def _balance_row(columns, code, label, balance):
+    row = {"code": code, "label": label, "balance": balance}
+    return _Columns([row.get(column)] for column in columns)
+
+
+def run_export(session, job, fetch_page, root=None, start_page=None, lines=False):
     """Write `job`'s file, committing its progress (and a heartbeat) after every page; a job
     already started (a redelivered event) is left alone (resume_stalled starts it again if
     its worker died). Returns the job.
     `start_page(filters)`, if given, sends a page's request at once and answers an object
-    whose result() waits for it (nameko's call_async); else a thread asks fetch_page."""
+    whose result() waits for it (nameko's call_async); else a thread asks fetch_page.
+    `lines`: the statement's pages are asked already written as CSV lines (payments'
+    statement_page with `decimal`), not as columns to format here."""
     if job.status != "pending":
         return job
     job.status, job.heartbeat_at = "running", clock.wall()
     session.commit()
     final, partial = file_path(job, root), _partial_path(job, root)
     columns = SECTIONS[job.section].columns
-    pages = _statement_pages if job.section == "statement" else _list_pages
+    pages = _list_pages
+    if job.section == "statement":
+        pages = lambda *args: _statement_pages(*args, lines=lines)  # noqa: E731
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as file:
             writer = CsvWriter(file, columns, decimal=job.decimal,
                                amounts=[c for c in columns if c in AMOUNT_COLUMNS])
             for batch, last in pages(job, fetch_page, columns, start_page):
-                if isinstance(batch, _Columns):
+                if isinstance(batch, _Lines):
+                    writer.writelines(batch)
+                    job.rows_done += batch.rows
+                elif isinstance(batch, _Columns):
                     writer.writecolumns(batch)
                     job.rows_done += batch.rows
                 else:

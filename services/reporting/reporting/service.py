@@ -178,5 +178,6 @@ class ReportingService(DebitoService):
         source = getattr(getattr(self, section.service), section.method)
         # the statement asks for its next page before writing one: sent at once (call_async)
         job = exports.run_export(self.db, job, lambda filters: source(job.merchant_id, filters),
-                                 start_page=lambda filters: source.call_async(job.merchant_id, filters))
+                                 start_page=lambda filters: source.call_async(job.merchant_id, filters),
+                                 lines=True)  # the statement's pages come as CSV lines, made by PostgreSQL
         return job.status

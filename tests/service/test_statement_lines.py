@@ -1,0 +1,112 @@
+"""Statement pages as CSV lines made by PostgreSQL (ledger.statement_page with
+`decimal`) are byte for byte what common.csv writes for the same rows: formula
+prefixes, quoting, CR/LF and quotes in cells, empty and absent texts, accents,
+amounts and balances from -0,01 to bigint's 19 digits in both decimal marks; and the plan's
+cursors are the pages' own next_cursor. On the real PostgreSQL."""
+import io
+import random
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import BigInteger, insert, literal, select
+from sqlalchemy.orm import Session
+
+from common.csv import CsvWriter
+from common.money import format_amount
+from common.database import make_engine
+from common.migrations import upgrade
+from payments import ledger
+from payments.models import LedgerEntry
+
+COLUMNS = ("date", "value_date", "code", "reference", "subscriber", "label", "amount", "balance")
+PIECES = ("=", "+", "-", "@", "\t", "\r", "\n", "\r\n", ";", '"', '""', "'", " ", "é", "Ø", "—", "€", "~", "^",
+          "\x1f", "a", "Zoë", "1", "SUM(A1)", "\\", "\\.", "%", "_")
+AMOUNTS = (0, 1, -1, 5, -5, 99, -99, 100, -100, 12_345, -12_345, 2**31 - 1, -(2**31))  # amount is an integer
+
+
+def cell(rng):
+    if rng.random() < 0.1:
+        return None
+    return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 5)))
+
+
+@pytest.fixture(scope="module")
+def engine(postgres_database):
+    upgrade("payments", make_engine("payments", postgres_database))
+    engine = make_engine("payments", postgres_database)
+    yield engine
+    engine.dispose()
+
+
+def book(engine, count, seed):
+    merchant = "ME" + uuid.uuid4().hex[:20].upper()
+    rng = random.Random(seed)
+    rows = []
+    for n in range(count):
+        day = date(2027, 1, 1) + timedelta(days=n % 20)
+        amount = AMOUNTS[n % len(AMOUNTS)] if n < 3 * len(AMOUNTS) else rng.randint(-10**9, 10**9) // 2
+        rows.append(dict(id=f"LE{rng.getrandbits(100):030X}", merchant_id=merchant, date=day,
+                         value_date=None if n % 4 == 0 else day + timedelta(days=1),
+                         code=(cell(rng) or "SDD")[:10], reference=cell(rng), subscriber_name=cell(rng),
+                         label=cell(rng), amount=amount, created_at=datetime(2027, 2, 1, tzinfo=timezone.utc)))
+    with engine.begin() as connection:
+        connection.execute(insert(LedgerEntry), rows)
+    return merchant
+
+
+def written_by_python(page):
+    """The page's columns (`values`) written by common.csv, without its BOM and header."""
+    file = io.BytesIO()
+    writer = CsvWriter(file, COLUMNS, decimal=page["decimal"], amounts=("amount", "balance"))
+    header = len(file.getvalue())
+    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
+    writer.writecolumns([list(map(int, cells)) if name in ("amount", "balance") else cells
+                         for name, cells in zip(page["columns"], columns)])
+    return file.getvalue()[header:].decode("utf-8")
+
+
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_postgresqls_lines_are_the_csv_writers_bytes_for_hostile_cells(engine, decimal):
+    merchant = book(engine, 600, seed=decimal)
+    period = (date(2027, 1, 1), date(2027, 1, 31))
+    with Session(engine) as session:
+        cursor, pages = None, 0
+        while True:
+            columns = ledger.statement_page(session, merchant, *period, cursor, 97)
+            lines = ledger.statement_page(session, merchant, *period, cursor, 97, decimal)
+            assert lines["lines"] == written_by_python(dict(columns, decimal=decimal))
+            assert {k: v for k, v in lines.items() if k not in ("lines", "decimal")} == \
+                {k: v for k, v in columns.items() if k not in ("values", "separator")}
+            pages += 1
+            cursor = lines["next_cursor"]
+            if not cursor:
+                break
+        session.rollback()
+    assert pages == 7
+
+
+def test_the_plan_holds_the_cursor_every_page_ends_on(engine):
+    merchant = book(engine, 250, seed=3)
+    period = (date(2027, 1, 1), date(2027, 1, 31))
+    with Session(engine) as session:
+        plan = ledger.statement_cursors(session, merchant, *period, 50)
+        ends, cursor = [], None
+        while True:
+            page = ledger.statement_page(session, merchant, *period, cursor, 50, ",")
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+            ends.append(cursor)
+    # 250 entries: a cursor after each 50th; the fifth page's is the last entry's (no sixth page)
+    assert plan["cursors"][:4] == ends and len(plan["cursors"]) == 5
+    assert plan["cursors"][4].split(".")[2] == str(page["closing_balance"])
+
+
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_postgresqls_euros_are_format_amounts_up_to_bigints_19_digits(engine, decimal):
+    cents = [0, 1, -1, 9, -9, 10, -10, 99, -99, 100, -100, 101, 123_456_789, -123_456_789,
+             10**17, -(10**17), 10**18 - 1, 2**63 - 1, -(2**63) + 1]
+    with engine.connect() as connection:
+        written = connection.execute(select(*(ledger._csv_euros(literal(c, BigInteger), decimal) for c in cents))).one()
+    assert list(written) == [format_amount(c, decimal) for c in cents]
