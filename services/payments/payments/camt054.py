@@ -468,10 +468,11 @@ def _text(found) -> str | None:
 # checks it is well-formed (a parser without tree: what lxml's SAX does with no callback), the
 # few elements around the entries are followed tag by tag, and each <Ntry> is matched whole by
 # one regular expression (_ENTRY) whose groups are the fields `_Reader.fast` reads from the
-# XSLT line. Anything else, anywhere in the file, raises NotPlain, even after batches were
-# handed over: the caller then reads the file again with parse_camt054, which reads and
-# refuses everything as before. What parse_plain returns is what parse_camt054 returns
-# (tests/unit/test_camt054_plain.py compares them on every oddity and on random mutations).
+# XSLT line (_plain_transaction converts them as it does). Anything else, anywhere in the
+# file, raises NotPlain, even after batches were handed over: the caller then reads the file
+# again with parse_camt054, which reads and refuses everything as before. What parse_plain
+# returns is what parse_camt054 returns (tests/unit/test_camt054_plain.py compares them on
+# every oddity and on random mutations).
 
 class NotPlain(Exception):
     """The file is not one parse_plain reads: read it with parse_camt054."""
@@ -594,23 +595,47 @@ _GROUPS = ("amt", "amt_ccy", "cdi", "rvsl", "booked", "booked_time", "valued", "
            "instd_ccy", "tx_chrgs_n", "tx_chrgs", "tx_chrgs_rcrd", "e2e", "tx_cdi", "code", "prtry")
 
 
-def _plain_fields(match) -> tuple:
-    """The fields of _FIELDS (as the XSLT line has them) of an entry matched by _ENTRY."""
+def _plain_transaction(match, days) -> dict:
+    """`_Reader.fast` of the entry matched by _ENTRY, from its groups: what `fast` does with the
+    XSLT line's fields, for what _ENTRY lets through (one TxDtls at most, one amount of
+    charges at most, no total of them); _Slow (or a conversion's error) where `fast` has one."""
     (amt, amt_ccy, cdi, rvsl, booked, booked_time, valued, valued_time, ref, svcr, tx, batch, chrgs_n, chrgs,
      chrgs_rcrd, tx_amt, tx_amt_ccy, txamt, txamt_ccy, instd, instd_ccy, tx_chrgs_n, tx_chrgs, tx_chrgs_rcrd,
-     e2e, tx_cdi, code, prtry) = (b"" if value is None else value for value in match.group(*_GROUPS))
-    charges = chrgs or chrgs_rcrd
-    tx_charges = tx_chrgs or tx_chrgs_rcrd
-    has = match.start  # -1: the group did not take part
-    return (amt.decode(), amt_ccy.decode(), cdi.decode(), rvsl.decode(), booked.decode(), booked_time.decode(),
-            valued.decode(), valued_time.decode(), ref.decode(), svcr.decode(), "1" if tx else "0", batch.decode(),
-            "1" if chrgs_n else "0", "0",
-            "1" if has("chrgs") >= 0 or has("chrgs_rcrd") >= 0 else "0", charges.decode(),
-            "1" if has("tx_amt") >= 0 else "0", tx_amt.decode(), tx_amt_ccy.decode(),
-            "1" if has("txamt") >= 0 else "0", txamt.decode(), txamt_ccy.decode(),
-            "1" if has("instd") >= 0 else "0", instd.decode(), instd_ccy.decode(),
-            "1" if tx_chrgs_n else "0", "0", "1" if has("tx_chrgs") >= 0 or has("tx_chrgs_rcrd") >= 0 else "0",
-            tx_charges.decode(), e2e.decode(), tx_cdi.decode(), code.decode(), prtry.decode())
+     e2e, tx_cdi, code, prtry) = (None if value is None else value.decode() for value in match.group(*_GROUPS))
+    credit_debit = (cdi or "").strip()
+    if credit_debit not in ("CRDT", "DBIT"):
+        raise _Slow
+    amount = _cents(amt or "", amt_ccy or "")
+    common = {
+        "reversal": (rvsl or "").strip() == "true",
+        "booking_date": _fast_day(booked or "", booked_time or "", days),
+        "value_date": _fast_day(valued or "", valued_time or "", days),
+        "entry_reference": (ref or "").strip() or (svcr or "").strip() or None,
+    }
+    count = (batch or "").strip()
+    batch_count = int(count) if count and count.isdigit() else 1
+    entry_charges = _plain_charges(chrgs_n, chrgs if chrgs is not None else chrgs_rcrd)
+    if tx is None:
+        return {"end_to_end_id": None, "amount": amount[0], "currency": amount[1], "credit_debit": credit_debit,
+                "return_reason_code": None, "charges": entry_charges, "batch_count": batch_count, **common}
+    tx_amount = ((_cents(tx_amt, tx_amt_ccy) if tx_amt is not None else None)
+                 or (_cents(txamt, txamt_ccy) if txamt is not None else None)
+                 or (_cents(instd, instd_ccy) if instd is not None else None)
+                 or amount)
+    tx_charges = _plain_charges(tx_chrgs_n, tx_chrgs if tx_chrgs is not None else tx_chrgs_rcrd)
+    if tx_charges is None:
+        tx_charges = entry_charges
+    return {"end_to_end_id": (e2e or "").strip() or None, "amount": tx_amount[0], "currency": tx_amount[1],
+            "credit_debit": (tx_cdi or "").strip() or credit_debit,
+            "return_reason_code": (code or "").strip() or (prtry or "").strip() or None,
+            "charges": tx_charges, "batch_count": batch_count, **common}
+
+
+def _plain_charges(opening, amount) -> int | None:
+    """`_fast_charges` of a <Chrgs> matched by _ENTRY (`opening` its tag, None without one)."""
+    if opening is None or amount is None:
+        return None
+    return abs(from_decimal(Decimal(amount.strip())))
 
 
 class _WellFormed:
@@ -690,7 +715,7 @@ def parse_plain(file, on_message, on_batch):
         if len(state["data"]) >= 4096 or not more():
             raise NotPlain
     message = _root_plain(root.group(4))
-    body, reader, days = ROOTS[message], _Reader({"c": namespace(message)}), {}
+    body, days = ROOTS[message], {}
     position, stack, message_id, headers, bodies, batch = root.end(), ["Document"], None, 0, 0, []
     while True:
         data = state["data"]
@@ -738,7 +763,7 @@ def parse_plain(file, on_message, on_batch):
             if entry is None:
                 raise NotPlain
             try:
-                batch.extend(reader.fast(_plain_fields(entry), days))
+                batch.append(_plain_transaction(entry, days))
             except (_Slow, ArithmeticError, ValueError, TypeError):
                 raise NotPlain from None
             if len(batch) >= BATCH:
