@@ -28,6 +28,7 @@ not plain after its first chunks is rolled back and read again by parse_camt054.
 import io
 import secrets
 import time
+from functools import partial
 from types import SimpleNamespace
 
 from sqlalchemy import any_, bindparam, insert, select, update
@@ -307,18 +308,20 @@ class _Applier:
         session, bank_file, part, as_of, payments = (self.session, self.bank_file, self.part, self.as_of,
                                                      self.payments)
         for transaction in transactions:
-            end_to_end_id = _field(transaction, "end_to_end_id")
-            currency = _field(transaction, "currency") or "EUR"
+            # the readers' transactions are dicts (collection._field also reads objects)
+            get = transaction.get if type(transaction) is dict else partial(_field, transaction)
+            end_to_end_id = get("end_to_end_id")
+            currency = get("currency") or "EUR"
             try:
-                amount = _cents(_field(transaction, "amount"))
+                amount = _cents(get("amount"))
             except (TypeError, ValueError):
                 amount = None
             payment = payments.get(end_to_end_id) if end_to_end_id else None
             merchant_id = payment.merchant_id if payment else None
-            booked = _day(_field(transaction, "booking_date")) or as_of
-            value_date = _day(_field(transaction, "value_date"))
-            credit = (_field(transaction, "credit_debit") or "").upper() == "CRDT"
-            reversal = bool(_field(transaction, "reversal"))
+            booked = _day(get("booking_date")) or as_of
+            value_date = _day(get("value_date"))
+            credit = (get("credit_debit") or "").upper() == "CRDT"
+            reversal = bool(get("reversal"))
             payout = None
             if payment is None and not credit and not reversal:  # a payout the bank executed
                 self.wait()  # a query: the connection free first
@@ -353,7 +356,7 @@ class _Applier:
                 continue
             # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
             # or as a reversed CRDT: all of them take the collected amount back
-            code = _field(transaction, "return_reason_code")
+            code = get("return_reason_code")
             if not code:
                 refuse("a debit without a return reason")
                 continue
