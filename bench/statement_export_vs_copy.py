@@ -151,14 +151,47 @@ def _lines_and_last(path):
     return count, last.rstrip(b"\r\n")
 
 
-def run_export(amqp_uri, children):
-    """One statement export through the reporting RPC; its figures."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/<pid>/stat); None when it is gone or elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def backends(url):
+    """The pids of the PostgreSQL backends connected to the database of `url` (but this one's)."""
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()")
+            return [pid for pid, in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def _cpu_spent(before, after):
+    return sum(after[pid] - before.get(pid, 0) for pid in after if after[pid] is not None)
+
+
+def run_export(amqp_uri, children, url=None):
+    """One statement export through the reporting RPC; its figures, with the CPU time each
+    process spent (PostgreSQL: every backend of the database, when the server is local)."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     sampler = RssSampler({name: child.pid for name, child in children.items()})
     filters = {"from": PERIOD[0].isoformat(), "to": PERIOD[1].isoformat()}
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as cluster:
         before = {name: _status_mb(child.pid, "VmRSS") for name, child in children.items()}
+        cpu_before = {name: cpu_seconds(child.pid) for name, child in children.items()}
+        pg_before = {pid: cpu_seconds(pid) for pid in backends(url)} if url else {}
         sampler.start()
         started = time.perf_counter()
         job = cluster.reporting.create_export(MERCHANT, {"section": "statement", "filters": filters})
@@ -167,10 +200,14 @@ def run_export(amqp_uri, children):
             job = cluster.reporting.get_export(MERCHANT, job["id"])
         polled = time.perf_counter() - started
         peaks = sampler.stop()
+        cpu = {name: cpu_seconds(child.pid) - cpu_before[name] for name, child in children.items()}
+        if url:
+            cpu["postgresql"] = _cpu_spent(pg_before, {pid: cpu_seconds(pid) for pid in backends(url)})
     if job["status"] != "done":
         raise RuntimeError(f"the export failed: {job['error']}")
     seconds = (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])).total_seconds()
     return {"seconds": seconds, "polled_seconds": polled, "rows_total": job["rows_total"], "job": job["id"],
+            "cpu_seconds": cpu, "loadavg": os.getloadavg()[0],
             "rss_before_mb": before, "peak_rss_mb": peaks, "samples": {k: len(v) for k, v in sampler.samples.items()}}
 
 
@@ -199,14 +236,21 @@ def run_copy(url, query, path):
     connection = psycopg2.connect(url, options="-csearch_path=payments")
     try:
         with connection.cursor() as cursor, open(path, "wb") as file:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+            backend_before, client_before = cpu_seconds(backend), time.process_time()
             started = time.perf_counter()
             cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH CSV", file)
             file.flush()
             os.fsync(file.fileno())
             seconds = time.perf_counter() - started
+            cpu = {"client": time.process_time() - client_before}
+            if backend_before is not None:
+                cpu["postgresql"] = cpu_seconds(backend) - backend_before
     finally:
         connection.close()
-    return {"seconds": seconds, "file_bytes": Path(path).stat().st_size}
+    return {"seconds": seconds, "file_bytes": Path(path).stat().st_size, "cpu_seconds": cpu,
+            "loadavg": os.getloadavg()[0]}
 
 
 # --- the benchmark ------------------------------------------------------------------
@@ -227,7 +271,7 @@ def run(count=1_000_000, database_url=DEFAULT_URL, repeat=3, output=DEFAULT_OUTP
         with _services(("payments", "reporting"), vhost, url, workdir) as children:
             for attempt in range(repeat):
                 copies.append(run_copy(url, query, workdir / f"copy-{attempt}.csv"))
-                exports.append(run_export(vhost, children))
+                exports.append(run_export(vhost, children, url))
             hwm = {name: _status_mb(child.pid, "VmHWM") for name, child in children.items()}
         export_file = next((workdir / "exports" / MERCHANT).glob("*.csv"))
         export_lines, export_last = _lines_and_last(export_file)
@@ -254,6 +298,10 @@ def run(count=1_000_000, database_url=DEFAULT_URL, repeat=3, output=DEFAULT_OUTP
         "copy_spread_seconds": max(copy_times) - copy_seconds,
         "export_median_seconds": statistics.median(export_times),
         "copy_median_seconds": statistics.median(copy_times),
+        # CPU seconds of each process, run by run: on 2 cores the export's wall time is at least
+        # its total / 2, and at least its busiest process's
+        "export_cpu_seconds": [e["cpu_seconds"] for e in exports], "copy_cpu_seconds": [c["cpu_seconds"] for c in copies],
+        "loadavg_runs": [(c["loadavg"], e["loadavg"]) for c, e in zip(copies, exports)],
         "sampled_peak_rss_mb": {name: max(e["peak_rss_mb"][name] for e in exports) for name in hwm},
         "vmhwm_mb": hwm, "rss_before_mb": exports[0]["rss_before_mb"],
         "export_rows": exports[0]["rows_total"], "export_file_lines": export_lines, "export_file_bytes": export_bytes,
@@ -288,6 +336,10 @@ def report(figures, output):
         + ", ".join(f"{r:.2f}" for r in figures["pair_ratios"]) + f" (median {figures['median_pair_ratio']:.2f})",
         "peak RSS: " + ", ".join(f"{name} {peak[name]:.1f} MB (VmHWM {hwm[name]:.1f})" for name in peak)
         + f" (goal < {GOAL_RSS_MB} MB)",
+        "CPU s, run by run: " + "; ".join(
+            "export " + " ".join(f"{k} {v:.2f}" for k, v in e.items()) + f" (total {sum(e.values()):.2f})"
+            + ", COPY " + " ".join(f"{k} {v:.2f}" for k, v in c.items())
+            for e, c in zip(figures["export_cpu_seconds"], figures["copy_cpu_seconds"])),
         "goal met" if figures["goal_met"] else "goal NOT met",
         f"figures written to {output}",
     ]

@@ -6,6 +6,7 @@ the merchant's own account). Figures are integer cents summed in SQL.
 the other functions leave the commit to the caller.
 """
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import BigInteger, Date, Text, case, cast, func, literal, literal_column, select, tuple_
@@ -188,6 +189,12 @@ def _page_in_python(connection, query, limit, separator, ordered=False, decimal=
             values)
 
 
+@lru_cache(maxsize=8)
+def _row_numbers(separator, rows):
+    """"1~2~...~rows": a page's row numbers as PostgreSQL joins them (the same for every full page)."""
+    return separator.join(map(str, range(1, rows + 1)))
+
+
 def _parse_cursor(cursor):
     try:
         day, entry_id, running = cursor.split(".")
@@ -235,7 +242,7 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
     for separator in SEPARATORS:
         found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
         rows = min(found, limit)
-        if values.pop() != separator.join(map(str, range(1, rows + 1))):  # not in the window's order
+        if values.pop() != _row_numbers(separator, rows):  # not in the window's order
             ordered = True
             found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
             values.pop()
