@@ -165,3 +165,14 @@ def test_a_ledger_changed_after_the_plan_is_read_again_from_the_last_good_page(l
     assert content == expected_csv(ledger_session, ",")  # the late entry once, the balance unbroken
     pages = [r.get("cursor") for r in payments.requests if not r.get("plan")]
     assert len(pages) > 13  # pages asked from the plan were dropped and asked again
+
+
+def test_an_empty_period_is_its_opening_and_closing_rows(ledger_session, session, tmp_path):
+    job = exports.create_export(session, A, {"section": "statement", "filters": {"from": "2027-06-01", "to": "2027-06-30"}})
+    session.commit()
+    payments = FakePayments(ledger_session)
+    job = exports.run_export(session, job, payments.page, root=tmp_path, start_page=payments.start, lines=True)
+    lines = exports.file_path(job, tmp_path).read_bytes().decode("utf-8-sig").split("\r\n")
+    assert (job.status, job.rows_total) == ("done", 2)
+    assert lines[1].startswith(";;OPENING;;;opening balance;;") and lines[2].startswith(";;CLOSING;;;closing balance;;")
+    assert lines[1].split(";")[-1] == lines[2].split(";")[-1] != "0,00" and lines[3:] == [""]
