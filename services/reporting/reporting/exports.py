@@ -298,7 +298,7 @@ def _planned_pages(filters, fetch_page, start_page, columns):
         if cursors is None and plan is not None and _ready(plan):
             cursors, plan = _plan_cursors(plan), None
         cursor = page["next_cursor"]
-        if cursors is not None and cursor is not None and (index >= len(cursors) or cursors[index] != cursor):
+        if cursors and cursor is not None and (index >= len(cursors) or cursors[index] != cursor):
             cursors = []  # the plan no longer holds: the pages asked from it are dropped
             _drop(asked)
         if cursor is not None:
