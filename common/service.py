@@ -13,9 +13,10 @@ from common.errors import DebitoError
 
 
 class _PatientPublisher(Publisher):
-    # about a minute of tries (nameko's default: three, about 5 s): the first for a connection
-    # (kombu's default channel), the second for the publish itself once connected
-    transport_options = {"max_retries": 30, "interval_start": 1, "interval_step": 1, "interval_max": 2}
+    # about a minute of tries (nameko's default: three within kombu's 4 s connect timeout): the
+    # first for a connection (kombu's default channel), the second for the publish once connected
+    transport_options = {"max_retries": 30, "interval_start": 1, "interval_step": 1, "interval_max": 2,
+                         "connect_retries_timeout": 60}
     retry_policy = {"max_retries": 30, "interval_start": 1, "interval_step": 1, "interval_max": 2}
 
 

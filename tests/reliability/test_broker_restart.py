@@ -22,13 +22,16 @@ import threading
 import time
 from pathlib import Path
 
+import eventlet
 import psycopg2
 import pytest
 import requests
+from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench.collection_vs_kombu import AS_OF, CLOCK, MERCHANT
 from common.config import SERVICES
+from common.service import rpc
 from debito.supervisor import Supervisor, cluster_children
 from harness import broker as private
 from harness.cluster import DEBITO, Cluster
@@ -296,3 +299,39 @@ def _reconnect_lines(path):
     if not path.exists():
         return 0
     return sum("Error connecting to broker" in line for line in path.read_text(errors="replace").splitlines())
+
+
+class NappingService:
+    name = "napping"
+
+    @rpc  # the services' own (common.service.rpc)
+    def nap(self, seconds):
+        eventlet.sleep(seconds)
+        return "rested"
+
+
+@pytest.mark.timeout(300)
+def test_a_service_answering_while_the_broker_is_away_survives_its_restart(tmp_path):
+    """nameko kills a container whose reply cannot be published (three tries, about 5 s): a
+    broker restart would take down every service with a call in flight. The services' `rpc`
+    lets the reply wait about a minute for the broker; the container lives on and answers."""
+    with private.private_broker(tmp_path / "broker") as broker:
+        container = ServiceContainer(NappingService, {"AMQP_URI": broker.amqp_uri})
+        container.start()
+        try:
+            with ClusterRpcProxy({"AMQP_URI": broker.amqp_uri}) as cluster:
+                cluster.napping.nap.call_async(6)  # its caller's answer is lost with the caller's connection
+                wait_until(lambda: len(container._worker_threads) == 1, 10, "the call did not start")
+                broker.stop()  # the nap ends, and its reply is due, while the node is halted
+            time.sleep(DOWN_FOR)
+            broker.start()
+            wait_until(lambda: broker.consumers("rpc-napping") == 1, 60, "the service did not reconnect")
+            wait_until(lambda: not container._worker_threads or container._died.ready(), 90, "the reply hung")
+            assert not container._died.ready(), "the container died of the unpublished reply"
+            with ClusterRpcProxy({"AMQP_URI": broker.amqp_uri}, timeout=30) as cluster:
+                assert cluster.napping.nap(0) == "rested"
+        finally:
+            if broker.process is None:
+                broker.start()  # a container cannot stop while its broker is away
+            if not container._died.ready():
+                container.stop()
