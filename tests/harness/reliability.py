@@ -1,9 +1,12 @@
-"""What the reliability tests share: waiting for a service's consumers, the debits in the outbox's files."""
+"""What the reliability tests share: waiting for a service's consumers, the debits in the outbox's files,
+an RPC call, a query, reporting's facts and the services' outboxes."""
 import time
 from pathlib import Path
 
+import psycopg2
 import requests
 from lxml import etree
+from nameko.standalone.rpc import ClusterRpcProxy
 
 PAIN008 = "{urn:iso:std:iso:20022:tech:xsd:pain.008.001.02}"
 
@@ -31,3 +34,29 @@ def debits_in_files(outbox):
         tree = etree.parse(str(path))
         found += [e.text for e in tree.iter(f"{PAIN008}EndToEndId")]
     return found
+
+
+def call(amqp, service, method, *args, timeout=60):
+    with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=timeout) as cluster:
+        return getattr(getattr(cluster, service), method)(*args)
+
+
+def query(url, sql, *args):
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def facts(url, merchant_id, name):
+    """(facts, distinct payments) reporting holds of the merchant's `name` events."""
+    return query(url, "SELECT count(*), count(DISTINCT payload::json->>'payment_id') FROM reporting.facts "
+                      "WHERE merchant_id = %s AND name = %s", merchant_id, name)[0]
+
+
+def events_settled(url, services):
+    """None of `services` has an event left in its outbox."""
+    return all(query(url, f"SELECT count(*) FROM {name}.outbox_events")[0][0] == 0 for name in services)

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import eventlet
-import psycopg2
 import pytest
 import requests
 from nameko.containers import ServiceContainer
@@ -36,7 +35,7 @@ from debito.supervisor import Supervisor, cluster_children
 from harness import broker as private
 from harness.cluster import DEBITO, Cluster
 from harness.ports import free_port
-from harness.reliability import debits_in_files
+from harness.reliability import call, debits_in_files, events_settled, facts, query
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow,
               pytest.mark.skipif(private.available() is not None, reason=str(private.available()))]
@@ -46,32 +45,6 @@ INSTALMENTS = 8_000
 DOWN_FOR = 8  # seconds the node stays halted after `rabbitmqctl stop` returned
 FAST = 5.0  # seconds: "within a few seconds"
 HANG = 30  # seconds: an answer later than this counts as a hang
-
-
-def query(url, sql, *args):
-    connection = psycopg2.connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall()
-    finally:
-        connection.close()
-
-
-def facts(url, name):
-    """(facts, distinct payments) reporting holds of the merchant's `name` events."""
-    return query(url, "SELECT count(*), count(DISTINCT payload::json->>'payment_id') FROM reporting.facts "
-                      "WHERE merchant_id = %s AND name = %s", MERCHANT, name)[0]
-
-
-def events_settled(url):
-    """No service has an event left in its outbox."""
-    return all(query(url, f"SELECT count(*) FROM {name}.outbox_events")[0][0] == 0 for name in SERVICES)
-
-
-def call(amqp, service, method, *args, timeout=600):
-    with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=timeout) as cluster:
-        return getattr(getattr(cluster, service), method)(*args)
 
 
 class Prober(threading.Thread):
@@ -178,7 +151,7 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
 
             def collect():
                 try:
-                    cut["answer"] = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat())
+                    cut["answer"] = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat(), timeout=600)
                 except Exception as error:  # noqa: BLE001 - the call the restart cut
                     cut["error"] = repr(error)
 
@@ -229,17 +202,19 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             figures["cut_collection"] = cut.get("error") or ("still waiting" if caller.is_alive() else "answered")
 
             # a new collection completes, and finds the rest of the day's work
-            answer = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat())
-            again = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat())
+            answer = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat(), timeout=600)
+            again = call(broker.amqp_uri, "payments", "collect", AS_OF.isoformat(), timeout=600)
             figures["collections_after"] = [answer, again]
             deadline = time.monotonic() + 180  # reporting catches up with what the outboxes publish
-            while not (events_settled(url) and facts(url, "payment_submitted")[0] >= INSTALMENTS
-                       and facts(url, "payment_scheduled")[0] >= INSTALMENTS):
+            while not (events_settled(url, SERVICES)
+                       and facts(url, MERCHANT, "payment_submitted")[0] >= INSTALMENTS
+                       and facts(url, MERCHANT, "payment_scheduled")[0] >= INSTALMENTS):
                 assert time.monotonic() < deadline, ("reporting did not see every payment",
-                                                     facts(url, "payment_scheduled"), facts(url, "payment_submitted"))
+                                                     facts(url, MERCHANT, "payment_scheduled"),
+                                                     facts(url, MERCHANT, "payment_submitted"))
                 time.sleep(1)
             time.sleep(2)  # a redelivery, if any, would land now
-            seen = {name: facts(url, name) for name in ("payment_scheduled", "payment_submitted")}
+            seen = {name: facts(url, MERCHANT, name) for name in ("payment_scheduled", "payment_submitted")}
         finally:
             if frozen is not None:
                 os.kill(frozen.pid, signal.SIGCONT)

@@ -15,14 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench.collection_vs_kombu import AS_OF, CLOCK, DUE, MERCHANT
 from debito.supervisor import Child, Supervisor, service_argv
 from sandbox_bank import bank as sandbox
-from harness.reliability import debits_in_files, wait_for_consumers
+from harness.reliability import call, debits_in_files, events_settled, facts, query, wait_for_consumers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -34,11 +32,6 @@ KILLS_IMPORTING = SERVICES * 3
 ANSWER_FILES, ANSWERED_PER_FILE = 10, 200  # each a camt.054 of credits and a pain.002 of rejects
 REJECTED_EVERY = 5  # one answered debit in five is rejected
 NAMES = ("mandates", "plans", "payments", "reporting")
-
-
-def call(amqp, service, method, *args, timeout=60):
-    with ClusterRpcProxy({"AMQP_URI": amqp}, timeout=timeout) as cluster:
-        return getattr(getattr(cluster, service), method)(*args)
 
 
 def attempt(amqp, method, answers, errors, timeout):
@@ -116,27 +109,6 @@ def write_answers(outbox, inbox):
     return credited, rejected
 
 
-def query(url, sql, *args):
-    connection = psycopg2.connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, args)
-            return cursor.fetchall()
-    finally:
-        connection.close()
-
-
-def events_settled(url):
-    """No service has an event left to publish."""
-    return all(query(url, f"SELECT count(*) FROM {name}.outbox_events")[0][0] == 0 for name in NAMES)
-
-
-def facts(url, name):
-    """(facts, distinct payments) reporting holds of the merchant's `name` events."""
-    return query(url, "SELECT count(*), count(DISTINCT payload::json->>'payment_id') FROM reporting.facts "
-                      "WHERE merchant_id = %s AND name = %s", MERCHANT, name)[0]
-
-
 @pytest.mark.timeout(1500)
 def test_killed_services_lose_and_double_nothing(infrastructure, tmp_path):
     rng = random.Random(9)
@@ -169,9 +141,10 @@ def test_killed_services_lose_and_double_nothing(infrastructure, tmp_path):
             assert again["imported_files"] == 0 and again["failed_files"] == 0, again
 
             deadline = time.monotonic() + 180  # reporting catches up on what the outboxes published
-            while not (events_settled(url) and facts(url, "payment_rejected")[0] >= len(rejected)
-                       and facts(url, "payment_paid")[0] >= len(credited)
-                       and facts(url, "payment_submitted")[0] >= INSTALMENTS):
+            while not (events_settled(url, NAMES)
+                       and facts(url, MERCHANT, "payment_rejected")[0] >= len(rejected)
+                       and facts(url, MERCHANT, "payment_paid")[0] >= len(credited)
+                       and facts(url, MERCHANT, "payment_submitted")[0] >= INSTALMENTS):
                 assert time.monotonic() < deadline, "reporting did not see every event"
                 time.sleep(1)
             time.sleep(2)  # a redelivery, if any, would land now
@@ -197,7 +170,7 @@ def test_killed_services_lose_and_double_nothing(infrastructure, tmp_path):
                              credited)[0][0]
         r_transactions = query(url, "SELECT count(*), count(DISTINCT payment_id) FROM payments.r_transactions "
                                     "WHERE merchant_id = %s", MERCHANT)[0]
-        seen = {name: facts(url, name) for name in ("payment_scheduled", "payment_submitted", "payment_paid",
+        seen = {name: facts(url, MERCHANT, name) for name in ("payment_scheduled", "payment_submitted", "payment_paid",
                                                      "payment_rejected", "r_transaction_received")}
 
     # every instalment one payment, every payment in one file, nothing half-written
