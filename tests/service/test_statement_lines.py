@@ -2,7 +2,7 @@
 `decimal`) are byte for byte what common.csv writes for the same rows: formula
 prefixes, quoting, CR/LF and quotes in cells, empty and absent texts, accents,
 amounts and balances from -0,01 to bigint's 19 digits in both decimal marks; and the plan's
-cursors are the pages' own next_cursor. On the real PostgreSQL."""
+bounds are where pages asked up to them end. On the real PostgreSQL."""
 import io
 import random
 import uuid
@@ -86,21 +86,21 @@ def test_postgresqls_lines_are_the_csv_writers_bytes_for_hostile_cells(engine, d
     assert pages == 7
 
 
-def test_the_plan_holds_the_cursor_every_page_ends_on(engine):
-    merchant = book(engine, 250, seed=3)
+def test_the_plans_bounds_are_where_pages_asked_up_to_them_end(engine):
+    merchant = book(engine, 250, seed=3)  # 12 or 13 entries a day over 20 days
     period = (date(2027, 1, 1), date(2027, 1, 31))
     with Session(engine) as session:
-        plan = ledger.statement_cursors(session, merchant, *period, 50)
-        ends, cursor = [], None
-        while True:
-            page = ledger.statement_page(session, merchant, *period, cursor, 50, ",")
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-            ends.append(cursor)
-    # 250 entries: a cursor after each 50th; the fifth page's is the last entry's (no sixth page)
-    assert plan["cursors"][:4] == ends and len(plan["cursors"]) == 5
-    assert plan["cursors"][4].split(".")[2] == str(page["closing_balance"])
+        bounds = ledger.statement_plan(session, merchant, *period, 40)["bounds"]
+        assert [rows for rows, _ in bounds][-1] == 250 and all(
+            0 < after - before <= 40 for (before, _), (after, _) in zip([[0, None]] + bounds, bounds))
+        cursor, at = None, 0
+        for rows, expected in bounds:  # each page asked up to the next bound ends on its cursor
+            page = ledger.statement_page(session, merchant, *period, cursor, rows - at, ",")
+            assert page["rows"] == rows - at
+            cursor, at = page["next_cursor"], rows
+            if rows < 250:
+                assert cursor == expected
+        assert cursor is None and expected.split(".")[2] == str(page["closing_balance"])
 
 
 @pytest.mark.parametrize("decimal", [",", "."])

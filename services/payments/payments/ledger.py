@@ -262,31 +262,32 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
     return answer
 
 
-def statement_cursors(session, merchant_id, date_from, date_to, every=STATEMENT_PAGE_ROWS):
-    """The cursors after every `every`-th entry of the period (`date.id.balance`, as
-    statement_page's `next_cursor`): where each next page of `every` entries starts, so an
-    export can ask for several pages at once instead of one after the other. One range scan,
-    its running balance as a window."""
+def statement_plan(session, merchant_id, date_from, date_to, every=STATEMENT_PAGE_ROWS):
+    """Where pages can start, so an export can ask for several at once instead of one after
+    the other: `bounds`, each `[rows, cursor]`, the number of the period's entries up to the
+    end of a run of whole days of at most `every` entries (a day of more is a run of its own)
+    and the cursor of that last entry (`date.id.balance`, as statement_page's next_cursor).
+    The last bound holds every entry of the period. One pass over the period's entries,
+    grouped by day (no window: about a third of the cost of numbering every entry)."""
     _check_period(date_from, date_to)
     if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= STATEMENT_PAGE_MAX:
         message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
         raise Invalid(f"limit: {message}", {"limit": message})
-    start = opening_balance(session, merchant_id, date_from)
-    order = dict(order_by=(LedgerEntry.date, LedgerEntry.id), rows=(None, 0))
-    entries = (select(LedgerEntry.date, LedgerEntry.id,
-                      (literal(start, BigInteger) + func.sum(LedgerEntry.amount).over(**order)).label("balance"),
-                      func.row_number().over(**order).label("n"))
-               .where(LedgerEntry.merchant_id == merchant_id, LedgerEntry.date >= date_from,
-                      LedgerEntry.date <= date_to).subquery())
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # the cursor's date as statement_page writes it
-        cursor = func.concat(entries.c.date, ".", entries.c.id, ".", entries.c.balance)
-        cursors = connection.execute(select(cursor).where(entries.c.n % every == 0).order_by(entries.c.n)).scalars()
-    else:
-        found = connection.execute(select(entries).where(entries.c.n % every == 0).order_by(entries.c.n))
-        cursors = (f"{row.date.isoformat()}.{row.id}.{row.balance}" for row in found)
-    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "every": every, "cursors": list(cursors)}
+    balance = opening_balance(session, merchant_id, date_from)
+    days = session.execute(
+        select(LedgerEntry.date, func.count(), func.sum(LedgerEntry.amount), func.max(LedgerEntry.id))
+        .where(LedgerEntry.merchant_id == merchant_id, LedgerEntry.date >= date_from, LedgerEntry.date <= date_to)
+        .group_by(LedgerEntry.date).order_by(LedgerEntry.date))
+    bounds, rows, run, cursor = [], 0, 0, None
+    for day, count, total, last_id in days:  # the day's last entry by (date, id) is its greatest id
+        if run and run + count > every:
+            bounds.append([rows, cursor])
+            run = 0
+        rows, run, balance = rows + count, run + count, balance + int(total)
+        cursor = f"{day.isoformat()}.{last_id}.{balance}"
+    if run:
+        bounds.append([rows, cursor])
+    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "every": every, "bounds": bounds}
 
 
 def statement(session, merchant_id, date_from, date_to):

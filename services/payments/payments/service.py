@@ -321,16 +321,16 @@ class PaymentsService(DebitoService):
         """`{from, to, cursor?, limit?, decimal?}`: one keyset page of the statement
         (ledger.statement_page), each column one text (`values`), or with `decimal` its rows as
         CSV lines (`lines`); exports page through it, never holding the period. With `plan`,
-        the cursor after every `limit`-th entry (ledger.statement_cursors): pages asked at once."""
+        where pages of at most `limit` entries can start (ledger.statement_plan): pages asked at once."""
         filters = dict(filters or {})
         cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
         decimal = filters.pop("decimal", None)  # "," or ".": the page as CSV lines (`lines`)
-        plan = filters.pop("plan", False)  # instead of a page, the cursor of every page: `{cursors}`
+        plan = filters.pop("plan", False)  # instead of a page, where pages can start: `{bounds}`
         period = load(StatementIn, filters)
         date_to = period.get("to") or clock.today()
         date_from = period.get("from_") or date_to.replace(day=1)
         if plan:
-            return ledger.statement_cursors(self.db, merchant_id, date_from, date_to, limit)
+            return ledger.statement_plan(self.db, merchant_id, date_from, date_to, limit)
         return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit, decimal)
 
     @rpc

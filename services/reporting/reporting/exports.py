@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -282,31 +283,43 @@ def _statement_pages(job, fetch_page, columns, start_page=None, lines=False):
 
 
 def _planned_pages(filters, fetch_page, start_page, columns):
-    """The statement's pages as CSV lines, STATEMENT_PAGES_AHEAD of them asked at once once the
-    plan (payments' cursor after every page, asked beside the first page) is in: PostgreSQL
-    makes them on several connections while this writes them in order. Until the plan is in,
-    and if a page does not end where the plan said (the ledger changed meanwhile), each page
-    is asked with the previous page's next_cursor: the file is the same either way."""
+    """The statement's pages as CSV lines, up to STATEMENT_PAGES_AHEAD of them asked at once
+    once the plan is in (payments' bounds: where runs of whole days end, asked beside the first
+    page): PostgreSQL makes them on several connections while this writes them in order.
+    A page is asked to end on the next bound, so the page after it starts on a known cursor;
+    until the plan is in, within a day longer than a page, and once a page does not end on its
+    bound's cursor (the ledger changed meanwhile: the plan is dropped), the next page is asked
+    with this page's next_cursor. The file is the same either way."""
+    size = filters["limit"]
     plan = start_page(dict(filters, plan=True))
-    page = fetch_page(dict(filters))
-    asked = deque()  # the pages asked, in order
-    cursors = None  # the plan's: cursors[i] is where page i + 1 starts
-    index = 0  # of the page being written
+    page, at = fetch_page(dict(filters)), 0  # `at`: the period's entries before this page
+    bounds = None  # the plan's {entries up to a bound: its cursor}
+    ends = []  # those numbers in order
+    asked = deque()  # (entries before the page, its cursor, its limit, the answer to come)
+
+    def ask(before, cursor):
+        following = ends[bisect_right(ends, before)] if ends and before < ends[-1] else before + size
+        limit = min(size, following - before)
+        asked.append((before, cursor, limit, start_page(dict(filters, cursor=cursor, limit=limit))))
+
     while True:
-        if index:
-            page = asked.popleft().result()
-        if cursors is None and plan is not None and _ready(plan):
-            cursors, plan = _plan_cursors(plan), None
-        cursor = page["next_cursor"]
-        if cursors and cursor is not None and (index >= len(cursors) or cursors[index] != cursor):
-            cursors = []  # the plan no longer holds: the pages asked from it are dropped
+        if bounds is None and plan is not None and _ready(plan):
+            bounds, plan = _plan_bounds(plan), None
+            ends = sorted(bounds)
+        cursor, end = page["next_cursor"], at + page["rows"]
+        if bounds and cursor is not None and bounds.get(end, cursor) != cursor:
+            bounds, ends = {}, []  # the plan no longer holds: the pages asked from it are dropped
             _drop(asked)
         if cursor is not None:
-            if cursors:
-                while len(asked) < STATEMENT_PAGES_AHEAD and index + len(asked) < len(cursors):
-                    asked.append(start_page(dict(filters, cursor=cursors[index + len(asked)])))
-            if not asked:  # no plan (yet): the next page from this one's cursor
-                asked.append(start_page(dict(filters, cursor=cursor)))
+            if asked and asked[0][:2] != (end, cursor):
+                _drop(asked)
+            if not asked:  # the next page from this one's cursor
+                ask(end, cursor)
+            while len(asked) < STATEMENT_PAGES_AHEAD and bounds:  # and the pages after it from the plan
+                before, _, limit, _ = asked[-1]
+                if before + limit not in bounds or before + limit >= ends[-1]:
+                    break
+                ask(before + limit, bounds[before + limit])
         if page["opening_balance"] is not None:
             yield _balance_row(columns, "OPENING", "opening balance", page["opening_balance"]), False
         yield _Lines.of(page), False
@@ -316,7 +329,7 @@ def _planned_pages(filters, fetch_page, start_page, columns):
                 _drop([plan])
             yield _balance_row(columns, "CLOSING", "closing balance", page["closing_balance"]), True
             return
-        index += 1
+        at, page = end, asked.popleft()[3].result()
 
 
 def _ready(reply):
@@ -327,12 +340,12 @@ def _ready(reply):
     return not reply.is_alive() if isinstance(reply, threading.Thread) else True
 
 
-def _plan_cursors(plan):
+def _plan_bounds(plan):
     try:
-        return list(plan.result()["cursors"])
+        return {int(rows): cursor for rows, cursor in plan.result()["bounds"]}
     except Exception:  # noqa: BLE001 - without a plan, the pages come one after the other
         log.warning("no plan of the statement's pages: asked one after the other", exc_info=True)
-        return []
+        return {}
 
 
 def _drop(replies):
