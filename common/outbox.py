@@ -13,7 +13,8 @@ commits publishes it again: delivery is at least once, and every handler records
 `event_id`s it has processed (common.idempotency).
 
 So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
-multi-row INSERTs into its transaction. An event dispatched and never committed is dropped
+multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into its
+transaction. An event dispatched and never committed is dropped
 with its transaction, and logged as an error if the worker ended normally.
 """
 import logging
@@ -31,7 +32,8 @@ from common.database import Database
 
 log = logging.getLogger(__name__)
 OUTBOX_INTERVAL = float(env("OUTBOX_INTERVAL", "1"))
-RELAY_BATCH = 50  # rows per relay transaction and per INSERT (a batch event holds 1 000 payments)
+RELAY_BATCH = 50  # rows per relay transaction (a batch event holds 1 000 payments)
+WRITE_ROWS, WRITE_BYTES = 1000, 1 << 20  # a worker's staged rows are INSERTed when either is reached
 
 
 def outbox_table(metadata):
@@ -77,13 +79,14 @@ def relay(connection, table, publish, limit=RELAY_BATCH):
     return len(rows)
 
 
-class _Staged:
-    """A worker's events: written (a multi-row INSERT of up to RELAY_BATCH) when that many
-    wait and just before its session commits, forgotten if it rolls back; the relay is woken
-    when they are committed."""
+class Staged:
+    """A worker's events: written (multi-row INSERTs) when WRITE_ROWS rows or WRITE_BYTES of
+    payloads wait, and just before its session commits; forgotten if it rolls back; the relay
+    is woken when they are committed."""
 
-    def __init__(self, session, outbox):
-        self.session, self.outbox, self.rows, self.written = session, outbox, [], 0
+    def __init__(self, session, table, wake=lambda: None):
+        self.session, self.table, self.wake = session, table, wake
+        self.rows, self.written, self.size = [], 0, 0
         event.listen(session, "before_commit", self.write)
         event.listen(session, "after_commit", self.committed)
         event.listen(session, "after_rollback", self.rolled_back)
@@ -92,19 +95,25 @@ class _Staged:
     def uncommitted(self):
         return len(self.rows) + self.written
 
+    def add(self, event_row):
+        self.rows.append(event_row)
+        self.size += len(event_row["payload"])
+        if len(self.rows) >= WRITE_ROWS or self.size >= WRITE_BYTES:  # memory stays flat
+            self.write(self.session)
+
     def write(self, session):
         if self.rows:
-            rows, self.rows = self.rows, []
-            session.execute(insert(self.outbox.table), rows)
+            rows, self.rows, self.size = self.rows, [], 0
+            session.execute(insert(self.table), rows)
             self.written += len(rows)
 
     def committed(self, _session):
         if self.written:
             self.written = 0
-            self.outbox.wake()
+            self.wake()
 
     def rolled_back(self, _session):
-        self.rows, self.written = [], 0
+        self.rows, self.written, self.size = [], 0, 0
 
 
 class Outbox(EventDispatcher):
@@ -117,7 +126,7 @@ class Outbox(EventDispatcher):
     def setup(self):
         super().setup()
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        self._staged = {}  # worker_ctx -> _Staged
+        self._staged = {}  # worker_ctx -> Staged
         self._wake = eventlet.event.Event()
         self._relay_thread = None
 
@@ -143,10 +152,9 @@ class Outbox(EventDispatcher):
         def dispatch(event_type, event_data):
             staged = self._staged.get(worker_ctx)
             if staged is None:
-                staged = self._staged[worker_ctx] = _Staged(self.database.session_of(worker_ctx), self)
-            staged.rows.append(row(event_type, event_data))
-            if len(staged.rows) >= RELAY_BATCH:  # memory stays flat over a long transaction
-                staged.write(staged.session)
+                staged = self._staged[worker_ctx] = Staged(self.database.session_of(worker_ctx), self.table,
+                                                           self.wake)
+            staged.add(row(event_type, event_data))
 
         return dispatch
 

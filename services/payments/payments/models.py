@@ -1,7 +1,7 @@
 """Tables of the `payments` service; every business row carries `merchant_id`
 (inbox files and unmatched entries may belong to no known merchant yet)."""
 from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
@@ -81,10 +81,13 @@ class Payment(Base):
         Index("ix_payments_merchant_id_status_id", "merchant_id", "status", "id"),
         Index("ix_payments_merchant_id_subscriber_id_id", "merchant_id", "subscriber_id", "id"),
         Index("ix_payments_merchant_id_id", "merchant_id", "id"),
-        Index("ix_payments_status_due_date", "status", "due_date"),
+        # a payment paid or rejected adds no entry to these two (migration 0008)
+        Index("ix_payments_scheduled_due_date", "due_date", postgresql_where=text("status = 'scheduled'"),
+              sqlite_where=text("status = 'scheduled'")),
         Index("ix_payments_merchant_id_mandate_id", "merchant_id", "mandate_id"),
         Index("ix_payments_bank_file_id", "bank_file_id"),
-        Index("ix_payments_replay_of", "replay_of"),
+        Index("ix_payments_replay_of", "replay_of", postgresql_where=text("replay_of IS NOT NULL"),
+              sqlite_where=text("replay_of IS NOT NULL")),
     )
 
 
