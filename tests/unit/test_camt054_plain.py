@@ -356,10 +356,9 @@ def test_writes_failing_in_their_thread_fail_the_file_and_leave_nothing(infrastr
 def test_the_import_makes_its_ids_as_common_ids_does():
     import re
 
-    from common.ids import new_id
-    from payments.camt054_import import _Ids
+    from common.ids import IdMaker, new_id
 
-    ids, before = _Ids(), new_id("RT")
+    ids, before = IdMaker(), new_id("RT")
     made = [ids.new("RT") for _ in range(5000)]
     after = new_id("RT")
     shape = re.compile(r"RT[0-9A-HJKMNP-TV-Z]{22}")

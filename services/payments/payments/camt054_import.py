@@ -26,7 +26,6 @@ them back, and the file is failed with the reason the whole read would give; a f
 not plain after its first chunks is rolled back and read again by parse_camt054.
 """
 import io
-import secrets
 import time
 from functools import partial
 from types import SimpleNamespace
@@ -37,7 +36,7 @@ from sqlalchemy.types import String
 
 from common import clock
 from common.database import copy_in
-from common.ids import new_id
+from common.ids import IdMaker, new_id
 from payments import ledger, reason_codes
 from payments.models import LedgerEntry, Payment, RTransaction
 
@@ -114,34 +113,13 @@ def _ledger_line(row, created):
             f'{_q(row["label"])},{row["amount"]},{created}\n')
 
 
-class _Ids:
-    """common.ids.new_id's ids (prefix, 10 characters of milliseconds, 12 of 60 random bits),
-    the random bits read from the system 1 024 ids at a time: a read per id gives the GIL
-    away each time, and the parse thread then keeps it for its switch interval."""
-
-    def __init__(self):
-        self.bits = []
-
-    def new(self, prefix):
-        from common.ids import _PAIRS as pairs
-
-        if not self.bits:
-            raw = secrets.token_bytes(8 * 1024)
-            self.bits = [int.from_bytes(raw[i:i + 8], "big") >> 4 for i in range(0, len(raw), 8)]
-        bits, millis = self.bits.pop(), time.time_ns() // 1_000_000
-        return (prefix + pairs[(millis >> 40) & 1023] + pairs[(millis >> 30) & 1023] + pairs[(millis >> 20) & 1023]
-                + pairs[(millis >> 10) & 1023] + pairs[millis & 1023] + pairs[bits >> 50]
-                + pairs[(bits >> 40) & 1023] + pairs[(bits >> 30) & 1023] + pairs[(bits >> 20) & 1023]
-                + pairs[(bits >> 10) & 1023] + pairs[bits & 1023])
-
-
 class _Writes:
     """What the file changes, written at the end in bulk."""
 
     def __init__(self, session, bank_file, now, ids=None):
         self.session, self.bank_file, self.now = session, bank_file, now
         self.changed, self.r_transactions, self.ledger = {}, [], []
-        self.new_id = (ids or _Ids()).new
+        self.new_id = (ids or IdMaker()).new
 
     def set(self, payment, **values):
         payment.__dict__.update(values)
@@ -229,7 +207,7 @@ class _Applier:
         self.payments, self.looked_up = {}, set()
         self.now = clock.now()
         self.postgresql = _postgresql(session)
-        self.ids = _Ids()
+        self.ids = IdMaker()
         self.decided = None  # PostgreSQL: the last chunk's writes (_Writes.prepare), run while the next is decided
         self.writing = None  # the thread running them
 
