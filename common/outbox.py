@@ -134,7 +134,10 @@ class Outbox(EventDispatcher):
         self._relay_thread = self.container.spawn_managed_thread(self._relay_forever)
 
     def stop(self):
-        """Publish what the last workers committed, then stop the relay."""
+        """Stop the relay, then publish what the last workers committed. nameko stops the
+        dependencies side by side: the database's engine may be disposed already, so the
+        connections this opened are closed here too (a test run starts and stops hundreds
+        of containers; left open, they exhausted PostgreSQL's max_connections)."""
         if self._relay_thread is not None:
             self._relay_thread.kill()
             self._relay_thread = None
@@ -142,11 +145,14 @@ class Outbox(EventDispatcher):
                 self.publish_committed()
             except Exception:  # noqa: BLE001 - left for the next start
                 log.exception("outbox of %s left unpublished at stop", self.container.service_name)
+            finally:
+                self.database.engine.dispose()
 
     def kill(self):
         if self._relay_thread is not None:
             self._relay_thread.kill()
             self._relay_thread = None
+            self.database.engine.dispose()
 
     def get_dependency(self, worker_ctx):
         def dispatch(event_type, event_data):
