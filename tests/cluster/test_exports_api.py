@@ -3,12 +3,11 @@ exported with its list's filters, progresses to done and downloads as the
 spec's CSV; bad requests are 422; another merchant's export is 404."""
 import csv
 import io
-import time
 from datetime import date, timedelta
 
 import pytest
 
-from harness.api import assert_error, import_mandate, unique
+from harness.api import assert_error, finished, import_mandate, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -37,15 +36,6 @@ def merchant(cluster):
                                                "due_date": due, "label": "Export"})
         assert response.status_code == 201, response.text
     return created
-
-
-def finished(api, export_id, seconds=20):
-    deadline = time.monotonic() + seconds
-    while True:
-        job = api.get(f"/exports/{export_id}").json()
-        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("section", SECTIONS)

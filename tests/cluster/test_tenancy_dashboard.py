@@ -15,7 +15,7 @@ import requests
 
 from common.calendar import next_business_day
 from common.sepa import mask_iban
-from harness.api import DEBTOR_IBAN, import_mandate, unique
+from harness.api import DEBTOR_IBAN, finished, import_mandate, unique
 from harness.cluster import ROOT
 from harness.signing import csrf_token, new_subscriber
 
@@ -71,15 +71,6 @@ def log_in(cluster, merchant):
                                                         "csrf_token": token}, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
     return browser
-
-
-def finished(api, export_id, seconds=30):
-    deadline = time.monotonic() + seconds
-    while True:
-        job = api.get(f"/exports/{export_id}").json()
-        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """API steps shared by cluster and browser tests."""
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -31,3 +32,13 @@ def assert_error(response, status, field=None):
     if field:
         assert field in error["fields"], error
     return error
+
+
+def finished(api, export_id, seconds=30):
+    """The export job once done or failed (or as it is after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job = api.get(f"/exports/{export_id}").json()
+        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
