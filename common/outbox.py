@@ -14,8 +14,8 @@ commits publishes it again: delivery is at least once, and every handler records
 
 So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
 multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into its
-transaction. An event dispatched and never committed is dropped
-with its transaction, and logged as an error if the worker ended normally.
+transaction. An event dispatched and never committed is dropped with its transaction, and
+logged as an error if the worker ended normally.
 """
 import logging
 import time
@@ -36,28 +36,20 @@ RELAY_BATCH = 50  # rows per relay transaction (a batch event holds 1 000 paymen
 WRITE_ROWS, WRITE_BYTES = 1000, 1 << 20  # a worker's staged rows are INSERTed when either is reached
 
 
+def _columns():
+    return (Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+            Column("event_type", String(100), nullable=False),
+            Column("payload", Text, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False))
+
+
 def outbox_table(metadata):
-    return Table(
-        "outbox_events",
-        metadata,
-        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-        Column("event_type", String(100), nullable=False),
-        Column("payload", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-    )
+    return Table("outbox_events", metadata, *_columns())
 
 
 def create_outbox_events(op):
-    """The migration step that gives a service its outbox."""
-    import sqlalchemy as sa
-
-    op.create_table(
-        "outbox_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-        sa.Column("event_type", sa.String(100), nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    """The migration step that gives a service its outbox (the same columns as outbox_table)."""
+    op.create_table("outbox_events", *_columns())
 
 
 def row(event_type, payload):
