@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow,
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALMENTS = 8_000
-DOWN_FOR = 8  # seconds the node stays halted after `rabbitmqctl stop` returned
+DOWN_FOR = 10  # seconds the node stays halted after its stop returned
 FAST = 5.0  # seconds: "within a few seconds"
 HANG = 30  # seconds: an answer later than this counts as a hang
 
@@ -174,6 +174,7 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             figures["payments_when_halted"] = dict(query(url, "SELECT status, count(*) FROM payments.payments "
                                                               "WHERE merchant_id = %s GROUP BY status", MERCHANT))
             time.sleep(DOWN_FOR)
+            starting = time.monotonic()  # from here the node may accept connections again
             figures["start_seconds"] = broker.start()
             up = time.monotonic()
             figures["broker_down_seconds"] = up - stopping
@@ -229,7 +230,9 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
         statuses = dict(query(url, "SELECT status, count(*) FROM payments.payments WHERE merchant_id = %s "
                                    "GROUP BY status", MERCHANT))
 
-    down = [a for a in prober.answers if halted <= a["at"] and a["at"] + a["seconds"] <= up]
+    # calls made and answered while the node was surely halted (start() returns some seconds
+    # after the node accepts AMQP again: a call in between may rightly be answered 200)
+    down = [a for a in prober.answers if halted <= a["at"] and a["at"] + a["seconds"] <= starting]
     around = [a for a in prober.answers if stopping <= a["at"] < gateway_ok]
     outbox = var / "bank" / "outbox"
     in_files = debits_in_files(outbox)
