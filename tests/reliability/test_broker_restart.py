@@ -6,6 +6,9 @@ nor by the supervisor, which watches them as `make run` does), the gateway answe
 completes, every instalment is exactly one payment in exactly one pain.008 file, and
 reporting has seen every payment scheduled and submitted once (no event lost).
 
+The cycle is held at a lock of the test's (LOCK TABLE payments) from its first page until the
+node has halted: RabbitMQ's orderly stop takes seconds, in which the whole cycle could end.
+
 Reporting is frozen (SIGSTOP) from the start of the cycle until the broker is back, so the
 cycle's events wait in its durable queues, as persistent messages, across the restart; thawed,
 it reconnects by itself and reads them.
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 import eventlet
+import psycopg2
 import pytest
 import requests
 from nameko.containers import ServiceContainer
@@ -163,16 +167,26 @@ def test_a_broker_restarted_mid_cycle_loses_nothing_and_the_gateway_answers_503_
             # mid-cycle: payments has scheduled a first page, not yet the last
             wait_until(lambda: query(url, "SELECT count(*) FROM payments.payments WHERE merchant_id = %s",
                                      MERCHANT)[0][0] > 0 or not caller.is_alive(), 120, "the cycle did not start")
-            figures["payments_when_stopped"] = query(url, "SELECT count(*) FROM payments.payments "
-                                                          "WHERE merchant_id = %s", MERCHANT)[0][0]
-            assert caller.is_alive() and figures["payments_when_stopped"] < INSTALMENTS, figures
+            # the cycle waits on a lock of ours while the node stops (an orderly stop takes
+            # seconds, long enough for a whole cycle to end), and goes on once it has halted
+            holder = psycopg2.connect(url)
+            try:
+                with holder.cursor() as cursor:
+                    cursor.execute("LOCK TABLE payments.payments IN EXCLUSIVE MODE")  # reads go on
+                figures["payments_when_stopped"] = query(url, "SELECT count(*) FROM payments.payments "
+                                                              "WHERE merchant_id = %s", MERCHANT)[0][0]
+                assert caller.is_alive() and figures["payments_when_stopped"] < INSTALMENTS, figures
 
-            figures["events_queued_for_reporting_at_stop"] = queued_for_reporting(broker)
-            stopping = time.monotonic()
-            figures["stop_seconds"] = broker.stop()
-            halted = time.monotonic()
-            figures["payments_when_halted"] = dict(query(url, "SELECT status, count(*) FROM payments.payments "
-                                                              "WHERE merchant_id = %s GROUP BY status", MERCHANT))
+                figures["events_queued_for_reporting_at_stop"] = queued_for_reporting(broker)
+                stopping = time.monotonic()
+                figures["stop_seconds"] = broker.stop()
+                halted = time.monotonic()
+                figures["payments_when_halted"] = dict(query(url, "SELECT status, count(*) FROM payments.payments "
+                                                                  "WHERE merchant_id = %s GROUP BY status",
+                                                             MERCHANT))
+            finally:
+                holder.rollback()  # the lock goes: the cycle goes on, the broker away
+                holder.close()
             time.sleep(DOWN_FOR)
             starting = time.monotonic()  # from here the node may accept connections again
             figures["start_seconds"] = broker.start()
