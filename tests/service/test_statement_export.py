@@ -3,6 +3,8 @@ payments and reporting services: a few thousand entries exported page by page
 are byte for byte the CSV the one-shot statement gave, and the RPC's pages carry
 the running balance across their boundaries."""
 import base64
+import csv
+import io
 import random
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -70,17 +72,26 @@ def book_entries(database_url, merchant, count, seed=6):
 
 
 def rows_of(page):
-    """A statement_page answer back to rows: cents as ints, an absent text as ""."""
-    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
-    return [[int(cell) if name in ("amount", "balance") else cell for name, cell in zip(page["columns"], row)]
-            for row in zip(*columns)]
+    """A statement_page answer's CSV lines read back: amounts and balances as int cents."""
+    mark = page["decimal"]
+    return [[int(cell.replace(mark, "")) if name in ("amount", "balance") else cell
+             for name, cell in zip(page["columns"], row)]
+            for row in csv.reader(io.StringIO(page["lines"], newline=""), delimiter=";")]
+
+
+def entry_lines(entries, decimal=","):
+    """get_statement's entries as common.csv writes them (no BOM nor header)."""
+    columns = exports.SECTIONS["statement"].columns
+    file = io.BytesIO()
+    writer = CsvWriter(file, columns, decimal=decimal, amounts=("amount", "balance"))
+    header = len(file.getvalue())
+    writer.writerows([entry[c] for c in columns] for entry in entries)
+    return file.getvalue()[header:].decode("utf-8")
 
 
 def one_shot_csv(statement, decimal=","):
     """The statement CSV as the export wrote it before pages: one get_statement answer, its
     entries as dicts between the opening and closing rows, each cell through exports._cell."""
-    import io
-
     columns = exports.SECTIONS["statement"].columns
     opening = {"code": "OPENING", "label": "opening balance", "balance": statement["opening_balance"]}
     closing = {"code": "CLOSING", "label": "closing balance", "balance": statement["closing_balance"]}
@@ -118,11 +129,9 @@ def test_the_rpc_pages_carry_the_running_balance_across_their_boundaries(service
     merchant = "ME" + uuid.uuid4().hex[:20].upper()
     book_entries(postgres_database, merchant, 500, seed=7)
     statement = call(payments, "get_statement", merchant, PERIOD)
-    expected = [["" if e[c] is None else e[c] for c in exports.SECTIONS["statement"].columns]
-                for e in statement["entries"]]
 
     pages, cursor = [], None
-    while True:
+    while True:  # without `decimal`: "," (the RPC's default)
         page = call(payments, "statement_page", merchant,
                     dict(PERIOD, limit=37, **({"cursor": cursor} if cursor else {})))
         pages.append(page)
@@ -131,7 +140,9 @@ def test_the_rpc_pages_carry_the_running_balance_across_their_boundaries(service
             break
     rows = [rows_of(page) for page in pages]
     assert [len(r) for r in rows] == [page["rows"] for page in pages] == [37] * 13 + [19]
-    assert [row for page in rows for row in page] == expected
+    assert {page["decimal"] for page in pages} == {","}
+    assert "".join(page["lines"] for page in pages) == entry_lines(statement["entries"])
+    assert [row[7] for page in rows for row in page] == [entry["balance"] for entry in statement["entries"]]
     assert pages[0]["opening_balance"] == statement["opening_balance"]
     assert all(page["opening_balance"] is None for page in pages[1:])
     assert all(page["closing_balance"] is None for page in pages[:-1])
@@ -150,7 +161,7 @@ def test_an_empty_period_is_one_page_from_opening_to_closing(services, postgres_
     merchant = "ME" + uuid.uuid4().hex[:20].upper()
     book_entries(postgres_database, merchant, 10)
     page = call(payments, "statement_page", merchant, {"from": "2028-01-01", "to": "2028-01-31"})
-    assert rows_of(page) == [] and page["rows"] == 0 and page["next_cursor"] is None
+    assert page["lines"] == "" and page["rows"] == 0 and page["next_cursor"] is None
     assert page["opening_balance"] == page["closing_balance"] != 0
 
 
@@ -161,6 +172,7 @@ def test_an_empty_period_is_one_page_from_opening_to_closing(services, postgres_
     (dict(PERIOD, limit=0), "limit"),
     (dict(PERIOD, limit=20_001), "limit"),
     (dict(PERIOD, limit="50"), "limit"),
+    (dict(PERIOD, decimal=";"), "decimal"),
 ])
 def test_bad_pages_are_refused_on_their_field(services, filters, field):
     payments, _ = services

@@ -1,5 +1,5 @@
-"""Statement pages as CSV lines made by PostgreSQL (ledger.statement_page with
-`decimal`) are byte for byte what common.csv writes for the same rows: formula
+"""Statement pages as CSV lines made by PostgreSQL (ledger.statement_page) are
+byte for byte what common.csv writes for the same rows read one by one: formula
 prefixes, quoting, CR/LF and quotes in cells, empty and absent texts, accents,
 amounts and balances from -0,01 to bigint's 19 digits in both decimal marks; and the plan's
 bounds are where pages asked up to them end. On the real PostgreSQL."""
@@ -55,33 +55,37 @@ def book(engine, count, seed):
     return merchant
 
 
-def written_by_python(page):
-    """The page's columns (`values`) written by common.csv, without its BOM and header."""
+def written_by_python(entries, decimal):
+    """Entries of ledger.statement (read row by row in Python) written by common.csv, without
+    its BOM and header."""
     file = io.BytesIO()
-    writer = CsvWriter(file, COLUMNS, decimal=page["decimal"], amounts=("amount", "balance"))
+    writer = CsvWriter(file, COLUMNS, decimal=decimal, amounts=("amount", "balance"))
     header = len(file.getvalue())
-    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
-    writer.writecolumns([list(map(int, cells)) if name in ("amount", "balance") else cells
-                         for name, cells in zip(page["columns"], columns)])
+    writer.writerows([entry[name] for name in COLUMNS] for entry in entries)
     return file.getvalue()[header:].decode("utf-8")
 
 
-@pytest.mark.parametrize("decimal", [",", "."])
+@pytest.mark.parametrize("decimal", [",", ".", None])
 def test_postgresqls_lines_are_the_csv_writers_bytes_for_hostile_cells(engine, decimal):
-    merchant = book(engine, 600, seed=decimal)
+    merchant = book(engine, 600, seed=decimal or "default")
     period = (date(2027, 1, 1), date(2027, 1, 31))
     with Session(engine) as session:
-        cursor, pages = None, 0
+        statement = ledger.statement(session, merchant, *period)
+        entries = statement["entries"]
+        cursor, at, pages = None, 0, 0
         while True:
-            columns = ledger.statement_page(session, merchant, *period, cursor, 97)
-            lines = ledger.statement_page(session, merchant, *period, cursor, 97, decimal)
-            assert lines["lines"] == written_by_python(dict(columns, decimal=decimal))
-            assert {k: v for k, v in lines.items() if k not in ("lines", "decimal")} == \
-                {k: v for k, v in columns.items() if k not in ("values", "separator")}
-            pages += 1
-            cursor = lines["next_cursor"]
+            page = ledger.statement_page(session, merchant, *period, cursor, 97, decimal)
+            rows = min(97, len(entries) - at)
+            assert page["decimal"] == (decimal or ",")  # "," when not given
+            assert page["lines"] == written_by_python(entries[at:at + rows], decimal or ",")
+            assert (page["rows"], page["opening_balance"]) == (rows, None if at else statement["opening_balance"])
+            at, pages = at + rows, pages + 1
+            cursor = page["next_cursor"]
             if not cursor:
                 break
+            day, _, balance = cursor.split(".")  # the page's last entry, its running balance
+            assert (day, int(balance)) == (entries[at - 1]["date"], entries[at - 1]["balance"])
+        assert page["closing_balance"] == statement["closing_balance"] and at == len(entries) == 600
         session.rollback()
     assert pages == 7
 
@@ -110,3 +114,21 @@ def test_postgresqls_euros_are_format_amounts_up_to_bigints_19_digits(engine, de
     with engine.connect() as connection:
         written = connection.execute(select(*(ledger._csv_euros(literal(c, BigInteger), decimal) for c in cents))).one()
     assert list(written) == [format_amount(c, decimal) for c in cents]
+
+
+def test_a_page_whose_row_numbers_come_out_of_order_is_asked_again_with_an_order_by(engine, monkeypatch):
+    merchant = book(engine, 120, seed=5)
+    period = (date(2027, 1, 1), date(2027, 1, 31))
+    with Session(engine) as session:
+        expected = ledger.statement_page(session, merchant, *period, None, 50)
+        asked = []
+        page_in_postgresql = ledger._page_in_postgresql
+
+        def recorded(*args, **kwargs):
+            asked.append(kwargs.get("ordered", False))
+            return page_in_postgresql(*args, **kwargs)
+        monkeypatch.setattr(ledger, "_page_in_postgresql", recorded)
+        monkeypatch.setattr(ledger, "_row_numbers", lambda rows: "out of order")
+        assert ledger.statement_page(session, merchant, *period, None, 50) == expected
+        session.rollback()
+    assert asked == [False, True] and expected["rows"] == 50

@@ -1,5 +1,8 @@
-"""ledger.statement_page on SQLite (`make run`'s default): the pages, put end to
-end, are the one-shot statement, and the running balance crosses their boundaries."""
+"""ledger.statement_page on SQLite (`make run`'s default): the pages' CSV lines, put
+end to end, are the one-shot statement as common.csv writes it, and the running
+balance crosses their boundaries."""
+import csv
+import io
 import random
 from datetime import date, datetime, timedelta, timezone
 
@@ -7,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from common.csv import CsvWriter
 from common.errors import Invalid
 from payments import ledger
 from payments.models import Base, LedgerEntry
@@ -33,32 +37,41 @@ def session():
 
 
 def rows_of(page):
-    """A page's columns back to rows: cents as ints, an absent text as ""."""
-    columns = [value.split(page["separator"]) if page["rows"] else [] for value in page["values"]]
-    return [[int(cell) if name in ("amount", "balance") else cell for name, cell in zip(page["columns"], row)]
-            for row in zip(*columns)]
+    """A page's CSV lines read back: amounts and balances as int cents, texts as written."""
+    mark = page["decimal"]
+    return [[int(cell.replace(mark, "")) if name in ("amount", "balance") else cell
+             for name, cell in zip(page["columns"], row)]
+            for row in csv.reader(io.StringIO(page["lines"], newline=""), delimiter=";")]
 
 
-def one_shot(statement):
-    return [["" if e[c] is None else e[c] for c in ledger.STATEMENT_COLUMNS] for e in statement["entries"]]
+def one_shot(statement, decimal=","):
+    """The one-shot statement's entries as common.csv writes them (no BOM nor header)."""
+    file = io.BytesIO()
+    writer = CsvWriter(file, ledger.STATEMENT_COLUMNS, decimal=decimal, amounts=("amount", "balance"))
+    header = len(file.getvalue())
+    writer.writerows([e[c] for c in ledger.STATEMENT_COLUMNS] for e in statement["entries"])
+    return file.getvalue()[header:].decode("utf-8")
 
 
-def pages(session, limit):
+def pages(session, limit, decimal=None):
     found, cursor = [], None
     while True:
-        page = ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), cursor, limit)
+        page = ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), cursor, limit, decimal)
         found.append(page)
         cursor = page["next_cursor"]
         if not cursor:
             return found
 
 
-@pytest.mark.parametrize("limit", [1, 7, 50, 10_000])
-def test_pages_end_to_end_are_the_one_shot_statement(session, limit):
+@pytest.mark.parametrize("limit, decimal", [(1, ","), (7, "."), (50, None), (10_000, ",")])
+def test_pages_end_to_end_are_the_one_shot_statement(session, limit, decimal):
     statement = ledger.statement(session, A, date(2027, 1, 1), date(2027, 1, 31))
-    answered = pages(session, limit)
+    answered = pages(session, limit, decimal)
+    assert "".join(page["lines"] for page in answered) == one_shot(statement, decimal or ",")
+    assert {page["decimal"] for page in answered} == {decimal or ","}  # "," when not given
     rows = [row for page in answered for row in rows_of(page)]
-    assert rows == one_shot(statement) and [page["rows"] for page in answered] == [
+    assert [row[7] for row in rows] == [e["balance"] for e in statement["entries"]]
+    assert [len(rows_of(page)) for page in answered] == [page["rows"] for page in answered] == [
         min(limit, len(rows) - n) for n in range(0, len(rows), limit)]
     assert len(answered) == max(1, -(-len(rows) // limit))
     assert answered[0]["opening_balance"] == statement["opening_balance"] != 0
@@ -74,19 +87,22 @@ def test_a_page_boundary_carries_the_running_balance(session):
     assert first["next_cursor"].endswith(f".{last[7]}")
 
 
-def test_bad_cursor_or_limit_is_invalid(session):
-    for cursor, limit, field in (("x", 10, "cursor"), ("2027-01-01.LE1.1.2", 10, "cursor"), (None, 0, "limit"),
-                                 (None, True, "limit"), (None, ledger.STATEMENT_PAGE_MAX + 1, "limit")):
+def test_bad_cursor_limit_or_decimal_is_invalid(session):
+    for cursor, limit, decimal, field in (
+            ("x", 10, ",", "cursor"), ("2027-01-01.LE1.1.2", 10, ",", "cursor"), (None, 0, ",", "limit"),
+            (None, True, ",", "limit"), (None, ledger.STATEMENT_PAGE_MAX + 1, ",", "limit"),
+            (None, 10, ";", "decimal"), (None, 10, "", "decimal")):
         with pytest.raises(Invalid) as raised:
-            ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), cursor, limit)
+            ledger.statement_page(session, A, date(2027, 1, 1), date(2027, 1, 31), cursor, limit, decimal)
         assert field in raised.value.fields
 
 
-def test_a_cell_holding_the_separator_moves_the_page_to_the_next_one(session):
-    entry = session.get(LedgerEntry, pages(session, 5)[0]["next_cursor"].split(".")[1])
-    entry.label = "odd~label"
+def test_cells_holding_separators_quotes_or_line_breaks_come_as_common_csv_writes_them(session):
+    for n, label in enumerate(("odd~label", "a;b", 'dit "yoga"', "two\r\nlines", "x\x1fy", "+33")):
+        entry = session.get(LedgerEntry, pages(session, 5)[n]["next_cursor"].split(".")[1])
+        entry.label = label
     session.flush()
     statement = ledger.statement(session, A, date(2027, 1, 1), date(2027, 1, 31))
     answered = pages(session, 5)
-    assert {page["separator"] for page in answered} == {"~", "^"}
-    assert [row for page in answered for row in rows_of(page)] == one_shot(statement)
+    assert "".join(page["lines"] for page in answered) == one_shot(statement)
+    assert [row[5] for page in answered for row in rows_of(page)].count("'+33") == 1

@@ -87,31 +87,52 @@ def test_a_job_already_started_is_not_run_twice(session, tmp_path):
 
 
 STATEMENT_COLUMNS = ["date", "value_date", "code", "reference", "subscriber", "label", "amount", "balance"]
+STATEMENT_LINES = ("2027-03-05;2027-03-05;SDD;PM1;Émilie Durand;Abonnement;29{d}90;129{d}90\r\n",
+                   "2027-03-09;2027-03-09;RET;RT1;Émilie Durand;MS02;-17{d}50;112{d}40\r\n")
 
 
-def statement_source(filters):
-    """A fake payments.statement_page: one entry a page, the running balance in the cursor."""
-    assert {k: v for k, v in filters.items() if k != "cursor"} == {
-        "from": "2027-03-01", "to": "2027-03-31", "limit": exports.STATEMENT_PAGE_SIZE}
-    first = "cursor" not in filters
-    row = (["2027-03-05", "2027-03-05", "SDD", "PM1", "Émilie Durand", "Abonnement", 2990, 12990] if first
-           else ["2027-03-09", "2027-03-09", "RET", "RT1", "Émilie Durand", "MS02", -1750, 11240])
-    return {"columns": STATEMENT_COLUMNS, "rows": 1, "separator": "\x1f", "values": [str(cell) for cell in row],
-            "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
-            "next_cursor": "2027-03-05.LE1.12990" if first else None}
+def statement_source(decimal, seen):
+    """A fake payments.statement_page: one entry a page as its CSV line, the running balance in
+    the cursor; the plan (where pages can start) is answered too. Records the filters asked."""
+    def fetch_page(filters):
+        seen.append(dict(filters))
+        if filters.get("plan"):
+            return {"bounds": [[1, "2027-03-05.LE1.12990"], [2, "2027-03-09.LE2.11240"]]}
+        first = "cursor" not in filters
+        return {"columns": STATEMENT_COLUMNS, "rows": 1, "decimal": decimal,
+                "lines": STATEMENT_LINES[0 if first else 1].format(d=decimal),
+                "opening_balance": 10000 if first else None, "closing_balance": None if first else 11240,
+                "next_cursor": "2027-03-05.LE1.12990" if first else None}
+    return fetch_page
 
 
-def test_the_statement_starts_with_the_opening_balance_and_ends_with_the_closing_balance(session, tmp_path):
-    job = export(session, tmp_path, statement_source, section="statement",
-                 filters={"from": "2027-03-01", "to": "2027-03-31"})
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_the_statement_starts_with_the_opening_balance_and_ends_with_the_closing_balance(session, tmp_path,
+                                                                                         decimal):
+    seen = []
+    job = export(session, tmp_path, statement_source(decimal, seen), section="statement",
+                 filters={"from": "2027-03-01", "to": "2027-03-31"}, decimal=decimal)
     assert (job.status, job.rows_done, job.rows_total) == ("done", 4, 4)
-    frame = pandas.read_csv(io.BytesIO(read(job, tmp_path)), sep=";", decimal=",", encoding="utf-8-sig")
+    period = {"from": "2027-03-01", "to": "2027-03-31", "decimal": decimal}
+    size = exports.STATEMENT_PAGE_SIZE
+    # the plan (in the background), the first page, then the next page from its cursor: up to the
+    # plan's next bound (1 entry) if the plan is in by then, else a whole page
+    assert [asked for asked in seen if "plan" in asked] == [dict(period, limit=size, plan=True)]
+    assert [asked for asked in seen if "plan" not in asked] in (
+        [dict(period, limit=size), dict(period, limit=1, cursor="2027-03-05.LE1.12990")],
+        [dict(period, limit=size), dict(period, limit=size, cursor="2027-03-05.LE1.12990")])
+    content = read(job, tmp_path)
+    frame = pandas.read_csv(io.BytesIO(content), sep=";", decimal=decimal, encoding="utf-8-sig")
     assert list(frame.columns) == ["date", "value_date", "code", "reference", "subscriber", "label",
                                    "amount", "balance"]
     assert list(frame["code"]) == ["OPENING", "SDD", "RET", "CLOSING"]
     assert list(frame["balance"]) == [100.0, 129.9, 112.4, 112.4]
     assert list(frame["amount"].iloc[1:3]) == [29.9, -17.5]
     assert frame["amount"].iloc[[0, 3]].isna().all()  # the balance rows carry no amount
+    assert content.decode("utf-8-sig").split("\r\n")[1:] == [
+        f";;OPENING;;;opening balance;;100{decimal}00",
+        *(line.format(d=decimal).removesuffix("\r\n") for line in STATEMENT_LINES),
+        f";;CLOSING;;;closing balance;;112{decimal}40", ""]
 
 
 def test_the_csv_reads_back_with_pandas_in_both_decimal_marks(session, tmp_path):

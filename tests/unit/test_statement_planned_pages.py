@@ -1,9 +1,9 @@
 """The statement export with several pages asked at once: reporting's export job
-(exports.run_export with `lines`) against payments' ledger functions on SQLite,
-through a fake RPC whose answers are made when asked. Once the plan (the cursor
-after every page) is in, STATEMENT_PAGES_AHEAD pages are asked before the first
-of them is written; the file is byte for byte the one of pages asked one after
-the other; and when the ledger changes between the plan and the pages, the
+(exports.run_export) against payments' ledger functions on SQLite, through a
+fake RPC whose answers are made when asked. Once the plan (the cursor after
+every page) is in, STATEMENT_PAGES_AHEAD pages are asked before the first of
+them is written; the file is byte for byte the one of pages asked one after the
+other (no plan); and when the ledger changes between the plan and the pages, the
 pages that no longer start where the plan said are dropped and asked again
 from the previous page's cursor, so the file holds every entry once with an
 unbroken running balance."""
@@ -16,6 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from common.csv import CsvWriter
+from common.errors import Invalid
 from payments import ledger
 from payments.models import Base as PaymentsBase
 from payments.models import LedgerEntry
@@ -56,37 +57,46 @@ def session(monkeypatch):
 
 
 class Asked:
-    """An answer made when asked (as payments starts on a request at once)."""
+    """An answer (or an error) made when asked (as payments starts on a request at once)."""
 
-    def __init__(self, answer):
-        self.answer = answer
+    def __init__(self, answer, error=None):
+        self.answer, self.error = answer, error
 
     def result(self):
+        if self.error is not None:
+            raise self.error
         return self.answer
 
 
 class FakePayments:
-    """payments.statement_page over the ledger session; records the requests and how many were
-    asked and not yet taken."""
+    """payments.statement_page over the ledger session; records the requests, the pages
+    answered and how many were asked and not yet taken."""
 
-    def __init__(self, ledger_session, after_plan=None):
-        self.session, self.after_plan = ledger_session, after_plan
-        self.requests, self.waiting, self.most_waiting = [], 0, 0
+    def __init__(self, ledger_session, after_plan=None, plan=True):
+        self.session, self.after_plan, self.plan = ledger_session, after_plan, plan
+        self.requests, self.answers, self.waiting, self.most_waiting = [], [], 0, 0
 
     def page(self, filters):
         filters = dict(filters)
         self.requests.append(dict(filters))
         period = (date.fromisoformat(filters.pop("from")), date.fromisoformat(filters.pop("to")))
         if filters.pop("plan", False):
+            if not self.plan:  # as an older payments, or one whose plan failed: pages one after the other
+                raise Invalid("plan: unknown filter", {"plan": "unknown filter"})
             answer = ledger.statement_plan(self.session, A, *period, filters["limit"])
             if self.after_plan:
                 self.after_plan(self.session)
             return answer
-        return ledger.statement_page(self.session, A, *period, filters.get("cursor"), filters["limit"],
-                                     filters.get("decimal"))
+        answer = ledger.statement_page(self.session, A, *period, filters.get("cursor"), filters["limit"],
+                                       filters.get("decimal"))
+        self.answers.append(answer)
+        return answer
 
     def start(self, filters):
-        answer = Asked(self.page(filters))
+        try:
+            answer = Asked(self.page(filters))
+        except Invalid as error:
+            answer = Asked(None, error)
         self.waiting += 1
         self.most_waiting = max(self.most_waiting, self.waiting)
         taken = answer.result
@@ -98,10 +108,10 @@ class FakePayments:
         return answer
 
 
-def export(session, tmp_path, payments, decimal=",", lines=True):
+def export(session, tmp_path, payments, decimal=","):
     job = exports.create_export(session, A, {"section": "statement", "filters": PERIOD, "decimal": decimal})
     session.commit()
-    job = exports.run_export(session, job, payments.page, root=tmp_path, start_page=payments.start, lines=lines)
+    job = exports.run_export(session, job, payments.page, root=tmp_path, start_page=payments.start)
     assert job.status == "done", job.error
     return exports.file_path(job, tmp_path).read_bytes()
 
@@ -134,8 +144,12 @@ def test_pages_asked_at_once_make_the_same_file_as_pages_asked_one_by_one(ledger
     limits = [r["limit"] for r in pages]
     assert limits[0] == 13 and max(limits) <= 13 and sum(limits) == 168 and len(limits) > 13
     assert payments.most_waiting == exports.STATEMENT_PAGES_AHEAD > 1  # several in flight, not one by one
-    one_by_one = export(session, tmp_path, FakePayments(ledger_session), decimal, lines=False)
+    unplanned = FakePayments(ledger_session, plan=False)
+    one_by_one = export(session, tmp_path, unplanned, decimal)
     assert one_by_one == content
+    pages = [r for r in unplanned.requests if not r.get("plan")]
+    assert [r["limit"] for r in pages] == [13] * 13 and unplanned.most_waiting == 1  # one after the other
+    assert [r.get("cursor") for r in pages[1:]] == [r["next_cursor"] for r in unplanned.answers[:-1]]
 
 
 @pytest.mark.parametrize("rows", [156, 160])
@@ -175,7 +189,7 @@ def test_an_empty_period_is_its_opening_and_closing_rows(ledger_session, session
     job = exports.create_export(session, A, {"section": "statement", "filters": {"from": "2027-06-01", "to": "2027-06-30"}})
     session.commit()
     payments = FakePayments(ledger_session)
-    job = exports.run_export(session, job, payments.page, root=tmp_path, start_page=payments.start, lines=True)
+    job = exports.run_export(session, job, payments.page, root=tmp_path, start_page=payments.start)
     lines = exports.file_path(job, tmp_path).read_bytes().decode("utf-8-sig").split("\r\n")
     assert (job.status, job.rows_total) == ("done", 2)
     assert lines[1].startswith(";;OPENING;;;opening balance;;") and lines[2].startswith(";;CLOSING;;;closing balance;;")

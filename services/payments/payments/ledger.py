@@ -116,12 +116,6 @@ def statement_query(merchant_id, date_from, date_to, after=None, start=0, limit=
                   page.c.id, func.row_number().over(**order).label("n"))
 
 
-# A page's columns are joined by the first of these that no cell of the page holds: "~" costs
-# one byte in JSON (a control character six, "\u001f"), the ASCII separators are the fallback.
-SEPARATORS = ("~", "^", "\x1f", "\x1e")
-_TEXT_COLUMNS = ("date", "value_date", "code", "reference", "subscriber", "label")
-
-
 _SQL_QUOTE, _SQL_DOUBLED = literal_column("'\"'"), literal_column("'\"\"'")
 _SQL_QUOTED_BY = tuple(literal_column(mark) for mark in ("';'", "'\"'", r"E'\r'", r"E'\n'"))
 
@@ -142,57 +136,51 @@ def _csv_euros(cents, decimal):
     return func.to_char(cents, literal_column(f"'FM{'9' * 16}0\"{decimal}\"00'"))
 
 
-def _page_in_postgresql(connection, query, limit, separator, ordered=False, decimal=None):
-    """PostgreSQL joins each column of the page into one text (`string_agg`), so neither
-    payments nor the wire holds a Python object per cell. Aggregates read the window's rows
-    in its order; the row numbers come back joined too, and the caller checks them
-    (`ordered=True` asks for an explicit, slower, ORDER BY). With `decimal`, the page is one
-    text instead: its rows as CSV lines (common.csv's cells), CRLF between them."""
+_ROW_NUMBERS_JOINED_BY = ","  # a page's row numbers come back joined, to check their order
+
+
+def _page_in_postgresql(connection, query, limit, decimal, ordered=False):
+    """PostgreSQL writes the page's rows as CSV lines (common.csv's cells), CRLF between them,
+    and joins them into one text (`string_agg`), so neither payments nor the wire holds a
+    Python object per cell. Aggregates read the window's rows in its order; the row numbers
+    come back joined too, and the caller checks them (`ordered=True` asks for an explicit,
+    slower, ORDER BY)."""
     c = query.subquery().c
     mine = c.n <= limit
-    text = {"date": cast(c.date, Text), "value_date": cast(c.value_date, Text),  # ISO: see statement_page
-            "amount": cast(c.amount, Text), "balance": cast(c.balance, Text), "n": cast(c.n, Text)}
 
     def joined(value, between):
         aggregate = func.string_agg(value, aggregate_order_by(between, c.n) if ordered else between)
         return func.coalesce(aggregate.filter(mine), "")
 
-    if decimal is None:
-        texts = [joined(text.get(name, func.coalesce(c[name], "")), separator) for name in (*STATEMENT_COLUMNS, "n")]
-    else:
-        line = func.concat_ws(literal_column("';'"), text["date"], text["value_date"],
-                              *(_csv_text(func.coalesce(c[name], "")) for name in STATEMENT_COLUMNS[2:6]),
-                              _csv_euros(c.amount, decimal), _csv_euros(c.balance, decimal))
-        texts = [joined(line, literal_column(r"E'\r\n'")), joined(text["n"], separator)]
+    line = func.concat_ws(literal_column("';'"), cast(c.date, Text), cast(c.value_date, Text),  # ISO: see statement_page
+                          *(_csv_text(func.coalesce(c[name], "")) for name in STATEMENT_COLUMNS[2:6]),
+                          _csv_euros(c.amount, decimal), _csv_euros(c.balance, decimal))
     found = connection.execute(select(
         func.count(), func.max(func.concat(c.date, ".", c.id, ".", c.balance)).filter(c.n == limit),
-        func.coalesce(func.sum(c.amount).filter(mine), 0), *texts,
+        func.coalesce(func.sum(c.amount).filter(mine), 0),
+        joined(line, literal_column(r"E'\r\n'")), joined(cast(c.n, Text), _ROW_NUMBERS_JOINED_BY),
     )).one()
-    return found[0], found[1], found[2], list(found[3:])
+    return tuple(found)
 
 
-def _page_in_python(connection, query, limit, separator, ordered=False, decimal=None):
+def _page_in_python(connection, query, limit, decimal, ordered=False):
     """The same from fetched rows (SQLite: `make run` and unit tests)."""
     found = connection.execute(query).all()
     rows = found[:limit]
     last = found[limit - 1] if len(found) > limit else None
-    cells = {"date": [r.date.isoformat() for r in rows], "value_date": [r.value_date.isoformat() for r in rows],
-             "n": [str(r.n) for r in rows]}
-    for name in STATEMENT_COLUMNS[2:]:
-        cells[name] = ["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows]
-    if decimal is None:
-        values = [separator.join(cells[name]) for name in (*STATEMENT_COLUMNS, "n")]
-    else:
-        columns = [cells[name] for name in STATEMENT_COLUMNS[:6]] + [[r.amount for r in rows], [r.balance for r in rows]]
-        values = [csv_lines(columns, decimal, amounts=(6, 7)).removesuffix("\r\n"), separator.join(cells["n"])]
+    columns = [[r.date.isoformat() for r in rows], [r.value_date.isoformat() for r in rows]]
+    for name in STATEMENT_COLUMNS[2:6]:
+        columns.append(["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows])
+    columns += [[r.amount for r in rows], [r.balance for r in rows]]
     return (len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", sum(r.amount for r in rows),
-            values)
+            csv_lines(columns, decimal, amounts=(6, 7)).removesuffix("\r\n"),
+            _ROW_NUMBERS_JOINED_BY.join(str(r.n) for r in rows))
 
 
 @lru_cache(maxsize=8)
-def _row_numbers(separator, rows):
-    """"1~2~...~rows": a page's row numbers as PostgreSQL joins them (the same for every full page)."""
-    return separator.join(map(str, range(1, rows + 1)))
+def _row_numbers(rows):
+    """"1,2,...,rows": a page's row numbers as PostgreSQL joins them (the same for every full page)."""
+    return _ROW_NUMBERS_JOINED_BY.join(map(str, range(1, rows + 1)))
 
 
 def _parse_cursor(cursor):
@@ -208,22 +196,20 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
                    decimal=None):
     """One keyset page of the statement, for exports of any length.
 
-    Column by column: `values[i]` is the text of STATEMENT_COLUMNS[i] for the page's `rows`
-    entries, joined by `separator` (a control character no cell of the page holds); dates are
-    ISO, amounts and running balances integer cents, an absent text is "". The running
-    balance crosses pages in the cursor (`date.id.balance` of the last entry);
+    `lines` is the CSV text of the page's `rows` entries (STATEMENT_COLUMNS), each ended by
+    CRLF, byte for byte what common.csv.CsvWriter writes for them (formula prefix, quoting,
+    ISO dates, amounts and running balances in euros with the `decimal` mark: "," or ".",
+    "," if None), made by PostgreSQL: the export writes it as it comes. The running balance
+    crosses pages in the cursor (`date.id.balance` of the last entry, in cents);
     `opening_balance` comes on the first page, `closing_balance` on the last (`next_cursor`
-    None). Each page is one indexed range scan, at most `limit` entries.
-
-    With `decimal` ("," or "."), the page comes as `lines` instead of `values`: the CSV text
-    of its rows, each ended by CRLF, byte for byte what common.csv.CsvWriter writes for them
-    (formula prefix, quoting, amounts in euros with that mark), made by PostgreSQL: the
-    export then writes it as it comes."""
+    None), both in cents. Each page is one indexed range scan, at most `limit` entries."""
     _check_period(date_from, date_to)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= STATEMENT_PAGE_MAX:
         message = f"an integer from 1 to {STATEMENT_PAGE_MAX}"
         raise Invalid(f"limit: {message}", {"limit": message})
-    if decimal is not None and decimal not in (",", "."):
+    if decimal is None:
+        decimal = ","
+    elif decimal not in (",", "."):
         raise Invalid("decimal: ',' or '.'", {"decimal": "',' or '.'"})
     if cursor:
         after, start = _parse_cursor(cursor)
@@ -238,28 +224,15 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
         page = _page_in_postgresql
     else:
         page = _page_in_python
-    ordered = False
-    for separator in SEPARATORS:
-        found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
-        rows = min(found, limit)
-        if values.pop() != _row_numbers(separator, rows):  # not in the window's order
-            ordered = True
-            found, last, total, values = page(connection, query, limit, separator, ordered, decimal)
-            values.pop()
-        if decimal is not None or all(value.count(separator) == max(rows - 1, 0) for value in values):
-            break  # CSV lines need no separator: only the row numbers are joined by it
-    else:  # every separator is held by some cell of this page
-        raise Invalid("the statement holds control characters it cannot be paged with",
-                      {"cursor": "control characters in the entries"})
+    found, last, total, lines, numbers = page(connection, query, limit, decimal)
+    rows = min(found, limit)
+    if numbers != _row_numbers(rows):  # not in the window's order
+        found, last, total, lines, _ = page(connection, query, limit, decimal, ordered=True)
     more = found > limit
-    answer = {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
-              "columns": STATEMENT_COLUMNS, "rows": rows, "opening_balance": opening,
-              "closing_balance": None if more else start + int(total), "next_cursor": last if more else None}
-    if decimal is None:
-        answer.update(separator=separator, values=values)
-    else:
-        answer.update(decimal=decimal, lines=values[0] + "\r\n" if rows else "")
-    return answer
+    return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
+            "columns": STATEMENT_COLUMNS, "rows": rows, "decimal": decimal, "lines": lines + "\r\n" if rows else "",
+            "opening_balance": opening, "closing_balance": None if more else start + int(total),
+            "next_cursor": last if more else None}
 
 
 def statement_plan(session, merchant_id, date_from, date_to, every=STATEMENT_PAGE_ROWS):

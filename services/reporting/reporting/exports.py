@@ -9,8 +9,7 @@ leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
 answers a list page `{items, next_cursor}` (for the statement, a page of
 payments.statement_page: `{columns, rows, lines, opening_balance,
-closing_balance, next_cursor}`, its rows as CSV lines, or `values`, one text
-per column, instead of `lines`).
+closing_balance, next_cursor}`, its rows as CSV lines).
 """
 import logging
 import os
@@ -224,13 +223,6 @@ class _Ahead(threading.Thread):
         return self._page
 
 
-def _statement_columns(page, columns):
-    """A statement_page answer as the export's columns of cells (amounts as int cents)."""
-    texts = dict(zip(page["columns"], page["values"]))
-    split = (lambda text: text.split(page["separator"])) if page["rows"] else (lambda text: [])
-    return _Columns(list(map(int, split(texts[c]))) if c in AMOUNT_COLUMNS else split(texts[c]) for c in columns)
-
-
 class _Lines(str):
     """A batch of rows already written as CSV lines (a statement page made by PostgreSQL)."""
 
@@ -243,43 +235,13 @@ class _Lines(str):
         return lines
 
 
-def _statement_pages(job, fetch_page, columns, start_page=None, lines=False):
-    """Keyset pages of payments.statement_page, the next one asked for before this one is
-    written; each row carries its running balance. The opening-balance row comes before the
-    first, the closing-balance row after the last. With `lines`, a page is asked as the CSV
-    lines of its rows (`decimal`: PostgreSQL formats them as common.csv does) and written as
-    it comes; else it travels column by column and is written with writecolumns (amount
-    cells stay ints, the writer knows which columns are cents)."""
-    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE, **({"decimal": job.decimal} if lines else {}))
-    if lines:
-        yield from _planned_pages(filters, fetch_page, start_page or (lambda f: _Ahead(fetch_page, f)), columns)
-        return
-    page = fetch_page(dict(filters))
-    while True:
-        cursor = page["next_cursor"]
-        ahead = None
-        if cursor:  # asked before this page is written: the request is on its way meanwhile
-            ahead = (start_page or (lambda f: _Ahead(fetch_page, f)))(dict(filters, cursor=cursor))
-        opening = page["opening_balance"] is not None and _balance_row(
-            columns, "OPENING", "opening balance", page["opening_balance"])
-        closing = ahead is None and _balance_row(columns, "CLOSING", "closing balance", page["closing_balance"])
-        if "lines" in page:
-            if opening:
-                yield opening, False
-            yield _Lines.of(page), False
-            if closing:
-                yield closing, True
-        else:
-            batch = _statement_columns(page, columns)
-            for cells, first, last in zip(batch, opening or batch, closing or batch):
-                if opening:
-                    cells.insert(0, first[0])
-                if closing:
-                    cells.append(last[0])
-            yield batch, ahead is None
-        if ahead is None:
-            return
-        page = ahead.result()
+def _statement_pages(job, fetch_page, columns, start_page=None):
+    """Keyset pages of payments.statement_page, asked as the CSV lines of their rows
+    (`decimal`: PostgreSQL formats them as common.csv does) and written as they come; each
+    row carries its running balance. The opening-balance row comes before the first, the
+    closing-balance row after the last."""
+    filters = dict(job.filters, limit=STATEMENT_PAGE_SIZE, decimal=job.decimal)
+    yield from _planned_pages(filters, fetch_page, start_page or (lambda f: _Ahead(fetch_page, f)), columns)
 
 
 def _planned_pages(filters, fetch_page, start_page, columns):
@@ -364,23 +326,21 @@ def _balance_row(columns, code, label, balance):
     return _Columns([row.get(column)] for column in columns)
 
 
-def run_export(session, job, fetch_page, root=None, start_page=None, lines=False):
+def run_export(session, job, fetch_page, root=None, start_page=None, lines=True):
     """Write `job`'s file, committing its progress (and a heartbeat) after every page; a job
     already started (a redelivered event) is left alone (resume_stalled starts it again if
     its worker died). Returns the job.
     `start_page(filters)`, if given, sends a page's request at once and answers an object
     whose result() waits for it (nameko's call_async); else a thread asks fetch_page.
-    `lines`: the statement's pages are asked already written as CSV lines (payments'
-    statement_page with `decimal`), not as columns to format here."""
+    `lines` is not read: the statement's pages always come as CSV lines (payments'
+    statement_page with `decimal`); reporting's service still passes lines=True."""
     if job.status != "pending":
         return job
     job.status, job.heartbeat_at = "running", clock.wall()
     session.commit()
     final, partial = file_path(job, root), _partial_path(job, root)
     columns = SECTIONS[job.section].columns
-    pages = _list_pages
-    if job.section == "statement":
-        pages = lambda *args: _statement_pages(*args, lines=lines)  # noqa: E731
+    pages = _statement_pages if job.section == "statement" else _list_pages
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as file:
