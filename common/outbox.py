@@ -14,7 +14,10 @@ commits publishes it again: delivery is at least once, and every handler records
 
 So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
 multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into its
-transaction. An event dispatched and never committed is dropped with its transaction, and
+transaction. `self.dispatch.select(event_type, query, params)` stages instead one event per
+row of a SQL query whose one column, `payload`, is the payload's JSON text: events built by
+the database from the rows the worker has just written (PostgreSQL's json_build_object),
+with no Python object made for them; they take their place in the order of dispatch. An event dispatched and never committed is dropped with its transaction, and
 logged as an error if the worker ended normally.
 """
 import logging
@@ -24,7 +27,8 @@ import eventlet
 import eventlet.event
 from kombu.utils.json import dumps, loads
 from nameko.events import EventDispatcher
-from sqlalchemy import BigInteger, Column, DateTime, Integer, String, Table, Text, delete, event, insert, select
+from sqlalchemy import (BigInteger, Column, DateTime, Integer, String, Table, Text, delete, event, insert,
+                        literal, select, text)
 
 from common import clock
 from common.config import env
@@ -93,6 +97,18 @@ class Staged:
         if len(self.rows) >= WRITE_ROWS or self.size >= WRITE_BYTES:  # memory stays flat
             self.write(self.session)
 
+    def add_select(self, event_type, query, params=None):
+        """One event `event_type` per row of `query` (SQL text, one column `payload` holding
+        the JSON text), inserted now, after the rows staged before it: the session's pending
+        changes are flushed first, so the query reads them."""
+        self.session.flush()
+        self.write(self.session)
+        payloads = text(query).bindparams(**(params or {})).columns(payload=Text).subquery("payloads")
+        statement = insert(self.table).from_select(
+            ["event_type", "payload", "created_at"],
+            select(literal(event_type, String), payloads.c.payload, literal(clock.now(), DateTime(timezone=True))))
+        self.written += self.session.execute(statement).rowcount
+
     def write(self, session):
         if self.rows:
             rows, self.rows, self.size = self.rows, [], 0
@@ -147,13 +163,17 @@ class Outbox(EventDispatcher):
             self.database.engine.dispose()
 
     def get_dependency(self, worker_ctx):
-        def dispatch(event_type, event_data):
-            staged = self._staged.get(worker_ctx)
-            if staged is None:
-                staged = self._staged[worker_ctx] = Staged(self.database.session_of(worker_ctx), self.table,
-                                                           self.wake)
-            staged.add(row(event_type, event_data))
+        def staged():
+            found = self._staged.get(worker_ctx)
+            if found is None:
+                found = self._staged[worker_ctx] = Staged(self.database.session_of(worker_ctx), self.table,
+                                                          self.wake)
+            return found
 
+        def dispatch(event_type, event_data):
+            staged().add(row(event_type, event_data))
+
+        dispatch.select = lambda event_type, query, params=None: staged().add_select(event_type, query, params)
         return dispatch
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):

@@ -1,8 +1,8 @@
 """The payments service (nameko, eventlet: the parse and the writes run in green threads) on
 the real broker and PostgreSQL imports a camt.054 of 300 returns in many chunks, plain or
 found not plain at its end (read again by parse_camt054): every payment rejected once, an
-R-transaction each, a RET entry for each paid one, and one payment_rejected and one
-r_transaction_received event per return."""
+R-transaction each, a RET entry for each paid one, and each return in one
+payments_rejected and one r_transactions_received batch event (built by PostgreSQL)."""
 import time
 import uuid
 from datetime import date, datetime, timezone
@@ -24,15 +24,21 @@ NS = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
 
 class Counter:
     name = "camt054_counter"
-    seen = {}
+    seen, batches = {}, {}
 
-    @event_handler("payments", "payment_rejected")
-    def on_payment_rejected(self, payload):
-        Counter.seen.setdefault("payment_rejected", set()).add(payload["payment_id"])
+    @event_handler("payments", "payments_rejected")
+    def on_payments_rejected(self, payload):
+        Counter.count("payment_rejected", payload["payments"])
 
-    @event_handler("payments", "r_transaction_received")
-    def on_r_transaction_received(self, payload):
-        Counter.seen.setdefault("r_transaction_received", set()).add(payload["payment_id"])
+    @event_handler("payments", "r_transactions_received")
+    def on_r_transactions_received(self, payload):
+        Counter.count("r_transaction_received", payload["r_transactions"])
+
+    @staticmethod
+    def count(name, items):
+        Counter.batches.setdefault(name, []).append(len(items))
+        for item in items:
+            Counter.seen.setdefault(name, set()).add(item["payment_id"])
 
 
 def _entry(payment_id, cents, code):
@@ -59,7 +65,7 @@ def service(container_factory, rabbit_config, infrastructure, tmp_path, monkeypa
         monkeypatch.setenv("DATABASE_URL", url)
         upgrade("payments", make_engine("payments", url))
         engine = make_engine("payments", url)
-        Counter.seen = {}
+        Counter.seen, Counter.batches = {}, {}
         containers = [container_factory(cls, rabbit_config) for cls in (PaymentsService, Counter)]
         for container in containers:
             container.start()
@@ -121,3 +127,4 @@ def test_a_file_of_300_returns_is_imported_once_in_many_chunks_with_an_event_eac
             "payment_rejected", "r_transaction_received")):
         time.sleep(0.2)
     assert Counter.seen == {"payment_rejected": set(ids), "r_transaction_received": set(ids)}
+    assert Counter.batches == {"payment_rejected": [RETURNS], "r_transaction_received": [RETURNS]}

@@ -69,8 +69,8 @@ class Listener:
     def on_payments_scheduled(self, payload):
         return payload
 
-    @event_handler("payments", "payment_paid")
-    def on_payment_paid(self, payload):
+    @event_handler("payments", "payments_paid")
+    def on_payments_paid(self, payload):
         return payload
 
     @event_handler("payments", "payment_cancelled")
@@ -157,10 +157,12 @@ def test_a_credit_from_the_bank_is_booked_and_told_to_plans_and_mandates(contain
         "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>ESDD</SubFmlyCd></Fmly></Domn></BkTxCd>"
         f"<NtryDtls><TxDtls><Refs><EndToEndId>{payment['end_to_end_id']}</EndToEndId></Refs></TxDtls>"
         "</NtryDtls></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>", encoding="utf-8")
-    with entrypoint_waiter(listener, "on_payment_paid") as paid:
+    with entrypoint_waiter(listener, "on_payments_paid") as paid:
         report = call(service, "import_inbox", "2030-01-08")
     assert (report["imported_files"], report["paid"], report["unmatched"]) == (1, 1, 0)
-    assert paid.get()["payment_id"] == payment["id"]
+    batch = paid.get()
+    assert batch["merchant_id"] == merchant and [item["payment_id"] for item in batch["payments"]] == [payment["id"]]
+    assert batch["payments"][0]["status"] == "paid" and batch["payments"][0]["amount"] == payment["amount"]
     assert (merchant, f"PL{merchant}", 1) in FakePlans.collected
     assert (merchant, "MD1", FakeMandates.collections[-1][2]) in FakeMandates.collections
     detail = call(service, "get_payment", merchant, payment["id"])

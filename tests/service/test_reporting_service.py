@@ -85,6 +85,42 @@ def test_events_move_the_overview_and_a_duplicate_counts_once(service, rabbit_co
     assert call(service, "overview", merchant, AS_OF.isoformat())["plans_active"] == 0
 
 
+def test_an_import_s_batch_events_count_each_item_once(service, rabbit_config):
+    """payments_paid, payments_rejected and r_transactions_received (a bank file's import) move
+    the figures as their items would one by one; a redelivered batch, or an item already
+    stored, counts once."""
+    merchant = "ME" + uuid.uuid4().hex[:20].upper()
+    dispatch = event_dispatcher(rabbit_config)
+    due = (AS_OF - timedelta(days=2)).isoformat()
+    prefix = uuid.uuid4().hex
+
+    def payment(n, status):
+        return {"event_id": f"{prefix}-{n}", "merchant_id": merchant, "payment_id": f"PM{n}", "amount": 1000 + n,
+                "currency": "EUR", "due_date": due, "status": status, "at": f"{due}T07:00:00+00:00"}
+
+    paid = {"event_id": uuid.uuid4().hex, "merchant_id": merchant,
+            "payments": [payment(n, "paid") for n in range(1, 4)]}
+    rejected = {"event_id": uuid.uuid4().hex, "merchant_id": merchant,
+                "payments": [payment(n, "rejected") for n in range(4, 6)]}
+    received = {"event_id": uuid.uuid4().hex, "merchant_id": merchant, "r_transactions": [
+        {"event_id": f"{prefix}-r{n}", "merchant_id": merchant, "r_transaction_id": f"RT{n}",
+         "payment_id": f"PM{n}", "amount": 1000 + n, "received_on": due} for n in range(4, 6)]}
+    assert deliver(service, dispatch, "payments", "payments_paid", paid) == 3
+    assert deliver(service, dispatch, "payments", "payments_paid", paid) == 0  # redelivered
+    assert deliver(service, dispatch, "payments", "payments_paid",  # a new batch holding a stored item
+                   {**paid, "event_id": uuid.uuid4().hex, "payments": paid["payments"][:1]}) == 0
+    assert deliver(service, dispatch, "payments", "payments_rejected", rejected) == 2
+    assert deliver(service, dispatch, "payments", "r_transactions_received", received) == 2
+
+    view = call(service, "overview", merchant, AS_OF.isoformat())
+    day = next(row for row in view["series"] if row["day"] == due)
+    assert view["payments_rejected"] == 2
+    assert (day["collected_count"], day["collected_amount"]) == (3, 1001 + 1002 + 1003)
+    assert (day["rejected_count"], day["rejected_amount"]) == (2, 1004 + 1005)
+    call(service, "rebuild")
+    assert call(service, "overview", merchant, AS_OF.isoformat()) == view
+
+
 def test_overview_refuses_a_date_that_is_not_iso(service):
     with pytest.raises(Invalid):
         call(service, "overview", "MEx", "29/03/2030")

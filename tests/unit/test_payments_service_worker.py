@@ -84,4 +84,8 @@ def test_automatic_retry_follows_a_retryable_reject(service, tmp_path):
     assert retry.automatic and retry.attempt == 2 and retry.due_date == date(2027, 2, 15)
     assert retry.due_date == collection.first_possible_due_date(service.db, A, date(2027, 2, 1))
     names = [c.args[0] for c in service.dispatch.call_args_list]
-    assert {"payment_rejected", "r_transaction_received"} <= set(names)
+    assert {"payments_rejected", "r_transactions_received"} <= set(names)  # batches, built here on SQLite
+    rejected = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "payments_rejected")
+    received = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "r_transactions_received")
+    assert [p["payment_id"] for p in rejected["payments"]] == [payment.id]
+    assert [(r["payment_id"], r["reason_code"]) for r in received["r_transactions"]] == [(payment.id, "AM04")]

@@ -4,11 +4,12 @@ Owns: creditor profiles, payments (one per instalment key, ever), pain.008
 files in the bank outbox, pain.002 and camt.054 files from the bank inbox,
 R-transactions, replays and automatic retries, the ledger (balance, statement),
 payouts and their pain.001 files, unmatched bank entries.
-Emits: payments.payments_scheduled, payments.payments_submitted (a batch each:
-{event_id, merchant_id, payments: [payment_event, ...]}, at most EVENT_BATCH payments),
-payments.payment_paid, payments.payment_rejected, payments.payment_cancelled,
-payments.r_transaction_received, payments.payout_requested,
-payments.payout_paid (each in the transaction of what it announces: common.outbox).
+Emits: payments.payments_scheduled, payments.payments_submitted, payments.payments_paid,
+payments.payments_rejected (a batch each: {event_id, merchant_id, payments: [payment_event,
+...]}, at most EVENT_BATCH payments), payments.r_transactions_received (a batch:
+{event_id, merchant_id, r_transactions: [...]}), payments.payment_cancelled,
+payments.payout_requested, payments.payout_paid (each in the transaction of what it
+announces: common.outbox; see payments.events).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (scheduled
 payments are cancelled), mandates.mandate_amended (scheduled payments take the
 new bank details and the amendment); a redelivered event does nothing twice.
@@ -187,16 +188,7 @@ class PaymentsService(DebitoService):
 
     def _announce_import(self, part):
         """The events of a bank file's import (collection.Imported), before its commit."""
-        for payment in part.paid:
-            self.dispatch("payment_paid", events.payment_event(payment))
-        for payment in part.rejected:
-            self.dispatch("payment_rejected", events.payment_event(payment))
-        for payout in part.payouts_paid:
-            self.dispatch("payout_paid", events.payout_event(payout))
-        by_id = {payment.id: payment for payment in part.rejected}
-        for r_transaction in part.r_transactions:
-            self.dispatch("r_transaction_received",
-                          events.r_transaction_received(r_transaction, by_id[r_transaction.payment_id]))
+        events.announce_import(self.dispatch, self.db, part, EVENT_BATCH)
 
     def _prenotify(self, created):
         """Pre-notification mails of payments just committed as `scheduled`."""
@@ -319,12 +311,13 @@ class PaymentsService(DebitoService):
     @rpc
     def statement_page(self, merchant_id, filters=None):
         """`{from, to, cursor?, limit?, decimal?}`: one keyset page of the statement
-        (ledger.statement_page), each column one text (`values`), or with `decimal` its rows as
-        CSV lines (`lines`); exports page through it, never holding the period. With `plan`,
-        where pages of at most `limit` entries can start (ledger.statement_plan): pages asked at once."""
+        (ledger.statement_page), its rows as CSV lines (`lines`), amounts with the `decimal`
+        mark ("," or ".", "," by default); exports page through it, never holding the period.
+        With `plan`, where pages of at most `limit` entries can start (ledger.statement_plan):
+        pages asked at once."""
         filters = dict(filters or {})
         cursor, limit = filters.pop("cursor", None), filters.pop("limit", ledger.STATEMENT_PAGE_ROWS)
-        decimal = filters.pop("decimal", None)  # "," or ".": the page as CSV lines (`lines`)
+        decimal = filters.pop("decimal", None)  # "," or ".": the lines' decimal mark (None: ",")
         plan = filters.pop("plan", False)  # instead of a page, where pages can start: `{bounds}`
         period = load(StatementIn, filters)
         date_to = period.get("to") or clock.today()

@@ -326,14 +326,13 @@ def _balance_row(columns, code, label, balance):
     return _Columns([row.get(column)] for column in columns)
 
 
-def run_export(session, job, fetch_page, root=None, start_page=None, lines=True):
+def run_export(session, job, fetch_page, root=None, start_page=None):
     """Write `job`'s file, committing its progress (and a heartbeat) after every page; a job
     already started (a redelivered event) is left alone (resume_stalled starts it again if
     its worker died). Returns the job.
     `start_page(filters)`, if given, sends a page's request at once and answers an object
-    whose result() waits for it (nameko's call_async); else a thread asks fetch_page.
-    `lines` is not read: the statement's pages always come as CSV lines (payments'
-    statement_page with `decimal`); reporting's service still passes lines=True."""
+    whose result() waits for it (nameko's call_async); else a thread asks fetch_page. The
+    statement's pages come as CSV lines made by PostgreSQL (payments' statement_page)."""
     if job.status != "pending":
         return job
     job.status, job.heartbeat_at = "running", clock.wall()

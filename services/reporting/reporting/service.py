@@ -7,9 +7,10 @@ export jobs and their CSV files (reporting.exports).
 Emits: reporting.export_requested (to itself: the export runs outside the RPC).
 Listens to: mandates.mandate_signed, mandate_revoked, mandate_expired;
 plans.plan_created, plan_cancelled, plan_completed; payments.payment_paid,
-payment_rejected, r_transaction_received, payout_paid; payments.payments_scheduled
-and payments_submitted (batches: one fact per payment, all stored and applied by
-figures.record_batch). Each event is stored and applied in one transaction; a
+payment_rejected, r_transaction_received (single events of earlier versions), payout_paid;
+payments.payments_scheduled, payments_submitted, payments_paid, payments_rejected and
+r_transactions_received (batches: one fact per item, named as the single event, all
+stored and applied by figures.record_batch). Each event is stored and applied in one transaction; a
 redelivered event changes nothing.
 reporting.export_requested: runs the job if it is still pending.
 RPC `reporting`: ping, overview(merchant_id, as_of_iso=None), rebuild(),
@@ -63,11 +64,11 @@ class ReportingService(DebitoService):
         self.db.commit()
         return fact is not None
 
-    def _record_batch(self, service, event, name, payload):
-        """A batch event: its `payments` stored as `service.name` facts; how many were new."""
+    def _record_batch(self, service, event, name, payload, items="payments"):
+        """A batch event: its `items` stored as `service.name` facts; how many were new."""
         if not first_delivery(self.db, processed_events, payload["event_id"], f"{service}.{event}"):
             return 0
-        stored = figures.record_batch(self.db, service, name, payload["payments"])
+        stored = figures.record_batch(self.db, service, name, payload[items])
         self.db.commit()
         return stored
 
@@ -114,6 +115,19 @@ class ReportingService(DebitoService):
     @event_handler("payments", "payments_submitted")
     def on_payments_submitted(self, payload):
         return self._record_batch("payments", "payments_submitted", "payment_submitted", payload)
+
+    @event_handler("payments", "payments_paid")
+    def on_payments_paid(self, payload):
+        return self._record_batch("payments", "payments_paid", "payment_paid", payload)
+
+    @event_handler("payments", "payments_rejected")
+    def on_payments_rejected(self, payload):
+        return self._record_batch("payments", "payments_rejected", "payment_rejected", payload)
+
+    @event_handler("payments", "r_transactions_received")
+    def on_r_transactions_received(self, payload):
+        return self._record_batch("payments", "r_transactions_received", "r_transaction_received", payload,
+                                  "r_transactions")
 
     @event_handler("payments", "payment_paid")
     def on_payment_paid(self, payload):
@@ -178,6 +192,5 @@ class ReportingService(DebitoService):
         source = getattr(getattr(self, section.service), section.method)
         # the statement asks for its next page before writing one: sent at once (call_async)
         job = exports.run_export(self.db, job, lambda filters: source(job.merchant_id, filters),
-                                 start_page=lambda filters: source.call_async(job.merchant_id, filters),
-                                 lines=True)  # the statement's pages come as CSV lines, made by PostgreSQL
+                                 start_page=lambda filters: source.call_async(job.merchant_id, filters))
         return job.status
