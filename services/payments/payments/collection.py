@@ -22,7 +22,7 @@ from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.money import from_decimal, parse_amount
 from payments import reason_codes
-from payments.models import (BankFile, Creditor, Payment, RTransaction,
+from payments.models import (BankFile, Creditor, Payment, RTransaction, take_writing_file,
                              UnmatchedEntry)
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,9 @@ def submit_due(session, as_of, outbox_dir, writer=None, announce=None):
     recorded as `writing`) is committed before the file is written, and a file still
     `writing` is written again from its payments at the next run; the write itself is
     atomic. Rows are claimed with FOR UPDATE SKIP LOCKED, so two replicas never take
-    the same payment; totals come from SQL and debits are streamed. Commits as it goes;
+    the same payment, and a file is written by the worker holding its row's lock
+    (models.take_writing_file), so two workers never write nor announce the same file;
+    totals come from SQL and debits are streamed. Commits as it goes;
     returns a Submission per file written. `announce(bank_file)` stages the events of a
     file in the commit that marks it written."""
     if writer is None:
@@ -154,10 +156,15 @@ def submit_due(session, as_of, outbox_dir, writer=None, announce=None):
             log.error("merchant %s has no creditor profile: its payments wait", merchant_id)
             continue
         _claim(session, creditor, due, now)
-    unwritten = session.scalars(select(BankFile).where(
+    unwritten = session.scalars(select(BankFile.id).where(
         BankFile.direction == "out", BankFile.kind == "pain.008", BankFile.status == "writing")
         .order_by(BankFile.id)).all()
-    return [_write_claimed(session, bank_file, outbox, writer, announce) for bank_file in unwritten]
+    submissions = []
+    for file_id in unwritten:
+        bank_file = take_writing_file(session, file_id)
+        if bank_file is not None:  # else written meanwhile, or being written by another worker
+            submissions.append(_write_claimed(session, bank_file, outbox, writer, announce))
+    return submissions
 
 
 def _claim(session, creditor, due, now):

@@ -18,7 +18,7 @@ from common.csv import FORMULA_STARTS, csv_lines
 from common.errors import Invalid, NotFound
 from common.ids import new_id
 from common.database import keyset_page
-from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction
+from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction, take_writing_file
 
 STREAM_ROWS = 2000
 IN_PROGRESS = ("pending", "sent")  # payouts not yet paid: their money is spoken for
@@ -307,10 +307,15 @@ def claim_payout(session, merchant_id, amount, as_of, announce=None):
 
 
 def write_payout(session, payout, outbox_dir, writer=None):
-    """Write the pain.001 of a claimed payout (again, after a crash): file `written`, payout `sent`."""
+    """Write the pain.001 of a claimed payout (again, after a crash): file `written`, payout `sent`.
+    A file written meanwhile, or being written by another worker, is left to it (its row is
+    taken with models.take_writing_file): a pain.001 is never written twice."""
     if writer is None:
         from payments.pain001 import build_pain001_file as writer
-    bank_file = session.get(BankFile, payout.bank_file_id)
+    bank_file = take_writing_file(session, payout.bank_file_id)
+    if bank_file is None:
+        session.rollback()  # nothing of ours is pending: the payout as the other worker leaves it
+        return payout
     outbox = Path(outbox_dir)
     outbox.mkdir(parents=True, exist_ok=True)
     account = {"name": payout.creditor_name, "iban": payout.creditor_iban, "bic": payout.creditor_bic}
@@ -342,7 +347,7 @@ def write_unwritten_payouts(session, outbox_dir, writer=None):
     written = []
     for file_id in file_ids:
         payout = session.scalar(select(Payout).where(Payout.bank_file_id == file_id))
-        if payout is not None:
+        if payout is not None and take_writing_file(session, file_id) is not None:
             written.append(write_payout(session, payout, outbox_dir, writer))
     return written
 

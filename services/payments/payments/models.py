@@ -1,7 +1,7 @@
 """Tables of the `payments` service; every business row carries `merchant_id`
 (inbox files and unmatched entries may belong to no known merchant yet)."""
 from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, String, Text,
-                        UniqueConstraint, text)
+                        UniqueConstraint, select, text)
 from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
@@ -105,6 +105,15 @@ class BankFile(Base):
     created_at = Column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (UniqueConstraint("direction", "message_id", name="uq_bank_files_direction_message_id"),)
+
+
+def take_writing_file(session, file_id):
+    """The outbox file `file_id` if it is still `writing` and no other worker is writing it:
+    its row locked until the caller commits it `written` (FOR UPDATE SKIP LOCKED), else None.
+    Whoever writes a claimed file (its claimer, or a later run after a crash) takes it so: two
+    workers never write, nor announce, the same file."""
+    return session.scalar(select(BankFile).where(BankFile.id == file_id, BankFile.status == "writing")
+                          .with_for_update(skip_locked=True).execution_options(populate_existing=True))
 
 
 class RTransaction(Base):
