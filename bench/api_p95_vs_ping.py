@@ -114,6 +114,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def others_cpu_seconds():
+    """CPU time so far of the rest of the machine's work in a round: every PostgreSQL process
+    and every RabbitMQ (Erlang VM) process on this machine, and this benchmark's own clients;
+    0 for what cannot be read."""
+    totals = {"postgresql": 0.0, "rabbitmq": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            if name in ("postgres", "beam.smp"):
+                totals["postgresql" if name == "postgres" else "rabbitmq"] += cpu_seconds(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    used = os.times()
+    totals["bench clients"] = used.user + used.system
+    return totals
+
+
 # --- the load --------------------------------------------------------------------
 
 class Client(threading.Thread):
@@ -239,9 +258,11 @@ def run(scale=1.0, database_url=None, output=DEFAULT_OUTPUT, clients=10, request
                 try:
                     for number, anchor in enumerate((False, True, False, True)):
                         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                        before.update(others_cpu_seconds())
                         got, failed, listed, seconds = load_round(base, data["api_key"], shape, clients, count,
                                                                   anchor, seed=10 + number)
                         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+                        cpu.update({name: used - before[name] for name, used in others_cpu_seconds().items()})
                         for kind, values in got.items():
                             timings[kind].extend(values)
                         errors.extend(failed)
