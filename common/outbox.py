@@ -25,7 +25,7 @@ import time
 
 import eventlet
 import eventlet.event
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import dumps
 from nameko.events import EventDispatcher
 from sqlalchemy import (BigInteger, Column, DateTime, Integer, String, Table, Text, delete, event, insert,
                         literal, select, text)
@@ -62,14 +62,15 @@ def row(event_type, payload):
 
 def relay(connection, table, publish, limit=RELAY_BATCH):
     """Publish up to `limit` committed events, oldest first, and delete them, in one
-    transaction of `connection`; how many were published."""
+    transaction of `connection`; how many were published. `publish(event_type, payload)`
+    gets the payload as stored: its JSON text."""
     with connection.begin():
         rows = connection.execute(
             select(table.c.id, table.c.event_type, table.c.payload)
             .order_by(table.c.id).limit(limit).with_for_update(skip_locked=True)
         ).all()
         for event_row in rows:
-            publish(event_row.event_type, loads(event_row.payload))
+            publish(event_row.event_type, event_row.payload)
         if rows:
             connection.execute(delete(table).where(table.c.id.in_([event_row.id for event_row in rows])))
     return len(rows)
@@ -186,8 +187,12 @@ class Outbox(EventDispatcher):
         if not self._wake.ready():
             self._wake.send(True)
 
-    def _publish(self, event_type, event_data):
-        self.publisher.publish(event_data, exchange=self.exchange, routing_key=event_type, extra_headers={})
+    def _publish(self, event_type, payload_json):
+        """The stored JSON text is the message's body as it is (content type given, so kombu
+        does not serialize it again): decoding and encoding it again cost the relay of a
+        collection of 100 000 payments about 1 s of CPU."""
+        self.publisher.publish(payload_json, exchange=self.exchange, routing_key=event_type, extra_headers={},
+                               content_type="application/json", content_encoding="utf-8")
 
     def publish_committed(self):
         """Publish every committed event of the outbox; how many (also run by the relay)."""

@@ -138,13 +138,20 @@ def validate(tree_or_bytes, message: str) -> None:
         raise InvalidFile(f"not a valid {message}: line {error.line}: {error.message}")
 
 
+# The element a message repeats (one per debit or transfer): validate_file frees each as soon
+# as it is validated, and Python sees only those, not each of their dozen children.
+REPEATED = {"pain.008.001.02": "DrctDbtTxInf", "pain.001.001.03": "CdtTrfTxInf"}
+
+
 def validate_file(path, message: str) -> None:
-    """Validate a file on disk while parsing it, element by element (flat memory)."""
+    """Validate a file on disk while parsing it, a repeated element at a time (flat memory)."""
     if not has_schema(message):
         validate(path, message)
         return
+    repeated = REPEATED.get(message)
     try:
         for _, element in etree.iterparse(str(path), events=("end",), schema=schema(message),
+                                          tag=f"{{{namespace(message)}}}{repeated}" if repeated else None,
                                           resolve_entities=False, no_network=True,
                                           load_dtd=False):
             # Drop what is validated: a 100 000-debit file never sits in memory.
