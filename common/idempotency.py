@@ -1,8 +1,15 @@
 """At-least-once delivery made harmless: a handler records each event id it
-has processed, in the same transaction as its work (spec §1)."""
+has processed, in the same transaction as its work (spec §1); a call that moves
+money records its idempotency key with what it made (`remembered`, `remember`).
+
+A call's key is the client's `Idempotency-Key`, or one the gateway makes for the
+request: RabbitMQ delivers an RPC request again when the service's connection drops
+before the reply (a broker restart), and the same key then finds the first call's
+work instead of doing it twice (a second payout, a second one-off debit)."""
+import json
 import uuid
 
-from sqlalchemy import Column, DateTime, String, Table, insert, select
+from sqlalchemy import Column, DateTime, String, Table, Text, insert, select
 
 from common import clock
 
@@ -46,3 +53,38 @@ def create_processed_events(op):
         sa.Column("handler", sa.String(100), primary_key=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
     )
+
+
+def _rpc_calls_columns():
+    return (Column("merchant_id", String(32), primary_key=True),
+            Column("method", String(100), primary_key=True),
+            Column("key", String(255), primary_key=True),
+            Column("result", Text, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False))
+
+
+def rpc_calls_table(metadata):
+    return Table("rpc_calls", metadata, *_rpc_calls_columns())
+
+
+def create_rpc_calls(op):
+    """The migration step that gives a service its rpc_calls (the same columns as rpc_calls_table)."""
+    op.create_table("rpc_calls", *_rpc_calls_columns())
+
+
+def remembered(session, table, merchant_id, method, key):
+    """What `remember` stored for the call (`merchant_id`, `method`, `key`), or None."""
+    if not key:
+        return None
+    found = session.execute(select(table.c.result).where(
+        table.c.merchant_id == merchant_id, table.c.method == method, table.c.key == key)).first()
+    return json.loads(found.result) if found else None
+
+
+def remember(session, table, merchant_id, method, key, result):
+    """Record the call's `result` (JSON) in the caller's transaction, before its commit: a second
+    call with the key running meanwhile fails that commit on the primary key (IntegrityError:
+    roll back, then read `remembered`)."""
+    if key:
+        session.execute(insert(table).values(merchant_id=merchant_id, method=method, key=key,
+                                             result=json.dumps(result), created_at=clock.now()))

@@ -6,7 +6,7 @@ from gateway import audit, bodies
 from gateway.api import json_body, operation
 from gateway.api_mandates import query_filters
 from gateway.db import db_session
-from gateway.idempotency import idempotent
+from gateway.idempotency import call_key, idempotent
 from gateway.rpc import call
 
 PAYOUT_FILTERS = ("status", "limit", "cursor")
@@ -28,7 +28,7 @@ def statement():
            "(Idempotency-Key accepted)", tag="monitoring", body=bodies.PayoutIn, status=201)
 @idempotent
 def request_payout():
-    return jsonify(call("payments", "request_payout", g.merchant.id, json_body())), 201
+    return jsonify(call("payments", "request_payout", g.merchant.id, json_body(), call_key())), 201
 
 
 @operation("/payouts", "GET", summary="List payouts", tag="monitoring")

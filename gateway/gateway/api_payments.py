@@ -7,7 +7,7 @@ from gateway.api import json_body, operation
 from common.json_pages import page_body
 from gateway.api_mandates import json_response, query_filters
 from gateway.api_plans import actor
-from gateway.idempotency import idempotent
+from gateway.idempotency import call_key, idempotent
 from gateway.rpc import call
 
 PAYMENT_FILTERS = ("status", "from", "to", "plan_id", "mandate_id", "subscriber_id", "limit", "cursor")
@@ -20,7 +20,7 @@ R_TRANSACTION_FILTERS = ("type", "reason_code", "status", "from", "to", "limit",
 @idempotent
 def create_one_off_payment():
     body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
-    return jsonify(call("plans", "create_one_off", g.merchant.id, body, actor())), 201
+    return jsonify(call("plans", "create_one_off", g.merchant.id, body, actor(), call_key())), 201
 
 
 @operation("/payments", "GET", summary="List payments (filters: status, from/to on the due date, plan_id, "

@@ -6,6 +6,7 @@ from gateway import bodies
 from gateway.api import json_body, operation
 from common.json_pages import page_body
 from gateway.api_mandates import json_response, query_filters
+from gateway.idempotency import call_key
 from gateway.rpc import call
 
 PLAN_FILTERS = ("status", "frequency", "from", "to", "mandate_id", "subscriber_id", "limit", "cursor")
@@ -21,7 +22,7 @@ def actor():
            tag="plans", body=bodies.PlanBody, status=201)
 def create_plan():
     body = dict(json_body(), prenotification_days=g.merchant.prenotification_days)
-    return jsonify(call("plans", "create_plan", g.merchant.id, body, actor())), 201
+    return jsonify(call("plans", "create_plan", g.merchant.id, body, actor(), call_key())), 201
 
 
 @operation("/plans", "GET", summary="List plans (filters: status, frequency, from/to on the next due date, "

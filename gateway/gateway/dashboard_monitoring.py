@@ -10,11 +10,12 @@ from common.errors import DebitoError, Invalid
 from common.money import parse_amount
 from gateway import audit
 from gateway.api_mandates import query_filters
-from gateway.db import db_session
 from gateway.api_monitoring import PAYOUT_FILTERS, overview_of
 from gateway.charts import bar_chart, daily_balances, line_chart
 from gateway.dashboard import dashboard, login_required
 from gateway.dashboard_mandates import PostForm, csv_download, export_name, page_action
+from gateway.db import db_session
+from gateway.idempotency import call_key
 from gateway.rpc import call
 
 
@@ -82,7 +83,7 @@ def payout_new():
             cents = parse_amount(request.form.get("amount", ""))
         except ValueError:
             raise Invalid("the amount is not valid", {"amount": "an amount in euros, such as 120,00"}) from None
-        call("payments", "request_payout", g.merchant.id, {"amount": cents})
+        call("payments", "request_payout", g.merchant.id, {"amount": cents}, call_key())
 
     return page_action(lambda errors, status: monitoring(errors, status), perform, "payout_requested",
                        url_for("dashboard.monitoring"))

@@ -9,6 +9,7 @@ from gateway.api_mandates import query_filters
 from gateway.api_plans import PLAN_FILTERS, actor
 from gateway.dashboard import dashboard, login_required
 from gateway.dashboard_mandates import PostForm, form_fields, page_action
+from gateway.idempotency import call_key
 from gateway.rpc import call
 
 FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
@@ -51,7 +52,8 @@ def plan_new():
     form, errors = PostForm(), {}
     if form.validate_on_submit():
         try:
-            created = call("plans", "create_plan", g.merchant.id, plan_payload(PLAN_FIELDS), actor())
+            created = call("plans", "create_plan", g.merchant.id, plan_payload(PLAN_FIELDS), actor(),
+                           call_key())
         except DebitoError as error:
             errors = error.fields or {"form": error.message}
         else:

@@ -1,8 +1,15 @@
 """`Idempotency-Key` on POSTs that move money: the same key and body give
 the same answer without doing the work again; the same key with another
-body is refused (422); a request still in flight with that key is 409."""
+body is refused (422); a request still in flight with that key is 409.
+
+`call_key()` is the key handed on to the service that does the work (payouts,
+plans): the client's, or one made for the request. The service remembers it with
+what it made, so a call whose answer was lost (the broker restarted: the gateway
+answered 503 and freed the key, or RabbitMQ delivered the request twice) is not
+done twice when it comes again."""
 import hashlib
 import json
+import uuid
 from functools import wraps
 
 from flask import Response, g, request
@@ -61,3 +68,8 @@ def idempotent(view):
         return body, status
 
     return wrapped
+
+
+def call_key():
+    """The request's Idempotency-Key, or a new one: the key the service remembers the work by."""
+    return request.headers.get("Idempotency-Key", "").strip() or uuid.uuid4().hex

@@ -2,6 +2,8 @@
 mandates services: the collection cycle run twice for a day schedules and
 submits once, a credit from the bank is booked and told to plans and
 mandates, a revocation delivered twice cancels once."""
+import os
+import time
 import uuid
 from datetime import date
 
@@ -9,7 +11,9 @@ import pytest
 from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from sqlalchemy.orm import Session
 
 from common.database import make_engine
 from common.errors import Conflict, Invalid
@@ -225,3 +229,54 @@ def test_a_payout_of_available_funds_is_written_and_a_second_beyond_is_refused(c
     assert [e["code"] for e in statement["entries"]] == ["SDD"]
     with pytest.raises(Invalid):
         call(service, "get_statement", merchant, {"from": "2030-02-01", "to": "2030-01-31"})
+
+    # a call delivered again (a client's retry, RabbitMQ after a broker restart) with the
+    # same idempotency key answers the first call's payout: no second pain.001, no second debit
+    keyed = call(service, "request_payout", merchant, {"amount": 300}, "KEY-1")
+    assert call(service, "request_payout", merchant, {"amount": 300}, "KEY-1") == keyed
+    other = call(service, "request_payout", merchant, {"amount": 300}, "KEY-2")
+    assert other["id"] != keyed["id"]
+    assert call(service, "get_balance", merchant)["transfers_in_progress"] == 2000 + 300 + 300
+    assert len(list(bank["outbox"].glob(f"pain001-{merchant}-*.xml"))) == 3
+
+
+def test_one_payout_for_two_calls_with_one_key_at_the_same_time(containers, merchant, monkeypatch, rabbit_config):
+    """The original call and its redelivery run side by side: the creditor's row lock orders
+    their claims, the second finds the key taken and answers the first's payout."""
+    import threading
+
+    from payments import ledger
+    from payments.models import LedgerEntry
+
+    service, _ = containers
+    engine = make_engine("payments", os.environ["DATABASE_URL"])
+    with Session(engine) as session:
+        session.add(LedgerEntry(id="LE" + uuid.uuid4().hex[:20], merchant_id=merchant, date=date(2030, 1, 2),
+                                value_date=date(2030, 1, 2), code="SDD", reference="E2E", amount=10000,
+                                created_at=ledger.clock.now()))
+        session.commit()
+    engine.dispose()
+    monkeypatch.setenv("DEBITO_CLOCK", "2030-01-21T10:00:00+00:00")
+    arrived, claim = [], ledger.claim_payout
+
+    def both_then_claim(*args, **kwargs):  # both calls have looked for the key before either claims
+        arrived.append(1)
+        deadline = time.monotonic() + 10
+        while len(arrived) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return claim(*args, **kwargs)
+    monkeypatch.setattr(ledger, "claim_payout", both_then_claim)
+    answers = []
+
+    def request():  # over the broker, each call its own proxy (entrypoint_hook mixes concurrent calls)
+        with ServiceRpcProxy("payments", rabbit_config) as payments:
+            answers.append(payments.request_payout(merchant, {"amount": 4000}, "SAME-KEY"))
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 2 and answers[0] == answers[1]
+    assert [p["id"] for p in call(service, "list_payouts", merchant, {})["items"]] == [answers[0]["id"]]
+    assert call(service, "get_balance", merchant)["transfers_in_progress"] == 4000
+    assert len(arrived) == 2

@@ -96,3 +96,20 @@ def test_due_instalments_over_rpc_issues_each_instalment_once(containers):
     for sequence_no in (1, 2, 3):
         answer = call(service, "record_collected", merchant, plan["id"], sequence_no)
     assert answer["status"] == "completed" and answer["collected_count"] == 3
+
+
+def test_a_one_off_payment_delivered_again_with_its_key_is_one_plan(containers):
+    """The gateway hands each POST /payments a key (the client's Idempotency-Key, or a new
+    one): the same call again, as RabbitMQ delivers it after a broker restart, answers the
+    plan the first call made instead of a second debit."""
+    service, _ = containers
+    merchant = "ME" + uuid.uuid4().hex[:20].upper()
+    one_off = {"mandate_id": "MD1", "label": "Stage", "amount": 4500,
+               "due_date": (date.today() + timedelta(days=20)).isoformat()}
+    first = call(service, "create_one_off", merchant, one_off, None, "KEY-1")
+    assert call(service, "create_one_off", merchant, one_off, None, "KEY-1") == first
+    assert call(service, "create_plan", merchant, payload("MD1"), None, "KEY-1") == first  # same key, same method
+    second = call(service, "create_one_off", merchant, one_off, None, "KEY-2")
+    assert second["id"] != first["id"]
+    assert sorted(p["id"] for p in call(service, "list_plans", merchant, {})["items"]) == sorted(
+        [first["id"], second["id"]])

@@ -4,7 +4,7 @@ from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, String,
                         UniqueConstraint, select, text)
 from sqlalchemy.orm import DeclarativeBase
 
-from common.idempotency import processed_events_table
+from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
 
 STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
@@ -22,6 +22,7 @@ class Base(DeclarativeBase):
 
 processed_events = processed_events_table(Base.metadata)
 outbox_events = outbox_table(Base.metadata)
+rpc_calls = rpc_calls_table(Base.metadata)
 
 
 class Creditor(Base):

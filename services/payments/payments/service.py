@@ -18,7 +18,8 @@ plans.record_collected_many, mandates.get_mandates, mandates.get_mandate,
 mandates.record_collections (a bank file's credits EVENT_BATCH at a time).
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
 list_payments, get_payment, replay_payment, list_r_transactions,
-list_unmatched, get_balance, get_statement, statement_page, request_payout, list_payouts.
+list_unmatched, get_balance, get_statement, statement_page, request_payout (an idempotency key
+remembered in rpc_calls), list_payouts.
 Every call but collect, import_inbox and list_unmatched takes the caller's
 `merchant_id` and every query filters by it.
 """
@@ -29,16 +30,17 @@ from pathlib import Path
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.config import env, var_dir
 from common.errors import Invalid, NotFound
-from common.idempotency import first_delivery
+from common.idempotency import first_delivery, remember, remembered
 from common.outbox import Outbox
 from common.schemas import dump_page, load
 from common.service import DebitoService, rpc
 from payments import collection, events, ledger, payments, scheduling
-from payments.models import Creditor, Payout, outbox_events, processed_events
+from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
 from payments.prenotification import send_prenotification
 from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
                               PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
@@ -327,11 +329,26 @@ class PaymentsService(DebitoService):
         return ledger.statement_page(self.db, merchant_id, date_from, date_to, cursor, limit, decimal)
 
     @rpc
-    def request_payout(self, merchant_id, payload=None):
-        """`{amount}` cents, at most `available`: a pain.001 to the merchant's own account."""
+    def request_payout(self, merchant_id, payload=None, idempotency_key=None):
+        """`{amount}` cents, at most `available`: a pain.001 to the merchant's own account. A
+        call with the `idempotency_key` of an earlier one (a client's retry, or RabbitMQ
+        delivering the request again after a broker restart) answers that call's payout."""
         data = load(PayoutIn, payload or {})
-        payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today(), announce=lambda payout:
-                                     self.dispatch("payout_requested", events.payout_event(payout)))
+        previous = remembered(self.db, rpc_calls, merchant_id, "request_payout", idempotency_key)
+        if previous is not None:
+            return PayoutOut().dump(self.db.get(Payout, previous["payout_id"]))
+
+        def announce(payout):  # in the claim's transaction
+            self.dispatch("payout_requested", events.payout_event(payout))
+            remember(self.db, rpc_calls, merchant_id, "request_payout", idempotency_key, {"payout_id": payout.id})
+        try:
+            payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today(), announce=announce)
+        except IntegrityError:  # the same key's other call claimed first (the creditor's lock orders them)
+            self.db.rollback()
+            previous = remembered(self.db, rpc_calls, merchant_id, "request_payout", idempotency_key)
+            if previous is None:
+                raise
+            return PayoutOut().dump(self.db.get(Payout, previous["payout_id"]))
         try:
             ledger.write_payout(self.db, payout, bank_outbox())
         except Exception:  # noqa: BLE001 - claimed and counted: the next collect writes it

@@ -3,7 +3,7 @@ from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, Stri
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, relationship
 
-from common.idempotency import processed_events_table
+from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
 
 STATUSES = ("active", "paused", "completed", "cancelled")
@@ -16,6 +16,7 @@ class Base(DeclarativeBase):
 
 processed_events = processed_events_table(Base.metadata)
 outbox_events = outbox_table(Base.metadata)
+rpc_calls = rpc_calls_table(Base.metadata)
 
 
 class Plan(Base):

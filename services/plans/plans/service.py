@@ -26,14 +26,15 @@ from datetime import date
 
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy
+from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.errors import Invalid
-from common.idempotency import first_delivery
+from common.idempotency import first_delivery, remember, remembered
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from plans import events, plans
-from plans.models import outbox_events, processed_events
+from plans.models import outbox_events, processed_events, rpc_calls
 from common.schemas import dump_page, load
 from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
 
@@ -51,16 +52,29 @@ class PlansService(DebitoService):
     mandates = RpcProxy("mandates")
 
     @rpc
-    def create_plan(self, merchant_id, payload, actor=None):
+    def create_plan(self, merchant_id, payload, actor=None, idempotency_key=None):
+        """A plan; a call with the `idempotency_key` of an earlier one (a client's retry, or
+        RabbitMQ delivering the request again after a broker restart) answers that call's plan."""
         data = load(PlanIn, payload)
+        previous = remembered(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key)
+        if previous is not None:
+            return plans.get_plan(self.db, merchant_id, previous["plan_id"])
         mandate = self.mandates.get_mandate(merchant_id, data["mandate_id"])
         plan = plans.create_plan(self.db, merchant_id, data, mandate)
         self.dispatch("plan_created", events.plan_event(plan, actor=actor))
-        self.db.commit()
+        try:
+            remember(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key, {"plan_id": plan.id})
+            self.db.commit()
+        except IntegrityError:  # the same key's other call committed first
+            self.db.rollback()
+            previous = remembered(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key)
+            if previous is None:
+                raise
+            return plans.get_plan(self.db, merchant_id, previous["plan_id"])
         return plans.plan_detail(plan)
 
     @rpc
-    def create_one_off(self, merchant_id, payload, actor=None):
+    def create_one_off(self, merchant_id, payload, actor=None, idempotency_key=None):
         """`POST /payments`: {mandate_id, amount, due_date, label} as a `once` plan."""
         payload = dict(payload, frequency="once")
         if "due_date" in payload:
@@ -72,7 +86,7 @@ class PlansService(DebitoService):
                 error.fields["due_date"] = error.fields.pop("start_date")
             raise
         plans.check_one_off_due_date(data, clock.today())
-        return self.create_plan(merchant_id, payload, actor)
+        return self.create_plan(merchant_id, payload, actor, idempotency_key)
 
     @rpc
     def list_plans(self, merchant_id, filters=None):
