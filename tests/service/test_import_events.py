@@ -36,7 +36,7 @@ def _payment(n, merchant, status, **fields):
         values["paid_at"] = MOMENT + timedelta(microseconds=n % 2 * 500_000)
     if status == "rejected":
         values["rejected_at"] = MOMENT if n % 2 else MOMENT + timedelta(microseconds=7)
-    return Payment(**values, **fields)
+    return Payment(**{**values, **fields})
 
 
 @pytest.fixture
@@ -112,3 +112,29 @@ def test_an_import_without_payments_stages_nothing(session):
                                                               payouts_paid=[]), 1000)
     session.commit()
     assert session.execute(select(outbox_events)).all() == []
+
+
+def test_the_collection_s_batches_are_the_payloads_python_would_write(session):
+    """payments_scheduled (the payments just scheduled) and payments_submitted (an outbox
+    file's payments), built by PostgreSQL, against payments_events."""
+    from payments import scheduling
+
+    written = [_payment(n, A if n % 5 else B, "submitted", bank_file_id="BFOUT") for n in range(40, 52)]
+    scheduled = [_payment(n, A, "scheduled", bank_file_id=None, submitted_at=None) for n in range(60, 63)]
+    session.add_all(written + scheduled)
+    session.flush()
+    staged = Staged(session, outbox_events)
+    dispatch = lambda event_type, payload: staged.add(row(event_type, payload))  # noqa: E731
+    dispatch.select = staged.add_select
+    events.announce_payments(dispatch, session, "payments_scheduled", scheduled, 2)
+    events.announce_file(dispatch, session, "BFOUT", 5, lambda: scheduling.file_payments(session, "BFOUT"))
+    session.commit()
+    built = {}
+    for event in session.execute(select(outbox_events).order_by(outbox_events.c.id)):
+        built.setdefault(event.event_type, []).append(json.loads(event.payload))
+    assert _without_ids(built["payments_scheduled"], "payments") == _without_ids(
+        events.payments_events(scheduled, 2), "payments")
+    assert _without_ids(built["payments_submitted"], "payments") == _without_ids(
+        events.payments_events(scheduling.file_payments(session, "BFOUT"), 5), "payments")
+    assert all(len(batch["payments"]) <= 5 for batch in built["payments_submitted"])
+    assert sum(len(batch["payments"]) for batch in built["payments_submitted"]) == 12

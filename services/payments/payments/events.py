@@ -8,8 +8,9 @@ r_transactions_received: `r_transactions_events`, a batch of `r_transaction_rece
 payout_requested, payout_paid: `payout_event`.
 
 A bank file's import announces its paid and rejected payments and its R-transactions in
-batches (`announce_import`). On PostgreSQL the database builds those payloads from the rows
-the import has just written (`payments_events_sql`, `r_transactions_events_sql`: the same
+batches (`announce_import`), the collection its scheduled and submitted payments
+(`announce_payments`, `announce_file`). On PostgreSQL the database builds those payloads
+from the rows just written (`payments_events_sql`, `r_transactions_events_sql`: the same
 JSON as the Python builders, which SQLite uses), staged in the outbox by one INSERT … SELECT:
 a camt.054 of 10 000 returns makes 20 events of 1 000 items, and no Python object per item.
 """
@@ -124,6 +125,40 @@ def payments_events_sql(payment_ids, size):
                                                             "prefix": new_event_id()}
 
 
+def file_payments_events_sql(bank_file_id, size):
+    """(query, params): payments_events of an outbox file's payments, as payments_events_sql."""
+    items = ("SELECT payments.*, row_number() OVER () - 1 AS rank FROM payments "
+             "WHERE bank_file_id = :bank_file_id")
+    return _batches_sql(items, "payments", _PAYMENT_ITEM), {"bank_file_id": bank_file_id, "size": size,
+                                                            "prefix": new_event_id()}
+
+
+def announce_payments(dispatch, session, event_type, payments, size):
+    """Stage `event_type` (payments_scheduled) batch events of `payments` just written:
+    built by PostgreSQL from their rows, by Python on SQLite."""
+    if not payments:
+        return
+    if _postgresql(session):
+        dispatch.select(event_type, *payments_events_sql([payment.id for payment in payments], size))
+    else:
+        for event in payments_events(payments, size):
+            dispatch(event_type, event)
+
+
+def announce_file(dispatch, session, bank_file_id, size, rows):
+    """Stage the payments_submitted batch events of an outbox file's payments: built by
+    PostgreSQL from their rows, by Python from `rows()` (their event columns) on SQLite."""
+    if _postgresql(session):
+        dispatch.select("payments_submitted", *file_payments_events_sql(bank_file_id, size))
+    else:
+        for event in payments_events(rows(), size):
+            dispatch("payments_submitted", event)
+
+
+def _postgresql(session):
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def r_transactions_events_sql(r_transactions, size):
     """(query, params): r_transactions_events of `r_transactions` (objects with `id` and
     `payment_id`), as payments_events_sql."""
@@ -141,7 +176,7 @@ def announce_import(dispatch, session, part, size):
     """Stage the events of a bank file's import (collection.Imported `part`) before its commit:
     payments_paid, payments_rejected and r_transactions_received in batches of `size`, built
     by PostgreSQL from the rows just written (by Python on SQLite); payout_paid one each."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = _postgresql(session)
     for event_type, payments in (("payments_paid", part.paid), ("payments_rejected", part.rejected)):
         if not payments:
             continue
