@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -153,26 +153,26 @@ _FACT_COLUMNS = ("event_id", "service", "name", "merchant_id", "occurred_on", "p
 
 
 def _insert_facts(session, rows):
-    """Insert the facts whose event_id is new (multi-row VALUES, psycopg2's execute_values on
-    PostgreSQL); the event ids inserted."""
+    """Insert the facts whose event_id is new; the event ids inserted. On PostgreSQL the batch
+    travels as one JSON array, each fact's payload kept as its JSON text by PostgreSQL (no
+    text made per fact here); on SQLite, a multi-row INSERT of payloads dumped here."""
     if not rows:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        from psycopg2.extras import execute_values
-
-        cursor = session.connection().connection.cursor()
-        try:
-            inserted = execute_values(
-                cursor, f"INSERT INTO facts ({', '.join(_FACT_COLUMNS)}) VALUES %s "
-                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                [tuple(row[column] for column in _FACT_COLUMNS) for row in rows], page_size=1000, fetch=True)
-        finally:
-            cursor.close()
-        return {row[0] for row in inserted}
+        facts = json.dumps([[row["event_id"], row["service"], row["name"], row["merchant_id"],
+                             row["occurred_on"].isoformat(), row["_payload"]] for row in rows], default=str)
+        inserted = session.execute(text(
+            f"INSERT INTO facts ({', '.join(_FACT_COLUMNS)}) "
+            "SELECT f->>0, f->>1, f->>2, f->>3, CAST(f->>4 AS date), (f->5)::text, :received_at "
+            "FROM json_array_elements(CAST(:facts AS json)) AS f "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"),
+            {"facts": facts, "received_at": rows[0]["received_at"]})
+        return {event_id for (event_id,) in inserted}
     table = Fact.__table__
     return set(session.scalars(
         sqlite_insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id),
-        [{column: row[column] for column in _FACT_COLUMNS} for row in rows]))
+        [{column: row[column] if column != "payload" else json.dumps(row["_payload"], sort_keys=True, default=str)
+          for column in _FACT_COLUMNS} for row in rows]))
 
 
 def record_batch(session, service, name, payloads):
@@ -189,8 +189,7 @@ def record_batch(session, service, name, payloads):
         seen.add(payload["event_id"])
         rows.append({"event_id": payload["event_id"], "service": service, "name": name,
                      "merchant_id": payload["merchant_id"], "occurred_on": occurred_on(service, name, payload),
-                     "payload": json.dumps(payload, sort_keys=True, default=str), "received_at": now,
-                     "_payload": payload})
+                     "received_at": now, "_payload": payload})
     stored = _insert_facts(session, rows)
     counters, series = defaultdict(Counter), defaultdict(Counter)
     for row in rows:
