@@ -11,7 +11,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
@@ -67,6 +67,18 @@ def _ping_if_idle(dbapi_connection, record, _proxy):
         dbapi_connection.rollback()
     except Exception as error:  # noqa: BLE001 - the pool opens a new connection instead
         raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
+
+
+def shared_table(name, columns):
+    """(table(metadata), create(op)) of a table every service has alike (outbox_events,
+    processed_events, rpc_calls): `columns()` makes its columns anew for the models' table
+    and for the migration step that creates it."""
+    def table(metadata):
+        return Table(name, metadata, *columns())
+
+    def create(op):
+        op.create_table(name, *columns())
+    return table, create
 
 
 def engine_for(owner):

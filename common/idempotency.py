@@ -9,19 +9,20 @@ work instead of doing it twice (a second payout, a second one-off debit)."""
 import json
 import uuid
 
-from sqlalchemy import Column, DateTime, String, Table, Text, insert, select
+from sqlalchemy import Column, DateTime, String, Text, insert, select
 
 from common import clock
+from common.database import shared_table
 
 
-def processed_events_table(metadata):
-    return Table(
-        "processed_events",
-        metadata,
-        Column("event_id", String(64), primary_key=True),
-        Column("handler", String(100), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
-    )
+def _processed_events_columns():
+    return (Column("event_id", String(64), primary_key=True),
+            Column("handler", String(100), primary_key=True),
+            Column("processed_at", DateTime(timezone=True), nullable=False))
+
+
+# the models' table, and the migration step every service's first revision runs
+processed_events_table, create_processed_events = shared_table("processed_events", _processed_events_columns)
 
 
 def new_event_id():
@@ -43,18 +44,6 @@ def first_delivery(session, table, event_id, handler):
     return True
 
 
-def create_processed_events(op):
-    """The migration step every service's first revision runs."""
-    import sqlalchemy as sa
-
-    op.create_table(
-        "processed_events",
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("handler", sa.String(100), primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-    )
-
-
 def _rpc_calls_columns():
     return (Column("merchant_id", String(32), primary_key=True),
             Column("method", String(100), primary_key=True),
@@ -63,13 +52,8 @@ def _rpc_calls_columns():
             Column("created_at", DateTime(timezone=True), nullable=False))
 
 
-def rpc_calls_table(metadata):
-    return Table("rpc_calls", metadata, *_rpc_calls_columns())
-
-
-def create_rpc_calls(op):
-    """The migration step that gives a service its rpc_calls (the same columns as rpc_calls_table)."""
-    op.create_table("rpc_calls", *_rpc_calls_columns())
+# the models' table, and the migration step that gives a service its rpc_calls
+rpc_calls_table, create_rpc_calls = shared_table("rpc_calls", _rpc_calls_columns)
 
 
 def remembered(session, table, merchant_id, method, key):

@@ -27,12 +27,12 @@ import eventlet
 import eventlet.event
 from kombu.utils.json import dumps
 from nameko.events import EventDispatcher
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, String, Table, Text, delete, event, insert,
+from sqlalchemy import (BigInteger, Column, DateTime, Integer, String, Text, delete, event, insert,
                         literal, select, text)
 
 from common import clock
 from common.config import env
-from common.database import Database
+from common.database import Database, shared_table
 
 log = logging.getLogger(__name__)
 OUTBOX_INTERVAL = float(env("OUTBOX_INTERVAL", "1"))
@@ -47,13 +47,8 @@ def _columns():
             Column("created_at", DateTime(timezone=True), nullable=False))
 
 
-def outbox_table(metadata):
-    return Table("outbox_events", metadata, *_columns())
-
-
-def create_outbox_events(op):
-    """The migration step that gives a service its outbox (the same columns as outbox_table)."""
-    op.create_table("outbox_events", *_columns())
+# the models' table, and the migration step that gives a service its outbox
+outbox_table, create_outbox_events = shared_table("outbox_events", _columns)
 
 
 def row(event_type, payload):
