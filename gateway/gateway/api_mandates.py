@@ -7,6 +7,7 @@ from flask import Response, g, jsonify, request
 from common.json_pages import page_body
 from gateway import bodies
 from gateway.api import json_body, operation
+from gateway.idempotency import call_key
 from gateway.rpc import call, call_together
 
 SUBSCRIBER_FILTERS = ("q", "limit", "cursor")
@@ -65,7 +66,7 @@ def get_subscriber(subscriber_id):
 @operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",
            tag="mandates", body=bodies.MandateImportIn, status=201)
 def import_mandate():
-    return jsonify(call("mandates", "import_mandate", g.merchant.id, json_body())), 201
+    return jsonify(call("mandates", "import_mandate", g.merchant.id, json_body(), call_key())), 201
 
 
 @operation("/mandates", "GET", summary="Search and filter mandates", tag="mandates")

@@ -14,6 +14,7 @@ from common.sepa import mask_iban
 from gateway.api_mandates import (MANDATE_FILTERS, SUBSCRIBER_FILTERS, mandate_pdf_response,
                                   mandate_scan_response, query_filters, subscriber_with_everything)
 from gateway.dashboard import dashboard, login_required
+from gateway.idempotency import call_key
 from gateway.rpc import call
 
 MANDATE_STATUSES = ("pending_signature", "active", "revoked", "expired", "failed")
@@ -79,7 +80,7 @@ def mandate_import():
             payload["scan"] = {"filename": scan.filename,
                                "content_base64": base64.b64encode(scan.read()).decode()}
         try:
-            mandate = call("mandates", "import_mandate", g.merchant.id, payload)
+            mandate = call("mandates", "import_mandate", g.merchant.id, payload, call_key())
         except DebitoError as error:
             errors = error.fields or {"form": error.message}
         else:

@@ -197,3 +197,19 @@ def test_mandate_pdf_is_rendered_as_base64(containers, merchant):
         assert expected in text
     with pytest.raises(NotFound):
         call(service, "render_mandate_pdf", "ME-SOMEONE-ELSE", mandate["id"], creditor, "fr")
+
+
+def test_an_import_delivered_again_with_its_key_is_one_mandate(containers, merchant):
+    """The gateway hands each import a key (the client's Idempotency-Key, or a new one): the
+    same call again, as RabbitMQ delivers it after a broker restart, answers the mandate the
+    first call made instead of a second mandate for the debtor."""
+    service, _ = containers
+    subscriber = call(service, "create_subscriber", merchant, {"customer_reference": "C-9", "name": "Jo Martin"})
+    payload = {**import_payload("C-9"), "subscriber_id": subscriber["id"]}
+    del payload["subscriber"]
+    first = call(service, "import_mandate", merchant, payload, "KEY-1")
+    assert call(service, "import_mandate", merchant, payload, "KEY-1") == first
+    second = call(service, "import_mandate", merchant, payload, "KEY-2")  # another call: another mandate
+    assert second["id"] != first["id"]
+    assert sorted(m["id"] for m in call(service, "get_subscriber", merchant, subscriber["id"])["mandates"]) == sorted(
+        [first["id"], second["id"]])

@@ -3,7 +3,7 @@ from sqlalchemy import (JSON, Boolean, Column, Date, DateTime, ForeignKey, Index
                         Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, relationship
 
-from common.idempotency import processed_events_table
+from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
 
 SIGNATURE_METHODS = ("electronic", "paper", "phone", "web")
@@ -18,6 +18,7 @@ class Base(DeclarativeBase):
 
 processed_events = processed_events_table(Base.metadata)
 outbox_events = outbox_table(Base.metadata)
+rpc_calls = rpc_calls_table(Base.metadata)
 
 
 class Subscriber(Base):

@@ -15,12 +15,14 @@ name their merchant) and expire_dormant takes the caller's
 import base64
 from datetime import date
 
+from sqlalchemy.exc import IntegrityError
 
 from common.errors import Invalid
+from common.idempotency import remember, remembered
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
-from mandates.models import outbox_events
+from mandates.models import outbox_events, rpc_calls
 from common.schemas import dump_page, load
 from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
@@ -58,13 +60,27 @@ class MandatesService(DebitoService):
         return subscribers.get_subscriber_json(self.db, merchant_id, subscriber_id)
 
     @rpc
-    def import_mandate(self, merchant_id, payload):
+    def import_mandate(self, merchant_id, payload, idempotency_key=None):
+        """A mandate signed on paper, by phone or on the web; a call with the `idempotency_key`
+        of an earlier one (RabbitMQ delivering the request again after a broker restart, a
+        retry) answers that call's mandate."""
         data = load(MandateImportIn, payload)
+        previous = remembered(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key)
+        if previous is not None:
+            return MandateDetailOut().dump(mandates.find_mandate(self.db, merchant_id, previous["mandate_id"]))
         mandate = mandates.import_mandate(self.db, merchant_id, data)
         if "subscriber" in data:
             self.dispatch("subscriber_created", events.subscriber_created(mandate.subscriber))
         self.dispatch("mandate_signed", events.mandate_signed(mandate))
-        self.db.commit()
+        try:
+            remember(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key, {"mandate_id": mandate.id})
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            previous = remembered(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key)
+            if previous is None:
+                raise
+            return MandateDetailOut().dump(mandates.find_mandate(self.db, merchant_id, previous["mandate_id"]))
         return MandateDetailOut().dump(mandate)
 
     @rpc
