@@ -176,3 +176,10 @@ def machine():
     """What the figures were measured on."""
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
             "loadavg": os.getloadavg()}
+
+
+def run_figure_module(name, scale):
+    """`bench.<name>.run` at `scale` on the bench's database (importable: a spawned process runs it)."""
+    import importlib
+
+    return importlib.import_module(f"bench.{name}").run(scale=scale, database_url=database_url())
