@@ -166,11 +166,22 @@ class Database(DependencyProvider):
 Page = namedtuple("Page", "items next_cursor")
 
 
+class ListQuery(namedtuple("ListQuery", "key params make")):
+    """A list's filtered query, as its shape and its values: `make(dialect)` builds the statement
+    (`dialect`: the database's SQLAlchemy dialect name),
+    whose every filter value is a bind parameter named as in `params` ({name: value});
+    `key` names the shape (the filters present), so that the statement of a shape, built
+    once, serves all its calls (common.json_pages keeps its SQL text)."""
+
+
 def keyset_page(session, query, id_column, filters):
     """Newest first by id (ids are time-ordered): `filters["limit"]` rows after
-    `filters["cursor"]`, and the last id as the next cursor when more follow."""
-    limit = filters["limit"]
+    `filters["cursor"]`, and the last id as the next cursor when more follow. `query`: a
+    select, or a ListQuery."""
+    limit, params = filters["limit"], {}
+    if isinstance(query, ListQuery):
+        query, params = query.make(session.get_bind().dialect.name), query.params
     if filters.get("cursor"):
         query = query.where(id_column < filters["cursor"])
-    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).unique().all()
+    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1), params).unique().all()
     return Page(rows[:limit], rows[limit - 1].id if len(rows) > limit else None)

@@ -4,7 +4,7 @@ from datetime import datetime, time, timezone
 
 from dateutil.relativedelta import relativedelta
 from schwifty import IBAN
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, selectinload
 
@@ -12,9 +12,9 @@ from common import clock
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.sepa import bic_from_iban, generate_umr
-from common.database import keyset_page
+from common.database import ListQuery, keyset_page
 from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
-from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable
+from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable, starts_with
 
 EVIDENCE_KEYS = ("signed_at", "ip_address", "user_agent", "phone", "order_id", "document_hash")
 DORMANCY = relativedelta(months=36)  # SDD Core rulebook: a mandate unused for 36 months lapses
@@ -200,25 +200,37 @@ def list_mandates_json(session, merchant_id, filters):
 
 
 def mandates_query(merchant_id, filters):
-    query = (select(Mandate).join(Mandate.subscriber).options(contains_eager(Mandate.subscriber))
-             .where(Mandate.merchant_id == merchant_id, Subscriber.merchant_id == merchant_id))
+    """The list's query (a ListQuery), each mandate with its subscriber."""
+    params = {"merchant_id": merchant_id}
     if filters.get("customer_reference"):
         # exact or prefix: "C-10" finds C-10 and C-1001 (varchar_pattern_ops index on PostgreSQL)
-        query = query.where(Subscriber.customer_reference.startswith(filters["customer_reference"],
-                                                                     autoescape=True))
-    if filters.get("reference"):
-        query = query.where(Mandate.reference == filters["reference"])
-    if filters.get("status"):
-        query = query.where(Mandate.status == filters["status"])
-    if filters.get("subscriber_id"):
-        query = query.where(Mandate.subscriber_id == filters["subscriber_id"])
+        params["customer_reference"] = starts_with(filters["customer_reference"])
+    params.update((name, filters[name]) for name in ("reference", "status", "subscriber_id") if filters.get(name))
     if filters.get("signed_from"):
-        query = query.where(Mandate.signed_at >= _start_of(filters["signed_from"]))
+        params["signed_from"] = _start_of(filters["signed_from"])
     if filters.get("signed_to"):
-        query = query.where(Mandate.signed_at < _start_of(filters["signed_to"] + relativedelta(days=1)))
+        params["signed_to"] = _start_of(filters["signed_to"] + relativedelta(days=1))
     if filters.get("q"):
-        query = query.where(Subscriber.search_text.like(contains(searchable(filters["q"])), escape="\\"))
-    return query
+        params["q"] = contains(searchable(filters["q"]))
+    shape = tuple(params)
+
+    def make(_dialect):
+        query = (select(Mandate).join(Mandate.subscriber).options(contains_eager(Mandate.subscriber))
+                 .where(Mandate.merchant_id == bindparam("merchant_id"),
+                        Subscriber.merchant_id == bindparam("merchant_id")))
+        if "customer_reference" in shape:
+            query = query.where(Subscriber.customer_reference.like(bindparam("customer_reference"), escape="\\"))
+        for name in ("reference", "status", "subscriber_id"):
+            if name in shape:
+                query = query.where(getattr(Mandate, name) == bindparam(name))
+        if "signed_from" in shape:
+            query = query.where(Mandate.signed_at >= bindparam("signed_from"))
+        if "signed_to" in shape:
+            query = query.where(Mandate.signed_at < bindparam("signed_to"))
+        if "q" in shape:
+            query = query.where(Subscriber.search_text.like(bindparam("q"), escape="\\"))
+        return query
+    return ListQuery(("mandates", shape), params, make)
 
 
 def _start_of(day):

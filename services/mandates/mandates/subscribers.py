@@ -22,8 +22,16 @@ def searchable(text):
 
 def contains(text):
     """A LIKE pattern matching `text` anywhere, its own % and _ taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_like_escaped(text)}%"
+
+
+def starts_with(text):
+    """A LIKE pattern matching what begins with `text`, its own % and _ taken literally."""
+    return f"{_like_escaped(text)}%"
+
+
+def _like_escaped(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def create_subscriber(session, merchant_id, data):

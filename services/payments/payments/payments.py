@@ -2,11 +2,11 @@
 pages, a payment with its R-transactions and replay chain, unmatched bank
 entries. Plain functions taking a session; the caller commits."""
 
-from sqlalchemy import select
+from sqlalchemy import Date, bindparam, cast, func, literal_column, select, true
 
 from common import clock
 from common.sepa import bic_from_iban
-from common.database import keyset_page
+from common.database import ListQuery, keyset_page
 from common.json_pages import json_page, quoted
 from payments import reason_codes
 from payments.collection import find_payment
@@ -42,38 +42,71 @@ def list_payments(session, merchant_id, filters):
 def list_payments_json(session, merchant_id, filters):
     """The same page as JSON text (common.json_pages), for the API."""
     query, filters = payments_query(merchant_id, filters)
-    return json_page(session, query, Payment.id, filters, PaymentOut, "payments t", {
-        "amendment": "CASE WHEN coalesce(t.amendment, '') = '' THEN NULL ELSE t.amendment::json END"})
+    return json_page(session, query, Payment.id, filters, PaymentOut, "payments t", _PAYMENT_JSON)
+
+
+_PAYMENT_JSON = {"amendment": "CASE WHEN coalesce(t.amendment, '') = '' THEN NULL ELSE t.amendment::json END"}
+_PAYMENT_FILTERS = {"status": Payment.status, "plan_id": Payment.plan_id, "mandate_id": Payment.mandate_id,
+                    "subscriber_id": Payment.subscriber_id}
 
 
 def payments_query(merchant_id, filters):
-    """The list's query and the filters its keyset page takes."""
-    conditions = [Payment.merchant_id == merchant_id]
-    for name in ("status", "plan_id", "mandate_id", "subscriber_id"):
-        if filters.get(name):
-            conditions.append(getattr(Payment, name) == filters[name])
-    if filters.get("from_"):
-        conditions.append(Payment.due_date >= filters["from_"])
-    if filters.get("to"):
-        conditions.append(Payment.due_date <= filters["to"])
-    if filters.get("status") and (filters.get("from_") or filters.get("to")) and not any(
-            filters.get(name) for name in ("plan_id", "mandate_id", "subscriber_id")):
-        return _due_window_query(merchant_id, conditions, filters)
-    return select(Payment).where(*conditions), filters
+    """The list's query (a ListQuery) and the filters its keyset page takes."""
+    params = {"merchant_id": merchant_id}
+    params.update((name, filters[name]) for name in ("status", "plan_id", "mandate_id", "subscriber_id",
+                                                    "from_", "to") if filters.get(name))
+    window = "status" in params and ("from_" in params or "to" in params) and not any(
+        name in params for name in ("plan_id", "mandate_id", "subscriber_id"))
+    by_day = window and "from_" in params and "to" in params and (params["to"] - params["from_"]).days <= MAX_DAYS
+    if window:
+        if filters.get("cursor"):
+            params["cursor"] = filters["cursor"]
+        filters = {**filters, "cursor": None}
+    shape, limit = tuple(params), filters["limit"]
+
+    def make(dialect):
+        conditions = [Payment.merchant_id == bindparam("merchant_id")]
+        conditions += [column == bindparam(name) for name, column in _PAYMENT_FILTERS.items() if name in shape]
+        if "cursor" in shape:
+            conditions.append(Payment.id < bindparam("cursor"))
+        if by_day and dialect == "postgresql":
+            return _due_days_query(conditions, limit)
+        if "from_" in shape:
+            conditions.append(Payment.due_date >= bindparam("from_"))
+        if "to" in shape:
+            conditions.append(Payment.due_date <= bindparam("to"))
+        if window:
+            return _due_window_query(conditions, limit)
+        return select(Payment).where(*conditions)
+    return ListQuery(("payments", window and (limit, by_day), shape), params, make), filters
 
 
-def _due_window_query(merchant_id, conditions, filters):
+MAX_DAYS = 400  # a longer window is read whole (_due_window_query) rather than day by day
+
+
+def _due_window_query(conditions, limit):
     """A status in a due-date window: the window's rows come from (merchant_id, status, due_date)
     and only then are ordered by id. Walking the (merchant_id, status, id) index newest first,
     as PostgreSQL would for `ORDER BY id DESC LIMIT`, reads every newer row of that status
     before the window (seconds for a month a year back). Costs what the window holds."""
-    if filters.get("cursor"):
-        conditions = [*conditions, Payment.id < filters["cursor"]]
     window = (select(Payment.id).where(*conditions).cte("window")
               .prefix_with("MATERIALIZED", dialect="postgresql"))
-    newest = select(window.c.id).order_by(window.c.id.desc()).limit(filters["limit"] + 1)
-    query = select(Payment).where(Payment.merchant_id == merchant_id, Payment.id.in_(newest))
-    return query, {**filters, "cursor": None}
+    newest = select(window.c.id).order_by(window.c.id.desc()).limit(limit + 1)
+    return select(Payment).where(Payment.merchant_id == bindparam("merchant_id"), Payment.id.in_(newest))
+
+
+def _due_days_query(conditions, limit):
+    """_due_window_query on PostgreSQL for a window of at most MAX_DAYS: each day's newest
+    `limit + 1` (one backward range scan of (merchant_id, status, due_date, id) per day), then
+    the newest of those. A month of rejected payments: some 1 000 ids sorted instead of the
+    4 500 of the window, a third of the time."""
+    days = func.generate_series(cast(bindparam("from_"), Date), cast(bindparam("to"), Date),
+                                literal_column("interval '1 day'")).table_valued("day").render_derived("days")
+    each_day = (select(Payment.id).where(*conditions, Payment.due_date == cast(days.c.day, Date))
+                .order_by(Payment.id.desc()).limit(limit + 1).lateral("each_day"))
+    newest = (select(each_day.c.id).select_from(days).join(each_day, true())
+              .order_by(each_day.c.id.desc()).limit(limit + 1))
+    return select(Payment).where(Payment.merchant_id == bindparam("merchant_id"), Payment.id.in_(newest))
 
 
 def payment_detail(session, payment):
@@ -107,25 +140,33 @@ def list_r_transactions(session, merchant_id, filters):
 
 def list_r_transactions_json(session, merchant_id, filters):
     """The same page as JSON text (common.json_pages), for the API."""
-    reason_fr = ("CASE upper(t.reason_code) " + " ".join(
-        f"WHEN {quoted(code)} THEN {quoted(reason.fr)}" for code, reason in reason_codes.REASONS.items())
-        + f" ELSE {quoted(reason_codes.UNKNOWN.fr)} END")
     return json_page(session, r_transactions_query(merchant_id, filters), RTransaction.id, filters,
-                     RTransactionOut, "r_transactions t", {"reason_fr": reason_fr})
+                     RTransactionOut, "r_transactions t", _R_TRANSACTION_JSON)
+
+
+_R_TRANSACTION_JSON = {"reason_fr": "CASE upper(t.reason_code) " + " ".join(
+    f"WHEN {quoted(code)} THEN {quoted(reason.fr)}" for code, reason in reason_codes.REASONS.items())
+    + f" ELSE {quoted(reason_codes.UNKNOWN.fr)} END"}
 
 
 def r_transactions_query(merchant_id, filters):
-    query = select(RTransaction).where(RTransaction.merchant_id == merchant_id)
-    for name in ("type", "status"):
-        if filters.get(name):
-            query = query.where(getattr(RTransaction, name) == filters[name])
+    """The list's query (a ListQuery); from/to: the day received."""
+    params = {"merchant_id": merchant_id}
+    params.update((name, filters[name]) for name in ("type", "status", "from_", "to") if filters.get(name))
     if filters.get("reason_code"):
-        query = query.where(RTransaction.reason_code == filters["reason_code"].upper())
-    if filters.get("from_"):
-        query = query.where(RTransaction.received_on >= filters["from_"])
-    if filters.get("to"):
-        query = query.where(RTransaction.received_on <= filters["to"])
-    return query
+        params["reason_code"] = filters["reason_code"].upper()
+    shape = tuple(params)
+
+    def make(_dialect):
+        conditions = [RTransaction.merchant_id == bindparam("merchant_id")]
+        conditions += [getattr(RTransaction, name) == bindparam(name) for name in ("type", "status", "reason_code")
+                       if name in shape]
+        if "from_" in shape:
+            conditions.append(RTransaction.received_on >= bindparam("from_"))
+        if "to" in shape:
+            conditions.append(RTransaction.received_on <= bindparam("to"))
+        return select(RTransaction).where(*conditions)
+    return ListQuery(("r_transactions", shape), params, make)
 
 
 def list_unmatched(session, merchant_id=None, limit=200):

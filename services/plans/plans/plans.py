@@ -23,7 +23,7 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
-from common.database import keyset_page
+from common.database import ListQuery, keyset_page
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
 from plans.schemas import InstalmentOut, PlanChangeOut, PlanOut
@@ -171,15 +171,22 @@ def list_plans_json(session, merchant_id, filters):
 
 
 def plans_query(merchant_id, filters):
-    query = select(Plan).where(Plan.merchant_id == merchant_id)
-    for name in ("status", "frequency", "mandate_id", "subscriber_id"):
-        if filters.get(name):
-            query = query.where(getattr(Plan, name) == filters[name])
-    if filters.get("from_"):
-        query = query.where(Plan.next_due_date >= filters["from_"])
-    if filters.get("to"):
-        query = query.where(Plan.next_due_date <= filters["to"])
-    return query
+    """The list's query (a ListQuery); from/to: the next due date."""
+    params = {"merchant_id": merchant_id}
+    params.update((name, filters[name]) for name in ("status", "frequency", "mandate_id", "subscriber_id",
+                                                    "from_", "to") if filters.get(name))
+    shape = tuple(params)
+
+    def make(_dialect):
+        conditions = [Plan.merchant_id == bindparam("merchant_id")]
+        conditions += [getattr(Plan, name) == bindparam(name)
+                       for name in ("status", "frequency", "mandate_id", "subscriber_id") if name in shape]
+        if "from_" in shape:
+            conditions.append(Plan.next_due_date >= bindparam("from_"))
+        if "to" in shape:
+            conditions.append(Plan.next_due_date <= bindparam("to"))
+        return select(Plan).where(*conditions)
+    return ListQuery(("plans", shape), params, make)
 
 
 # --- edits and states -------------------------------------------------------
