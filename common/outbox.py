@@ -17,8 +17,10 @@ multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into i
 transaction. `self.dispatch.select(event_type, query, params)` stages instead one event per
 row of a SQL query whose one column, `payload`, is the payload's JSON text: events built by
 the database from the rows the worker has just written (PostgreSQL's json_build_object),
-with no Python object made for them; they take their place in the order of dispatch. An event dispatched and never committed is dropped with its transaction, and
-logged as an error if the worker ended normally.
+with no Python object made for them; they take their place in the order of dispatch. A
+payload given as `JsonText` is stored as the JSON text it is.
+An event dispatched and never committed is dropped with its transaction, and logged as an
+error if the worker ended normally.
 """
 import logging
 import time
@@ -51,8 +53,13 @@ def _columns():
 outbox_table, create_outbox_events = shared_table("outbox_events", _columns)
 
 
+class JsonText(str):
+    """A payload already written as JSON text: stored as it is, not encoded again."""
+
+
 def row(event_type, payload):
-    return {"event_type": event_type, "payload": dumps(payload), "created_at": clock.now()}
+    text = payload if isinstance(payload, JsonText) else dumps(payload)
+    return {"event_type": event_type, "payload": text, "created_at": clock.now()}
 
 
 def relay(connection, table, publish, limit=RELAY_BATCH):

@@ -13,8 +13,10 @@ not ORM objects) and locked in one query per MATCH_CHUNK end-to-end ids, their n
 is written by one UPDATE per kind of change, the R-transactions and ledger entries by COPY
 on PostgreSQL (bulk INSERTs elsewhere). The report's payments and R-transactions are plain
 records of what was written (ImportedPayment, ImportedRTransaction: every column, read by
-the events built after the commit without a query each). One instant (`clock.now()`)
-stamps the whole file.
+the events built after the commit without a query each). The import's batch events are
+written as JSON text from those records as each decision is taken (events.ImportEvents, a
+chunk at a time while PostgreSQL writes the chunk before; `part.events`, staged by
+events.announce_import). One instant (`clock.now()`) stamps the whole file.
 
 The file is applied while it is read (import_streamed): camt054.parse_plain (or, for a file
 that is not plain, camt054.parse_camt054) runs in a thread (read_in_thread) handing over
@@ -38,6 +40,7 @@ from common import clock
 from common.database import copy_in
 from common.ids import IdMaker, new_id
 from payments import ledger, reason_codes
+from payments.events import ImportEvents
 from payments.models import LedgerEntry, Payment, RTransaction
 
 MATCH_CHUNK = 5000
@@ -208,6 +211,7 @@ class _Applier:
         self.now = clock.now()
         self.postgresql = _postgresql(session)
         self.ids = IdMaker()
+        self.events = part.events = ImportEvents()  # their JSON text, for events.announce_import
         self.decided = None  # PostgreSQL: the last chunk's writes (_Writes.prepare), run while the next is decided
         self.writing = None  # the thread running them
 
@@ -229,6 +233,7 @@ class _Applier:
         self.payments.update(_payments(*locked))
         self.looked_up |= wanted
         self._decide(transactions, writes)
+        self.events.build()  # while the previous chunk's writes may run
         if self.postgresql:
             self.decided = writes.prepare()  # while the previous chunk's writes may still run
         else:
@@ -283,8 +288,8 @@ class _Applier:
     def _decide(self, transactions, writes):
         from payments.collection import _cents, _day, _field, _unmatched
 
-        session, bank_file, part, as_of, payments = (self.session, self.bank_file, self.part, self.as_of,
-                                                     self.payments)
+        session, bank_file, part, as_of, payments, events = (self.session, self.bank_file, self.part, self.as_of,
+                                                             self.payments, self.events)
         for transaction in transactions:
             # the readers' transactions are dicts (collection._field also reads objects)
             get = transaction.get if type(transaction) is dict else partial(_field, transaction)
@@ -331,6 +336,7 @@ class _Applier:
                     writes.set(payment, status="paid", paid_at=writes.now)
                     writes.ledger_entry(payment, "SDD", payment.amount, booked, value_date)
                     part.paid.append(payment)
+                    events.paid(payment)
                 continue
             # a return reaches the creditor as a DBIT, with RvslInd or not depending on the bank,
             # or as a reversed CRDT: all of them take the collected amount back
@@ -345,10 +351,12 @@ class _Applier:
             writes.set(payment, status="rejected", rejected_at=writes.now)
             r_transaction = writes.r_transaction(payment, "camt.054", code, amount or payment.amount, booked)
             part.r_transactions.append(r_transaction)
+            events.r_transaction(r_transaction, payment)
             if was_paid:  # the credit was booked: the return takes it back
                 writes.ledger_entry(payment, "REF" if r_transaction.type == "refund" else "RET",
                                     -(amount or payment.amount), booked, value_date)
             part.rejected.append(payment)
+            events.rejected(payment)
 
 
 # --- the file read while its first chunks are applied --------------------------------------

@@ -9,12 +9,21 @@ payout_requested, payout_paid: `payout_event`.
 
 A bank file's import announces its paid and rejected payments and its R-transactions in
 batches (`announce_import`), the collection its scheduled and submitted payments
-(`announce_payments`, `announce_file`). On PostgreSQL the database builds those payloads
-from the rows just written (`payments_events_sql`, `r_transactions_events_sql`: the same
-JSON as the Python builders, which SQLite uses), staged in the outbox by one INSERT … SELECT:
-a camt.054 of 10 000 returns makes 20 events of 1 000 items, and no Python object per item.
+(`announce_payments`, `announce_file`). The import's payloads are JSON text written by
+`ImportEvents` while the file is applied (one f-string per item, chunk by chunk, beside
+PostgreSQL's writes), each item as the payment was when it was decided; the outbox stores
+that text as it is. The collection's are built by PostgreSQL from the rows just written
+(`payments_events_sql`: the same JSON as the Python builders, which SQLite uses), staged in
+the outbox by one INSERT … SELECT.
 """
+import json
+from itertools import chain
+from operator import attrgetter
+
+from sqlalchemy import text
+
 from common.idempotency import new_event_id
+from common.outbox import JsonText
 from common.schemas import to_utc
 
 PAYMENT_EVENTS = {"scheduled": "payment_scheduled", "submitted": "payment_submitted",
@@ -25,6 +34,12 @@ def _instant(value):
     return to_utc(value).isoformat() if value else None
 
 
+def payment_at(payment):
+    """The instant a payment event states: its latest change."""
+    return (payment.cancelled_at or payment.rejected_at or payment.paid_at or payment.submitted_at
+            or payment.created_at)
+
+
 def payment_event(payment, event_id=None, **fields):
     return {"event_id": event_id or new_event_id(), "merchant_id": payment.merchant_id, "payment_id": payment.id,
             "plan_id": payment.plan_id, "mandate_id": payment.mandate_id,
@@ -32,9 +47,7 @@ def payment_event(payment, event_id=None, **fields):
             "due_date": payment.due_date.isoformat(), "sequence_type": payment.sequence_type,
             "end_to_end_id": payment.end_to_end_id, "status": payment.status,
             "replay_of": payment.replay_of, "attempt": payment.attempt,
-            "bank_file_id": payment.bank_file_id, "at": _instant(
-                payment.cancelled_at or payment.rejected_at or payment.paid_at or payment.submitted_at
-                or payment.created_at), **fields}
+            "bank_file_id": payment.bank_file_id, "at": _instant(payment_at(payment)), **fields}
 
 
 def payments_events(payments, size):
@@ -99,13 +112,6 @@ _PAYMENT_ITEM = ("json_build_object('event_id', :prefix || '-' || rank, 'merchan
                  "'bank_file_id', bank_file_id, 'at', "
                  + _iso_instant("coalesce(cancelled_at, rejected_at, paid_at, submitted_at, created_at)") + ")")
 
-_R_TRANSACTION_ITEM = ("json_build_object('event_id', :prefix || '-' || rank, 'merchant_id', merchant_id, "
-                       "'r_transaction_id', id, 'payment_id', payment_id, 'plan_id', plan_id, "
-                       "'mandate_id', mandate_id, 'subscriber_id', subscriber_id, 'type', type, "
-                       "'reason_code', reason_code, 'reason', reason, 'retryable', retryable, 'amount', amount, "
-                       "'received_on', received_on, 'status', status)")
-
-
 def _batches_sql(items, key, item):
     """Batches of `item` over `items` (rows with a `rank`, 0 up, and a `merchant_id`): at most
     `:size` items each, of one merchant (a file's few merchants may leave some batches short).
@@ -159,38 +165,150 @@ def _postgresql(session):
     return session.get_bind().dialect.name == "postgresql"
 
 
-def r_transactions_events_sql(r_transactions, size):
-    """(query, params): r_transactions_events of `r_transactions` (objects with `id` and
-    `payment_id`), as payments_events_sql."""
-    items = ("SELECT r.id, r.merchant_id, r.payment_id, p.plan_id, p.mandate_id, p.subscriber_id, r.type, "
-             "r.reason_code, r.reason, r.retryable, r.amount, r.received_on, r.status, wanted.rank - 1 AS rank "
-             "FROM unnest(CAST(:ids AS text[]), CAST(:payment_ids AS text[])) WITH ORDINALITY "
-             "AS wanted(id, payment_id, rank) "
-             "JOIN r_transactions r ON r.id = wanted.id JOIN payments p ON p.id = wanted.payment_id")
-    return _batches_sql(items, "r_transactions", _R_TRANSACTION_ITEM), {
-        "ids": [r.id for r in r_transactions], "payment_ids": [r.payment_id for r in r_transactions],
-        "size": size, "prefix": new_event_id()}
+# The outbox holds an import's megabytes of JSON for the few seconds before the relay: lz4
+# compresses them in about a third of pglz's time (the default), where the server has it.
+_LZ4 = text("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings "
+            "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
 
 
 def announce_import(dispatch, session, part, size):
     """Stage the events of a bank file's import (collection.Imported `part`) before its commit:
-    payments_paid, payments_rejected and r_transactions_received in batches of `size`, built
-    by PostgreSQL from the rows just written (by Python on SQLite); payout_paid one each."""
+    payments_paid, payments_rejected and r_transactions_received in batches of `size`, their
+    JSON text written while the file was applied (`part.events`, an ImportEvents; made here
+    from the part's final records when it has none: a pain.002), stored in the outbox as it
+    is (on PostgreSQL); payout_paid one each."""
+    built = getattr(part, "events", None)
+    if built is None:
+        built = ImportEvents()
+        for payment in part.paid:
+            built.paid(payment)
+        for payment in part.rejected:
+            built.rejected(payment)
+        by_id = {payment.id: payment for payment in part.rejected}
+        for r_transaction in part.r_transactions:
+            built.r_transaction(r_transaction, by_id[r_transaction.payment_id])
+    built.build()
     postgresql = _postgresql(session)
-    for event_type, payments in (("payments_paid", part.paid), ("payments_rejected", part.rejected)):
-        if not payments:
-            continue
-        if postgresql:
-            dispatch.select(event_type, *payments_events_sql([payment.id for payment in payments], size))
-        else:
-            for event in payments_events(payments, size):
-                dispatch(event_type, event)
+    if postgresql and (built.items["payments_rejected"] or built.items["payments_paid"]):
+        session.execute(_LZ4)
+    # SQLite (development, the workers' tests): the payloads handed over as dicts, as ever
+    handed = (lambda text: text) if postgresql else json.loads
+    for event_type in ("payments_paid", "payments_rejected"):
+        for payload in built.batches(event_type, size):
+            dispatch(event_type, handed(payload))
     for payout in part.payouts_paid:
         dispatch("payout_paid", payout_event(payout))
-    if part.r_transactions:
-        if postgresql:
-            dispatch.select("r_transactions_received", *r_transactions_events_sql(part.r_transactions, size))
-        else:
-            by_id = {payment.id: payment for payment in part.rejected}
-            for event in r_transactions_events(part.r_transactions, by_id, size):
-                dispatch("r_transactions_received", event)
+    for payload in built.batches("r_transactions_received", size):
+        dispatch("r_transactions_received", handed(payload))
+
+
+# --- the import's payloads as JSON text ------------------------------------------------
+
+_CONTROL = bytes(range(32))  # with the quote and the backslash, what a JSON string cannot hold as it is
+_PAYMENT_TEXTS = tuple(map(attrgetter, ("merchant_id", "id", "plan_id", "mandate_id", "subscriber_id", "currency",
+                                        "sequence_type", "end_to_end_id", "replay_of", "bank_file_id")))
+_R_TRANSACTION_TEXTS = tuple(map(attrgetter, ("merchant_id", "id", "payment_id", "type", "reason_code", "reason",
+                                              "status")))
+
+
+def _plain(items, fields):
+    """True if no text field of `items` needs escaping in JSON: a few scans of them all."""
+    joined = "".join(filter(None, chain.from_iterable(map(field, items) for field in fields)))
+    if '"' in joined or "\\" in joined:
+        return False
+    raw = joined.encode()
+    return len(raw.translate(None, _CONTROL)) == len(raw)
+
+
+def _text(value):
+    return "null" if value is None else f'"{value}"'
+
+
+class ImportEvents:
+    """The items of a bank file's import events as JSON text, by kind and merchant.
+    `paid`, `rejected`, `r_transaction` note a decision as it is taken (a payment's event
+    states it as it was then: paid, then rejected later in the file, its paid item says
+    `paid`); `build` writes the items noted since the last call (camt054_import._Applier
+    calls it for each chunk while PostgreSQL writes the one before); `batches` the events.
+    The items are those of payment_event and r_transaction_received, each with the event_id
+    `{prefix}-{rank}` as payments_events gives it. One f-string per item; a chunk holding a
+    text that needs escaping is written by json.dumps of those builders instead."""
+
+    KINDS = ("payments_paid", "payments_rejected", "r_transactions_received")
+
+    def __init__(self):
+        self.prefixes = {kind: new_event_id() for kind in self.KINDS}
+        self.ranks = dict.fromkeys(self.KINDS, 0)
+        self.items = {kind: {} for kind in self.KINDS}  # kind -> merchant_id -> [item's JSON text]
+        self.noted = {kind: [] for kind in self.KINDS}  # decisions not built yet
+        self.instants = {}  # datetime -> its text (a file's decisions share one instant)
+
+    def paid(self, payment):
+        self.noted["payments_paid"].append((payment, "paid", payment_at(payment)))
+
+    def rejected(self, payment):
+        self.noted["payments_rejected"].append((payment, "rejected", payment_at(payment)))
+
+    def r_transaction(self, r_transaction, payment):
+        self.noted["r_transactions_received"].append((r_transaction, payment))
+
+    def build(self):
+        for kind in ("payments_paid", "payments_rejected"):
+            if self.noted[kind]:
+                noted, self.noted[kind] = self.noted[kind], []
+                self._payments(kind, noted)
+        if self.noted["r_transactions_received"]:
+            noted, self.noted["r_transactions_received"] = self.noted["r_transactions_received"], []
+            self._r_transactions(noted)
+
+    def _instant(self, value):
+        text = self.instants.get(value)
+        if text is None:
+            text = self.instants[value] = _text(_instant(value))
+        return text
+
+    def _payments(self, kind, noted):
+        prefix, rank, by_merchant = self.prefixes[kind], self.ranks[kind], self.items[kind]
+        self.ranks[kind] += len(noted)
+        if not _plain([payment for payment, _, _ in noted], _PAYMENT_TEXTS):
+            for rank, (p, status, at) in enumerate(noted, rank):
+                by_merchant.setdefault(p.merchant_id, []).append(json.dumps(
+                    payment_event(p, f"{prefix}-{rank}", status=status, at=_instant(at)), ensure_ascii=False))
+            return
+        instant = self._instant
+        for rank, (p, status, at) in enumerate(noted, rank):
+            by_merchant.setdefault(p.merchant_id, []).append(
+                f'{{"event_id":"{prefix}-{rank}","merchant_id":"{p.merchant_id}","payment_id":"{p.id}",'
+                f'"plan_id":{_text(p.plan_id)},"mandate_id":"{p.mandate_id}","subscriber_id":{_text(p.subscriber_id)},'
+                f'"amount":{p.amount},"currency":"{p.currency}","due_date":"{p.due_date.isoformat()}",'
+                f'"sequence_type":"{p.sequence_type}","end_to_end_id":"{p.end_to_end_id}","status":"{status}",'
+                f'"replay_of":{_text(p.replay_of)},"attempt":{p.attempt},"bank_file_id":{_text(p.bank_file_id)},'
+                f'"at":{instant(at)}}}')
+
+    def _r_transactions(self, noted):
+        kind = "r_transactions_received"
+        prefix, rank, by_merchant = self.prefixes[kind], self.ranks[kind], self.items[kind]
+        self.ranks[kind] += len(noted)
+        if not (_plain([r for r, _ in noted], _R_TRANSACTION_TEXTS)
+                and _plain([p for _, p in noted], _PAYMENT_TEXTS)):
+            for rank, (r, p) in enumerate(noted, rank):
+                by_merchant.setdefault(r.merchant_id, []).append(
+                    json.dumps(r_transaction_received(r, p, f"{prefix}-{rank}"), ensure_ascii=False))
+            return
+        for rank, (r, p) in enumerate(noted, rank):
+            by_merchant.setdefault(r.merchant_id, []).append(
+                f'{{"event_id":"{prefix}-{rank}","merchant_id":"{r.merchant_id}","r_transaction_id":"{r.id}",'
+                f'"payment_id":"{r.payment_id}","plan_id":{_text(p.plan_id)},"mandate_id":"{p.mandate_id}",'
+                f'"subscriber_id":{_text(p.subscriber_id)},"type":"{r.type}","reason_code":"{r.reason_code}",'
+                f'"reason":"{r.reason}","retryable":{"true" if r.retryable else "false"},"amount":{r.amount},'
+                f'"received_on":"{r.received_on.isoformat()}","status":"{r.status}"}}')
+
+    def batches(self, kind, size):
+        """The `kind` events (JsonText): {event_id, merchant_id, payments or r_transactions:
+        [...]}, at most `size` items of one merchant each."""
+        key = "r_transactions" if kind == "r_transactions_received" else "payments"
+        for merchant_id, items in self.items[kind].items():
+            merchant = json.dumps(merchant_id, ensure_ascii=False)
+            for start in range(0, len(items), size):
+                yield JsonText(f'{{"event_id":"{new_event_id()}","merchant_id":{merchant},"{key}":['
+                               + ",".join(items[start:start + size]) + "]}")
