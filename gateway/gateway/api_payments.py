@@ -4,8 +4,7 @@ from flask import g, jsonify, request
 
 from gateway import bodies
 from gateway.api import json_body, operation
-from common.json_pages import page_body
-from gateway.api_mandates import json_response, query_filters
+from gateway.api_mandates import page_response
 from gateway.api_plans import actor
 from gateway.idempotency import call_key, idempotent
 from gateway.rpc import call
@@ -26,8 +25,7 @@ def create_one_off_payment():
 @operation("/payments", "GET", summary="List payments (filters: status, from/to on the due date, plan_id, "
            "mandate_id, subscriber_id)", tag="payments")
 def list_payments():
-    return json_response(page_body(call("payments", "list_payments_json", g.merchant.id,
-                                        query_filters(PAYMENT_FILTERS))))
+    return page_response("payments", "list_payments_json", PAYMENT_FILTERS)
 
 
 @operation("/payments/<payment_id>", "GET", summary="A payment with its R-transactions and replays",
@@ -47,5 +45,4 @@ def replay_payment(payment_id):
 @operation("/r-transactions", "GET", summary="List R-transactions (filters: type, reason_code, status, "
            "from/to)", tag="payments")
 def list_r_transactions():
-    return json_response(page_body(call("payments", "list_r_transactions_json", g.merchant.id,
-                                        query_filters(R_TRANSACTION_FILTERS))))
+    return page_response("payments", "list_r_transactions_json", R_TRANSACTION_FILTERS)

@@ -4,8 +4,7 @@ from flask import g, jsonify
 
 from gateway import bodies
 from gateway.api import json_body, operation
-from common.json_pages import page_body
-from gateway.api_mandates import json_response, query_filters
+from gateway.api_mandates import page_response
 from gateway.idempotency import call_key
 from gateway.rpc import call
 
@@ -28,7 +27,7 @@ def create_plan():
 @operation("/plans", "GET", summary="List plans (filters: status, frequency, from/to on the next due date, "
            "mandate_id)", tag="plans")
 def list_plans():
-    return json_response(page_body(call("plans", "list_plans_json", g.merchant.id, query_filters(PLAN_FILTERS))))
+    return page_response("plans", "list_plans_json", PLAN_FILTERS)
 
 
 @operation("/plans/<plan_id>", "GET", summary="A plan with its schedule and history", tag="plans")

@@ -6,6 +6,7 @@ from datetime import timedelta
 from flask import Flask, jsonify, request
 from nameko.exceptions import RpcTimeout, UnknownService
 from flask_babel import Babel, get_locale
+from flask_compress import Compress
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
@@ -55,6 +56,14 @@ def create_app(overrides=None):
         BABEL_TRANSLATION_DIRECTORIES="translations",
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,  # a 10 MB scan, base64 in JSON
         JSON_SORT_KEYS=False,
+        # answers of 1 KB and more (lists, pages) in gzip to the clients that accept it: a page of
+        # 50 payments is 43 KB of JSON, 6 KB in gzip at level 1 (0.2 ms); downloads (streamed) as
+        # they are
+        COMPRESS_ALGORITHM="gzip",
+        COMPRESS_LEVEL=1,
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_STREAMS=False,
+        COMPRESS_EVALUATE_CONDITIONAL_REQUEST=False,
     )
     app.config.update(overrides or {})
     app.extensions["debito.sessionmaker"] = sessionmaker(bind=engine_for("gateway"),
@@ -67,6 +76,7 @@ def create_app(overrides=None):
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
     app.register_blueprint(public_signing)  # /sign/<token>: no login, the token is the credential
+    Compress(app)  # its after_request runs last (Flask runs them in reverse): the audit reads the plain body
     app.after_request(audit.after_request)
     app.teardown_appcontext(close_db_session)
     register_error_handlers(app)

@@ -74,3 +74,34 @@ def test_plans_by_frequency_page_by_keyset_without_gaps_or_repeats(merchant):
         assert seen == sorted(ids, reverse=True)  # newest first, each once
     active = api.get("/plans", params={"frequency": "quarterly", "status": "active", "limit": 500}).json()
     assert sorted(p["id"] for p in active["items"]) == sorted(made["quarterly"])
+
+
+def test_a_long_page_comes_in_gzip_to_a_client_that_takes_it_and_plain_to_one_that_does_not(merchant):
+    """The service compresses a list page of 1 KB or more when the gateway says the client
+    takes gzip (json_pages.answer), and the gateway hands it on as it is; a client without
+    gzip gets the same JSON plainly, and so does every small answer."""
+    import gzip
+    import json
+
+    api = merchant["api"]
+    start = date(date.today().year + 1, 2, 10).isoformat()
+    for n in range(6):
+        response = api.post("/plans", json={"mandate_id": merchant["mandate"]["id"], "label": f"Cours « {n} »",
+                                            "amount": 1500 + n, "frequency": "monthly", "start_date": start,
+                                            "count": 3})
+        assert response.status_code == 201, response.text
+    for path, params in (("/plans", {"frequency": "monthly"}), ("/mandates", {}), ("/payments", {}),
+                         ("/r-transactions", {})):
+        plain = api.get(path, params=params, headers={"Accept-Encoding": "identity"})
+        assert plain.status_code == 200, plain.text
+        assert "Content-Encoding" not in plain.headers
+        raw = api.get(path, params=params, headers={"Accept-Encoding": "gzip"}, stream=True)
+        body = raw.raw.read(decode_content=False)
+        if len(plain.content) >= 1024:
+            assert raw.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in raw.headers["Vary"]
+            assert len(body) < len(plain.content) / 3
+            body = gzip.decompress(body)
+        else:
+            assert "Content-Encoding" not in raw.headers
+        assert json.loads(body) == plain.json()
+    assert len(api.get("/plans", params={"frequency": "monthly"}).json()["items"]) == 6

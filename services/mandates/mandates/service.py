@@ -18,6 +18,7 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import Invalid
+from common.json_pages import answer
 from common.idempotency import remember, remembered
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
@@ -102,9 +103,10 @@ class MandatesService(DebitoService):
         return dump_page(MandateListItemOut, page)
 
     @rpc
-    def list_mandates_json(self, merchant_id, filters=None):
-        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
-        return mandates.list_mandates_json(self.db, merchant_id, load(MandateFiltersIn, filters or {}))
+    def list_mandates_json(self, merchant_id, filters=None, gzipped=False):
+        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API;
+        in gzip when `gzipped` (json_pages.answer)."""
+        return answer(mandates.list_mandates_json(self.db, merchant_id, load(MandateFiltersIn, filters or {})), gzipped)
 
     @rpc
     def get_mandate(self, merchant_id, mandate_id):

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.config import env, var_dir
+from common.json_pages import answer
 from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery, remember, remembered
 from common.outbox import Outbox
@@ -257,9 +258,10 @@ class PaymentsService(DebitoService):
                                                             load(PaymentFiltersIn, filters or {})))
 
     @rpc
-    def list_payments_json(self, merchant_id, filters=None):
-        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
-        return payments.list_payments_json(self.db, merchant_id, load(PaymentFiltersIn, filters or {}))
+    def list_payments_json(self, merchant_id, filters=None, gzipped=False):
+        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API;
+        in gzip when `gzipped` (json_pages.answer)."""
+        return answer(payments.list_payments_json(self.db, merchant_id, load(PaymentFiltersIn, filters or {})), gzipped)
 
     @rpc
     def get_payment(self, merchant_id, payment_id):
@@ -284,9 +286,11 @@ class PaymentsService(DebitoService):
             self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
 
     @rpc
-    def list_r_transactions_json(self, merchant_id, filters=None):
-        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
-        return payments.list_r_transactions_json(self.db, merchant_id, load(RTransactionFiltersIn, filters or {}))
+    def list_r_transactions_json(self, merchant_id, filters=None, gzipped=False):
+        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API;
+        in gzip when `gzipped` (json_pages.answer)."""
+        filters = load(RTransactionFiltersIn, filters or {})
+        return answer(payments.list_r_transactions_json(self.db, merchant_id, filters), gzipped)
 
     @rpc
     def list_unmatched(self, merchant_id=None):
