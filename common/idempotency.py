@@ -72,3 +72,14 @@ def remember(session, table, merchant_id, method, key, result):
     if key:
         session.execute(insert(table).values(merchant_id=merchant_id, method=method, key=key,
                                              result=json.dumps(result), created_at=clock.now()))
+
+
+def remembered_after_conflict(session, table, merchant_id, method, key):
+    """In the `except IntegrityError` of a call whose `remember` lost to another call with the
+    same key (committed first): the work rolled back, and what the other call remembered;
+    the IntegrityError raised again if it was not that."""
+    session.rollback()
+    previous = remembered(session, table, merchant_id, method, key)
+    if previous is None:
+        raise  # noqa: PLE0704 - the IntegrityError being handled: another constraint than the key's
+    return previous

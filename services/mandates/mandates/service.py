@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common.errors import Invalid
 from common.json_pages import answer
-from common.idempotency import remember, remembered
+from common.idempotency import remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
@@ -77,10 +77,7 @@ class MandatesService(DebitoService):
             remember(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key, {"mandate_id": mandate.id})
             self.db.commit()
         except IntegrityError:
-            self.db.rollback()
-            previous = remembered(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key)
-            if previous is None:
-                raise
+            previous = remembered_after_conflict(self.db, rpc_calls, merchant_id, "import_mandate", idempotency_key)
             return MandateDetailOut().dump(mandates.find_mandate(self.db, merchant_id, previous["mandate_id"]))
         return MandateDetailOut().dump(mandate)
 

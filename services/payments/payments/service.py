@@ -36,7 +36,7 @@ from common import clock
 from common.config import env, var_dir
 from common.json_pages import answer
 from common.errors import Invalid, NotFound
-from common.idempotency import first_delivery, remember, remembered
+from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.schemas import dump_page, load
 from common.service import DebitoService, rpc
@@ -347,10 +347,7 @@ class PaymentsService(DebitoService):
         try:
             payout = ledger.claim_payout(self.db, merchant_id, data["amount"], clock.today(), announce=announce)
         except IntegrityError:  # the same key's other call claimed first (the creditor's lock orders them)
-            self.db.rollback()
-            previous = remembered(self.db, rpc_calls, merchant_id, "request_payout", idempotency_key)
-            if previous is None:
-                raise
+            previous = remembered_after_conflict(self.db, rpc_calls, merchant_id, "request_payout", idempotency_key)
             return PayoutOut().dump(self.db.get(Payout, previous["payout_id"]))
         try:
             ledger.write_payout(self.db, payout, bank_outbox())

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from common import clock
 from common.errors import Invalid
 from common.json_pages import answer
-from common.idempotency import first_delivery, remember, remembered
+from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from plans import events, plans
@@ -67,10 +67,7 @@ class PlansService(DebitoService):
             remember(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key, {"plan_id": plan.id})
             self.db.commit()
         except IntegrityError:  # the same key's other call committed first
-            self.db.rollback()
-            previous = remembered(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key)
-            if previous is None:
-                raise
+            previous = remembered_after_conflict(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key)
             return plans.get_plan(self.db, merchant_id, previous["plan_id"])
         return plans.plan_detail(plan)
 
