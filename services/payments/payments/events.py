@@ -209,6 +209,7 @@ _PAYMENT_TEXTS = tuple(map(attrgetter, ("merchant_id", "id", "plan_id", "mandate
                                         "sequence_type", "end_to_end_id", "replay_of", "bank_file_id")))
 _R_TRANSACTION_TEXTS = tuple(map(attrgetter, ("merchant_id", "id", "payment_id", "type", "reason_code", "reason",
                                               "status")))
+_R_PAYMENT_TEXTS = tuple(map(attrgetter, ("plan_id", "mandate_id", "subscriber_id")))
 
 
 def _plain(items, fields):
@@ -268,40 +269,49 @@ class ImportEvents:
         return text
 
     def _payments(self, kind, noted):
-        prefix, rank, by_merchant = self.prefixes[kind], self.ranks[kind], self.items[kind]
+        prefix, first = self.prefixes[kind], self.ranks[kind]
         self.ranks[kind] += len(noted)
-        if not _plain([payment for payment, _, _ in noted], _PAYMENT_TEXTS):
-            for rank, (p, status, at) in enumerate(noted, rank):
-                by_merchant.setdefault(p.merchant_id, []).append(json.dumps(
-                    payment_event(p, f"{prefix}-{rank}", status=status, at=_instant(at)), ensure_ascii=False))
-            return
-        instant = self._instant
-        for rank, (p, status, at) in enumerate(noted, rank):
-            by_merchant.setdefault(p.merchant_id, []).append(
-                f'{{"event_id":"{prefix}-{rank}","merchant_id":"{p.merchant_id}","payment_id":"{p.id}",'
-                f'"plan_id":{_text(p.plan_id)},"mandate_id":"{p.mandate_id}","subscriber_id":{_text(p.subscriber_id)},'
-                f'"amount":{p.amount},"currency":"{p.currency}","due_date":"{p.due_date.isoformat()}",'
-                f'"sequence_type":"{p.sequence_type}","end_to_end_id":"{p.end_to_end_id}","status":"{status}",'
-                f'"replay_of":{_text(p.replay_of)},"attempt":{p.attempt},"bank_file_id":{_text(p.bank_file_id)},'
-                f'"at":{instant(at)}}}')
+        payments = [p for p, _, _ in noted]
+        if _plain(payments, _PAYMENT_TEXTS):
+            text, instant = _text, self._instant
+            items = [f'{{"event_id":"{prefix}-{rank}","merchant_id":"{p.merchant_id}","payment_id":"{p.id}",'
+                     f'"plan_id":{text(p.plan_id)},"mandate_id":"{p.mandate_id}",'
+                     f'"subscriber_id":{text(p.subscriber_id)},"amount":{p.amount},"currency":"{p.currency}",'
+                     f'"due_date":"{p.due_date.isoformat()}","sequence_type":"{p.sequence_type}",'
+                     f'"end_to_end_id":"{p.end_to_end_id}","status":"{status}","replay_of":{text(p.replay_of)},'
+                     f'"attempt":{p.attempt},"bank_file_id":{text(p.bank_file_id)},"at":{instant(at)}}}'
+                     for rank, (p, status, at) in enumerate(noted, first)]
+        else:
+            items = [json.dumps(payment_event(p, f"{prefix}-{rank}", status=status, at=_instant(at)),
+                                ensure_ascii=False) for rank, (p, status, at) in enumerate(noted, first)]
+        self._file(kind, payments, items)
 
     def _r_transactions(self, noted):
         kind = "r_transactions_received"
-        prefix, rank, by_merchant = self.prefixes[kind], self.ranks[kind], self.items[kind]
+        prefix, first = self.prefixes[kind], self.ranks[kind]
         self.ranks[kind] += len(noted)
-        if not (_plain([r for r, _ in noted], _R_TRANSACTION_TEXTS)
-                and _plain([p for _, p in noted], _PAYMENT_TEXTS)):
-            for rank, (r, p) in enumerate(noted, rank):
-                by_merchant.setdefault(r.merchant_id, []).append(
-                    json.dumps(r_transaction_received(r, p, f"{prefix}-{rank}"), ensure_ascii=False))
+        r_transactions = [r for r, _ in noted]
+        if _plain(r_transactions, _R_TRANSACTION_TEXTS) and _plain([p for _, p in noted], _R_PAYMENT_TEXTS):
+            text = _text
+            items = [f'{{"event_id":"{prefix}-{rank}","merchant_id":"{r.merchant_id}","r_transaction_id":"{r.id}",'
+                     f'"payment_id":"{r.payment_id}","plan_id":{text(p.plan_id)},"mandate_id":"{p.mandate_id}",'
+                     f'"subscriber_id":{text(p.subscriber_id)},"type":"{r.type}","reason_code":"{r.reason_code}",'
+                     f'"reason":"{r.reason}","retryable":{"true" if r.retryable else "false"},"amount":{r.amount},'
+                     f'"received_on":"{r.received_on.isoformat()}","status":"{r.status}"}}'
+                     for rank, (r, p) in enumerate(noted, first)]
+        else:
+            items = [json.dumps(r_transaction_received(r, p, f"{prefix}-{rank}"), ensure_ascii=False)
+                     for rank, (r, p) in enumerate(noted, first)]
+        self._file(kind, r_transactions, items)
+
+    def _file(self, kind, records, items):
+        """Each item under its record's merchant (a file has one, mostly)."""
+        by_merchant, merchants = self.items[kind], [record.merchant_id for record in records]
+        if len(set(merchants)) == 1:
+            by_merchant.setdefault(merchants[0], []).extend(items)
             return
-        for rank, (r, p) in enumerate(noted, rank):
-            by_merchant.setdefault(r.merchant_id, []).append(
-                f'{{"event_id":"{prefix}-{rank}","merchant_id":"{r.merchant_id}","r_transaction_id":"{r.id}",'
-                f'"payment_id":"{r.payment_id}","plan_id":{_text(p.plan_id)},"mandate_id":"{p.mandate_id}",'
-                f'"subscriber_id":{_text(p.subscriber_id)},"type":"{r.type}","reason_code":"{r.reason_code}",'
-                f'"reason":"{r.reason}","retryable":{"true" if r.retryable else "false"},"amount":{r.amount},'
-                f'"received_on":"{r.received_on.isoformat()}","status":"{r.status}"}}')
+        for merchant_id, item in zip(merchants, items):
+            by_merchant.setdefault(merchant_id, []).append(item)
 
     def batches(self, kind, size):
         """The `kind` events (JsonText): {event_id, merchant_id, payments or r_transactions:
