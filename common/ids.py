@@ -32,16 +32,16 @@ def new_id(prefix):
 
 
 class IdMaker:
-    """new_id's ids, the random bits read from the system 1 024 ids at a time: for bulk work
-    in a thread (a read per id gives the GIL away each time, and another thread then keeps
-    it for its switch interval)."""
+    """new_id's ids, the random bits read from the system `batch` ids at a time: for bulk work
+    in a thread (a read gives the GIL away, and another thread then keeps it for its switch
+    interval, 5 ms: a read per 1 024 ids cost a 10 000-return camt.054 some 0.1 s)."""
 
-    def __init__(self):
-        self.bits = []
+    def __init__(self, batch=16384):
+        self.bits, self.batch = [], batch
 
     def new(self, prefix):
         if not self.bits:
-            raw = secrets.token_bytes(8 * 1024)
+            raw = secrets.token_bytes(8 * self.batch)
             self.bits = [int.from_bytes(raw[i:i + 8], "big") >> 4 for i in range(0, len(raw), 8)]
         return _id(prefix, time.time_ns() // 1_000_000, self.bits.pop())
 
