@@ -31,7 +31,7 @@
        the payments `rejected`, the R-transactions, the RET/REF ledger entries of the
        paid ones, the inbox `bank_files` row, the commit, the move to processed/.
        The service stages the import's events (payments_rejected, r_transactions_received:
-       batches of 1 000, their payloads written by PostgreSQL from the rows just written)
+       batches of 1 000, their JSON text written by Python as the file is applied)
        in its outbox table in the same transaction, before the commit: the timed import
        does the same (PaymentsService._announce_import through common.outbox.Staged), the
        staging's own share in `outbox_seconds`. Each round also imports the file without
