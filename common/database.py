@@ -11,7 +11,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy import Table, bindparam, create_engine, event, select, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
@@ -172,6 +172,23 @@ class ListQuery(namedtuple("ListQuery", "key params make")):
     whose every filter value is a bind parameter named as in `params` ({name: value});
     `key` names the shape (the filters present), so that the statement of a shape, built
     once, serves all its calls (common.json_pages keeps its SQL text)."""
+
+
+def merchant_list_query(model, date_column, params, equal):
+    """The ListQuery of `model`'s rows of `params["merchant_id"]` whose columns named in `equal`
+    equal their values in `params`, and whose `date_column` lies between `params["from_"]`
+    and `params["to"]` (each when present)."""
+    shape = tuple(params)
+
+    def make(_dialect):
+        conditions = [model.merchant_id == bindparam("merchant_id")]
+        conditions += [getattr(model, name) == bindparam(name) for name in equal if name in shape]
+        if "from_" in shape:
+            conditions.append(date_column >= bindparam("from_"))
+        if "to" in shape:
+            conditions.append(date_column <= bindparam("to"))
+        return select(model).where(*conditions)
+    return ListQuery((model.__tablename__, shape), params, make)
 
 
 def keyset_page(session, query, id_column, filters):

@@ -6,7 +6,7 @@ from sqlalchemy import Date, bindparam, cast, func, literal_column, select, true
 
 from common import clock
 from common.sepa import bic_from_iban
-from common.database import ListQuery, keyset_page
+from common.database import ListQuery, keyset_page, merchant_list_query
 from common.json_pages import json_page, quoted
 from payments import reason_codes
 from payments.collection import find_payment
@@ -155,18 +155,7 @@ def r_transactions_query(merchant_id, filters):
     params.update((name, filters[name]) for name in ("type", "status", "from_", "to") if filters.get(name))
     if filters.get("reason_code"):
         params["reason_code"] = filters["reason_code"].upper()
-    shape = tuple(params)
-
-    def make(_dialect):
-        conditions = [RTransaction.merchant_id == bindparam("merchant_id")]
-        conditions += [getattr(RTransaction, name) == bindparam(name) for name in ("type", "status", "reason_code")
-                       if name in shape]
-        if "from_" in shape:
-            conditions.append(RTransaction.received_on >= bindparam("from_"))
-        if "to" in shape:
-            conditions.append(RTransaction.received_on <= bindparam("to"))
-        return select(RTransaction).where(*conditions)
-    return ListQuery(("r_transactions", shape), params, make)
+    return merchant_list_query(RTransaction, RTransaction.received_on, params, ("type", "status", "reason_code"))
 
 
 def list_unmatched(session, merchant_id=None, limit=200):

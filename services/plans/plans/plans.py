@@ -23,7 +23,7 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
-from common.database import ListQuery, keyset_page
+from common.database import keyset_page, merchant_list_query
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
 from plans.schemas import InstalmentOut, PlanChangeOut, PlanOut
@@ -172,21 +172,10 @@ def list_plans_json(session, merchant_id, filters):
 
 def plans_query(merchant_id, filters):
     """The list's query (a ListQuery); from/to: the next due date."""
+    equal = ("status", "frequency", "mandate_id", "subscriber_id")
     params = {"merchant_id": merchant_id}
-    params.update((name, filters[name]) for name in ("status", "frequency", "mandate_id", "subscriber_id",
-                                                    "from_", "to") if filters.get(name))
-    shape = tuple(params)
-
-    def make(_dialect):
-        conditions = [Plan.merchant_id == bindparam("merchant_id")]
-        conditions += [getattr(Plan, name) == bindparam(name)
-                       for name in ("status", "frequency", "mandate_id", "subscriber_id") if name in shape]
-        if "from_" in shape:
-            conditions.append(Plan.next_due_date >= bindparam("from_"))
-        if "to" in shape:
-            conditions.append(Plan.next_due_date <= bindparam("to"))
-        return select(Plan).where(*conditions)
-    return ListQuery(("plans", shape), params, make)
+    params.update((name, filters[name]) for name in equal + ("from_", "to") if filters.get(name))
+    return merchant_list_query(Plan, Plan.next_due_date, params, equal)
 
 
 # --- edits and states -------------------------------------------------------
