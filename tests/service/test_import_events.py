@@ -56,16 +56,15 @@ def session(request, infrastructure):
             yield session
         engine.dispose()
         return
-    with infrastructure.database("debito_import_events") as url:
-        engine = make_engine("payments", url)
-        upgrade("payments", engine)
-        with Session(engine) as session:
-            yield session
-        engine.dispose()
+    yield from _postgresql(infrastructure)
 
 
 @pytest.fixture
 def postgresql_session(infrastructure):
+    yield from _postgresql(infrastructure)
+
+
+def _postgresql(infrastructure):
     with infrastructure.database("debito_import_events") as url:
         engine = make_engine("payments", url)
         upgrade("payments", engine)
