@@ -62,18 +62,29 @@ def rabbit_manager(infrastructure):
 
 @pytest.fixture(scope="session")
 def postgres_database(infrastructure):
-    """A PostgreSQL database of the suite's own, dropped at the end."""
+    """A PostgreSQL database of the suite's own, dropped at the end: the service tests'.
+    No cluster runs on it: a running service's outbox relay would publish their events."""
     with infrastructure.database("debito_test") as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def cluster(infrastructure, postgres_database, tmp_path_factory):
+def cluster_database(infrastructure):
+    """The `cluster`'s PostgreSQL database, dropped at the end. Its own: its services run
+    until the session ends, and their outbox relays take every committed event of the
+    database they run on (one taken from a service test's outbox went to the cluster's
+    vhost, and the test waited for it in vain)."""
+    with infrastructure.database("debito_cluster") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def cluster(infrastructure, cluster_database, tmp_path_factory):
     """The five services, the scheduler and the gateway, as `make run` starts
     them, on the real broker (a vhost of their own) and PostgreSQL."""
     from harness.cluster import Cluster
 
-    with Cluster.start(infrastructure, postgres_database, tmp_path_factory.mktemp("cluster")) as running:
+    with Cluster.start(infrastructure, cluster_database, tmp_path_factory.mktemp("cluster")) as running:
         yield running
 
 

@@ -29,7 +29,7 @@ def forget_failed_keys(url):
         engine.dispose()
 
 
-def test_the_api_survives_generated_requests(cluster, postgres_database):
+def test_the_api_survives_generated_requests(cluster, cluster_database):
     merchant = cluster.create_merchant(name="Fuzz & Co")
     headers = {"Authorization": f"Bearer {merchant['api_key']}"}
     schema = schemathesis.openapi.from_url(cluster.url + "/api/v1/openapi.json")
@@ -43,7 +43,7 @@ def test_the_api_survives_generated_requests(cluster, postgres_database):
             case.call_and_validate(headers=headers, timeout=30, excluded_checks=[positive_data_acceptance])
 
         tried += 1
-        forget_failed_keys(postgres_database)  # schemathesis tries wrong keys: the address would be locked out
+        forget_failed_keys(cluster_database)  # schemathesis tries wrong keys: the address would be locked out
         try:
             check()
         except BaseException as error:  # noqa: BLE001 - every operation is tried, then all failures shown
@@ -51,5 +51,5 @@ def test_the_api_survives_generated_requests(cluster, postgres_database):
                 raise
             failures[operation.label] = str(error)[:1500]
     assert tried >= 38
-    forget_failed_keys(postgres_database)
+    forget_failed_keys(cluster_database)
     assert not failures, "\n\n".join(f"{label}:\n{message}" for label, message in failures.items())

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-def failures(cluster, postgres_database):
+def failures(cluster, cluster_database):
     """The gateway's failed_attempts table, emptied after the test (the other tests share the address)."""
-    engine = make_engine("gateway", postgres_database)
+    engine = make_engine("gateway", cluster_database)
     yield engine
     with engine.begin() as connection:
         connection.execute(delete(FailedAttempt))
