@@ -135,17 +135,13 @@ def read_only(session, sql, params):
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        connection.autocommit = False
-    except BaseException:
+            return cursor.fetchall()
+    finally:
         if connection.closed:
             pooled.invalidate()
         else:
             connection.autocommit = False
-        raise
-    finally:
         pooled.close()
-    return rows
 
 
 def page_body(page):

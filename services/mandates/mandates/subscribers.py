@@ -1,4 +1,5 @@
 """Subscribers (debtors): creation and search. Plain functions taking a session."""
+import functools
 import json
 import unicodedata
 
@@ -85,23 +86,26 @@ def list_subscribers(session, merchant_id, filters):
 def get_subscriber_json(session, merchant_id, subscriber_id):
     """get_subscriber as SubscriberDetailOut writes it, as JSON text written by PostgreSQL in one
     statement (common.json_pages): the subscriber's page asks it on every view."""
-    from sqlalchemy import bindparam, text
-
-    from common.json_pages import row_json_sql
-    from mandates.schemas import MandateOut, SubscriberDetailOut, SubscriberOut
+    from common.json_pages import read_only
+    from mandates.schemas import SubscriberDetailOut
 
     if session.get_bind().dialect.name != "postgresql":
         return json.dumps(SubscriberDetailOut().dump(get_subscriber(session, merchant_id, subscriber_id)))
+    found = read_only(session, _subscriber_json_sql(), {"merchant": merchant_id, "subscriber": subscriber_id})
+    if not found:
+        raise NotFound(f"no subscriber {subscriber_id}", {"subscriber_id": "not found"})
+    return found[0][0]
+
+
+@functools.cache
+def _subscriber_json_sql():
+    """get_subscriber_json's statement (psycopg2's %(name)s parameters), written once."""
+    from common.json_pages import row_json_sql
+    from mandates.schemas import MandateOut, SubscriberOut
+
     mandate = row_json_sql(MandateOut, {"has_scan": "t.scan_filename IS NOT NULL"}).removesuffix("::text")
     subscriber = row_json_sql(SubscriberOut, alias="s").removesuffix(")::text")
-    # read-only, one statement: in autocommit, no BEGIN before it nor ROLLBACK after it
-    execute = session.execute if session.in_transaction() else session.connection(
-        execution_options={"isolation_level": "AUTOCOMMIT"}).execute
-    found = execute(text(
-        f"SELECT ({subscriber}, 'mandates', coalesce((SELECT json_agg({mandate} ORDER BY t.id DESC) "
-        "FROM mandates t WHERE t.merchant_id = :merchant AND t.subscriber_id = s.id), '[]'::json)))::text "
-        "FROM subscribers s WHERE s.merchant_id = :merchant AND s.id = :subscriber").bindparams(
-        bindparam("merchant", merchant_id), bindparam("subscriber", subscriber_id))).scalar()
-    if found is None:
-        raise NotFound(f"no subscriber {subscriber_id}", {"subscriber_id": "not found"})
-    return found
+    assert "%" not in mandate + subscriber, "a literal % would need doubling for psycopg2"
+    return (f"SELECT ({subscriber}, 'mandates', coalesce((SELECT json_agg({mandate} ORDER BY t.id DESC) "
+            "FROM mandates t WHERE t.merchant_id = %(merchant)s AND t.subscriber_id = s.id), '[]'::json)))::text "
+            "FROM subscribers s WHERE s.merchant_id = %(merchant)s AND s.id = %(subscriber)s")
