@@ -103,7 +103,8 @@ class MandatesService(DebitoService):
     def list_mandates_json(self, merchant_id, filters=None, gzipped=False):
         """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API;
         in gzip when `gzipped` (json_pages.answer)."""
-        return answer(mandates.list_mandates_json(self.db, merchant_id, load(MandateFiltersIn, filters or {})), gzipped)
+        filters = load(MandateFiltersIn, filters or {})
+        return answer(mandates.list_mandates_json(self.db, merchant_id, filters), gzipped)
 
     @rpc
     def get_mandate(self, merchant_id, mandate_id):

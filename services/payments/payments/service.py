@@ -261,7 +261,8 @@ class PaymentsService(DebitoService):
     def list_payments_json(self, merchant_id, filters=None, gzipped=False):
         """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API;
         in gzip when `gzipped` (json_pages.answer)."""
-        return answer(payments.list_payments_json(self.db, merchant_id, load(PaymentFiltersIn, filters or {})), gzipped)
+        filters = load(PaymentFiltersIn, filters or {})
+        return answer(payments.list_payments_json(self.db, merchant_id, filters), gzipped)
 
     @rpc
     def get_payment(self, merchant_id, payment_id):
