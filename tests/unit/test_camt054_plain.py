@@ -84,6 +84,19 @@ READ = {
     "elements skipped with attributes and empty ones": HEAD + "<Avlbty a='1' b=\"2\"><Dt/></Avlbty>" + TX,
     "an entry inside an entry, not read": HEAD + "<AddtlNtryInf><Ntry/></AddtlNtryInf>",
     "closing tags with spaces": HEAD.replace("</NtryRef>", "</NtryRef >") + TX.replace("</Refs>", "</Refs\n>"),
+    # elements no field is read from, cut down before the match (camt054._collapsed)
+    "read elements inside one not read": HEAD + TX.replace(
+        "<RltdPties>", "<RltdPties><Refs><EndToEndId>X9</EndToEndId></Refs><Amt Ccy='USD'>9.99</Amt>"),
+    "another namespace inside one not read": HEAD + TX.replace(
+        "<Dbtr>", "<Dbtr xmlns='urn:other'><x:Nm xmlns:x='urn:x'>y</x:Nm>"),
+    "deep inside one not read": HEAD + TX.replace("<RltdPties>", "<RltdPties>" + "<X>" * 40 + "</X>" * 40),
+    "each one not read": HEAD.replace("<CdtDbtInd>", "<BkTxCd><Cd>PMNT</Cd></BkTxCd><CdtDbtInd>") + TX.replace(
+        "<RltdPties>", "<BkTxCd><Prtry><Cd>X</Cd></Prtry></BkTxCd><RltdPties>").replace(
+        "<RtrInf>", "<RltdAgts><DbtrAgt/></RltdAgts><RmtInf><Ustrd>a</Ustrd></RmtInf><RltdDts><IntrBkSttlmDt>"
+                    "2027-02-01</IntrBkSttlmDt></RltdDts><RtrInf>") + "<AddtlNtryInf>R</AddtlNtryInf>",
+    "one not read closed with spaces": HEAD + TX.replace("</RltdPties>", "</RltdPties >"),
+    "one not read in the wrong place": HEAD + "<RltdPties><Dbtr/></RltdPties>" + TX,
+    "one not read holding a longer name": HEAD + TX.replace("<RltdPties>", "<RltdPties><RltdPtiesX>a</RltdPtiesX>"),
 }
 # Entries it leaves to parse_camt054 (which may read or refuse them).
 NOT_PLAIN = {
@@ -117,6 +130,9 @@ NOT_PLAIN = {
     "entry read in another namespace": HEAD.replace("<Amt ", "<Amt xmlns='urn:other' ") + TX,
     "deeper than libxml2 reads": HEAD + "<Avlbty>" + "<X>" * 300 + "</X>" * 300 + "</Avlbty>" + TX,
     "nested entry closed": HEAD + "<Avlbty><Ntry></Ntry></Avlbty>",
+    "one not read inside itself": HEAD + TX.replace("<Dbtr>", "<RltdPties><Dbtr/></RltdPties><Dbtr>"),
+    "one not read inside a text read": HEAD + TX.replace(">E1<", ">E<RltdPties/>1<"),
+    "one not read holding a comment": HEAD + TX.replace("<Dbtr>", "<!-- </RltdPties> --><Dbtr>"),
 }
 
 
@@ -181,7 +197,9 @@ SNIPPETS = ["<!-- x -->", "<?p x?>", "<![CDATA[<a>]]>", "<x:Foo xmlns:x='urn:x'/
             "<Refs><EndToEndId>Q</EndToEndId></Refs>", "<Foo xmlns='urn:other'><Amt Ccy='EUR'>9.99</Amt></Foo>",
             "<Chrgs><Amt Ccy='EUR'>0.10</Amt></Chrgs>", "<Cd>MS02</Cd>", "<Dt>2027-01-01</Dt>", "</TxDtls>",
             "<NtryDtls>", "x", "<GrpHdr><MsgId>M9</MsgId></GrpHdr>", "<Btch><NbOfTxs>2</NbOfTxs></Btch>",
-            "<RvslInd>true</RvslInd>", "<CdtDbtInd>CRDT</CdtDbtInd>", "<A>" * 20 + "</A>" * 20]
+            "<RvslInd>true</RvslInd>", "<CdtDbtInd>CRDT</CdtDbtInd>", "<A>" * 20 + "</A>" * 20,
+            "<RltdPties>", "</RltdPties>", "</RltdPties >", "<RltdPties><Amt Ccy='EUR'>7.00</Amt></RltdPties>",
+            "<BkTxCd><Cd>X</Cd></BkTxCd>", "<RmtInf/>", "<Orgtr>", "</Orgtr>"]
 
 
 def mutate(data, rng):
@@ -217,6 +235,17 @@ def test_a_file_larger_than_a_block_reads_alike_whatever_the_block(monkeypatch):
     for block in (1, 7, 100, 4096, 1 << 17):
         monkeypatch.setattr(camt054, "BLOCK", block)
         assert read(camt054.parse_plain, data) == expected
+
+
+def test_markup_in_a_later_block_or_across_two_makes_the_file_not_plain(monkeypatch):
+    data = document(*[PLAIN.replace("E1", f"E{n}") for n in range(50)])
+    at = data.index(b"<RltdPties>", len(data) // 2) + len(b"<RltdPties>")
+    for markup in (b"<!-- x -->", b"<?pi x?>", b"<![CDATA[x]]>"):
+        odd = data[:at] + markup + data[at:]
+        assert read(camt054.parse_camt054, odd)[0] == "read"
+        for block in (at + 1, 1 << 17):  # "<" ends a block, then the whole file in one block
+            monkeypatch.setattr(camt054, "BLOCK", block)
+            assert read(camt054.parse_plain, odd) == ("NotPlain",)
 
 
 # --- the import: a plain file without parse_camt054, a file found not plain late read again -----
@@ -327,7 +356,8 @@ def test_a_file_found_not_plain_after_its_first_chunks_is_imported_once_by_parse
     applied, apply = [], camt054_import._Applier.apply
     monkeypatch.setattr(camt054_import._Applier, "apply",
                         lambda self, transactions: applied.append(len(transactions)) or apply(self, transactions))
-    late = ENTRIES[:-1] + [ENTRIES[-1].replace("RETOUR", "RE<!-- a comment: not plain -->TOUR")]
+    # a character reference in a text read: not plain, found at the last entry
+    late = ENTRIES[:-1] + [ENTRIES[-1].replace("<CdtDbtInd>DBIT", "<CdtDbtInd>DB&#73;T")]
     assert _imported(database, tmp_path, document(*late)) == EXPECTED
     assert len(applied) == 4 + 5  # four entries applied, rolled back, then the five of parse_camt054
 
