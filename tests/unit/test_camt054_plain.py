@@ -237,6 +237,31 @@ def test_a_file_larger_than_a_block_reads_alike_whatever_the_block(monkeypatch):
         assert read(camt054.parse_plain, data) == expected
 
 
+def entries_of(data):
+    """Each <Ntry> of `data` as parse_plain matches it: cut (camt054._collapsed), as text."""
+    text, found, start = data, [], data.find(b"<Ntry>")
+    while start >= 0 and text.find(b"</Ntry>", start) >= 0:
+        end = text.find(b"</Ntry>", start) + len(b"</Ntry>")
+        found.append(camt054._collapsed(text, start, end).decode(errors="replace"))
+        start = text.find(b"<Ntry>", end)
+    return found
+
+
+def test_the_usual_entry_pattern_matches_only_as_the_general_one_does():
+    usual, general = camt054._entry_pattern()
+    rng, matched = random.Random(8), 0
+    base = document(PLAIN, READ["tx charges"], READ["each one not read"], READ["batch of three"])
+    files = [document(entry) for entry in list(READ.values()) + list(NOT_PLAIN.values())]
+    for data in files + [mutate(base, rng) for _ in range(400)]:
+        for entry in entries_of(data):
+            found = usual.fullmatch(entry)
+            if found is not None:
+                matched += 1
+                assert general.fullmatch(entry).group(*camt054._GROUPS) == found.group(*camt054._GROUPS)
+    assert usual.fullmatch(entries_of(document(PLAIN))[0]) is not None
+    assert matched > 300
+
+
 def test_markup_in_a_later_block_or_across_two_makes_the_file_not_plain(monkeypatch):
     data = document(*[PLAIN.replace("E1", f"E{n}") for n in range(50)])
     at = data.index(b"<RltdPties>", len(data) // 2) + len(b"<RltdPties>")

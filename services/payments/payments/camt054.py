@@ -492,10 +492,18 @@ _TEXT = rb"[^<&\r]*"  # a text read: no markup, reference or CR (which XML turns
 
 
 class _Pattern:
-    """Builds _ENTRY: every group name unique."""
+    """Builds _ENTRY: every group name unique. An optional part is written `(?:part|)`, not
+    `(?:part)?`: sre's repeat saves every group's marks at each try, its branch does not.
 
-    def __init__(self):
+    With `skipped` (names of elements no field is read from), the pattern of the usual entry:
+    where the general one skips any element not read at that level, it skips only those
+    named there that are empty or hold a text. Whatever it matches, the general one matches
+    with the same groups (each level skips what the general one would, and stops where the
+    general one goes on to the same part), in about half the time."""
+
+    def __init__(self, skipped=()):
         self.count = 0
+        self.skipped = skipped
 
     def name(self, prefix):
         self.count += 1
@@ -510,6 +518,9 @@ class _Pattern:
 
     def others(self, *read):
         """Elements not read at this level, skipped whole (none named as one read here)."""
+        if self.skipped:
+            names = "|".join(name for name in self.skipped if name not in read).encode()
+            return rb"(?:<(?:" + names + rb")(?:/>|>[^<]*+</" + _NAME + rb"\s*>)\s*)*+"
         names = b"|".join(name.encode() for name in read)
         return rb"(?:(?=<(?!(?:" + names + rb")[\s/>]))" + self.element(_DEPTH) + rb"\s*)*+"
 
@@ -522,18 +533,18 @@ class _Pattern:
         quote = self.name("q").encode()
         ccy = (rb"""\s+Ccy\s*=\s*(?P<""" + quote + rb""">["'])(?P<""" + group.encode() + rb"""_ccy>[^"'<&\s]*)(?P="""
                + quote + rb")")
-        attributes = ccy if currency else rb"(?:" + ccy + rb")?"
+        attributes = ccy if currency else rb"(?:" + ccy + rb"|)"
         return rb"<Amt" + attributes + rb"\s*>(?P<" + group.encode() + rb">" + _TEXT + rb")</Amt\s*>\s*"
 
     def holder(self, name, inner, read):
         """<name> holding `inner` (optional) among elements skipped: at most one of each read."""
-        return (rb"<" + name.encode() + rb">\s*" + self.others(*read) + rb"(?:" + inner + rb")?"
+        return (rb"<" + name.encode() + rb">\s*" + self.others(*read) + rb"(?:" + inner + rb"|)"
                 + self.others(*read) + rb"</" + name.encode() + rb"\s*>\s*")
 
     def sequence(self, name, parts, group=None):
         """<name> with `parts` (optional, in this order, each at most once) among elements skipped."""
         read = [part for part, _ in parts]
-        body = b"".join(rb"(?:" + pattern + rb")?" + self.others(*read) for _, pattern in parts)
+        body = b"".join(rb"(?:" + pattern + rb"|)" + self.others(*read) for _, pattern in parts)
         opening = rb"<" + name.encode() + rb">\s*"
         if group:
             opening = rb"(?P<" + group.encode() + rb">" + opening + rb")"
@@ -548,7 +559,7 @@ class _Pattern:
         record = self.holder("Rcrd", self.amount(group + "_rcrd", currency=False), ["Amt"])
         inner = rb"(?:" + self.amount(group, currency=False) + rb"|" + record + rb")"
         return rb"(?P<" + group.encode() + rb"_n><Chrgs>)\s*" + (
-            self.others("TtlChrgsAndTaxAmt", "Amt", "Rcrd") + rb"(?:" + inner + rb")?"
+            self.others("TtlChrgsAndTaxAmt", "Amt", "Rcrd") + rb"(?:" + inner + rb"|)"
             + self.others("TtlChrgsAndTaxAmt", "Amt", "Rcrd") + rb"</Chrgs\s*>\s*")
 
     def entry(self):
@@ -579,18 +590,24 @@ class _Pattern:
 
     def sequence_body(self, parts):
         read = [part for part, _ in parts]
-        return self.others(*read) + b"".join(rb"(?:" + pattern + rb")?" + self.others(*read) for _, pattern in parts)
+        return self.others(*read) + b"".join(rb"(?:" + pattern + rb"|)" + self.others(*read) for _, pattern in parts)
 
 
+# Elements the usual entry holds that no field is read from, at any level.
+_USUAL_SKIPPED = ("Sts", "AcctSvcrRef", "BkTxCd", "AddtlNtryInf", "AddtlInfInd", "ComssnWvrInd", "Avlbty", "InstrId",
+                  "PmtInfId", "MndtId", "TxId", "MsgId", "ClrSysRef", "RltdPties", "RltdAgts", "Purp", "RmtInf",
+                  "RltdDts", "AddtlTxInf", "Orgtr", "AddtlInf")
 _ENTRY = None
 _ENTRY_LOCK = threading.Lock()
 
 
 def _entry_pattern():
+    """(the usual entry's pattern, the general one), on text (ASCII classes, as on bytes)."""
     global _ENTRY
     with _ENTRY_LOCK:
         if _ENTRY is None:
-            _ENTRY = re.compile(_Pattern().entry())
+            _ENTRY = tuple(re.compile(pattern.entry().decode(), re.ASCII)
+                           for pattern in (_Pattern(_USUAL_SKIPPED), _Pattern()))
     return _ENTRY
 
 
@@ -605,7 +622,7 @@ def _plain_transaction(match, days) -> dict:
     charges at most, no total of them); _Slow (or a conversion's error) where `fast` has one."""
     (amt, amt_ccy, cdi, rvsl, booked, booked_time, valued, valued_time, ref, svcr, tx, batch, chrgs_n, chrgs,
      chrgs_rcrd, tx_amt, tx_amt_ccy, txamt, txamt_ccy, instd, instd_ccy, tx_chrgs_n, tx_chrgs, tx_chrgs_rcrd,
-     e2e, tx_cdi, code, prtry) = (None if value is None else value.decode() for value in match.group(*_GROUPS))
+     e2e, tx_cdi, code, prtry) = match.group(*_GROUPS)
     credit_debit = (cdi or "").strip()
     if credit_debit not in ("CRDT", "DBIT"):
         raise _Slow
@@ -723,7 +740,7 @@ def _root_plain(attributes: bytes) -> str:
 def parse_plain(file, on_message, on_batch):
     """parse_camt054(file, on_message, on_batch) of a plain file (see above); NotPlain
     otherwise, possibly after some batches. `file` is a binary file at its start."""
-    entry_pattern = _entry_pattern()
+    usual, general = _entry_pattern()
     checker = etree.XMLParser(target=_WellFormed(), resolve_entities=False, no_network=True, load_dtd=False,
                               dtd_validation=False, huge_tree=False)
     state = {"data": b"", "eof": False, "body": False}
@@ -802,10 +819,11 @@ def parse_plain(file, on_message, on_batch):
                     raise NotPlain
                 data = state["data"]
                 end = _entry_end(data, tag.end())
-            entry = entry_pattern.fullmatch(_collapsed(data, tag.start(2) - 1, end))
-            if entry is None:
-                raise NotPlain
             try:
+                text = _collapsed(data, tag.start(2) - 1, end).decode()
+                entry = usual.fullmatch(text) or general.fullmatch(text)
+                if entry is None:
+                    raise NotPlain
                 batch.append(_plain_transaction(entry, days))
             except (_Slow, ArithmeticError, ValueError, TypeError):
                 raise NotPlain from None
