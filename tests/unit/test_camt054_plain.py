@@ -420,3 +420,5 @@ def test_the_import_makes_its_ids_as_common_ids_does():
     assert all(shape.fullmatch(i) for i in made) and len(set(made)) == len(made)
     assert before[:12] <= made[0][:12] <= made[-1][:12] <= after[:12]  # the milliseconds' head
     assert len({i[12:] for i in made}) == len(made)  # 60 random bits each
+    assert all(len({i[at] for i in made}) == 32 for at in range(12, 24))  # every digit, at every place
+    assert IdMaker(batch=3).new("LE") and len({IdMaker(batch=3).new("LE") for _ in range(10)}) == 10
