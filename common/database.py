@@ -106,6 +106,15 @@ def _green_psycopg():
         patch_psycopg()
 
 
+def transaction_rows(session, sql, params):
+    """The rows of one statement (SQL text with %(name)s parameters, psycopg2's style) run on
+    the session's connection, in its transaction, as psycopg2's tuples: no SQLAlchemy
+    statement or row is built (PostgreSQL)."""
+    with session.connection().connection.dbapi_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def copy_in(connection, table, columns, file, options="(FORMAT csv)"):
     """`COPY table (columns) FROM STDIN WITH options` from `file` (text or binary), in the
     connection's transaction. psycopg2 refuses COPY while psycogreen's wait callback is set,

@@ -16,7 +16,7 @@ from sqlalchemy import Integer, bindparam, literal_column, select, table
 from marshmallow import fields
 
 from common.schemas import Instant, list_dumper
-from common.database import keyset_page
+from common.database import keyset_page, transaction_rows
 
 
 def instant_sql(column):
@@ -126,9 +126,7 @@ def read_only(session, sql, params):
     pooled connection in autocommit: psycopg2 sends no BEGIN before it nor ROLLBACK after
     it, two round trips fewer. A connection found dropped is not given back to the pool."""
     if session.in_transaction():
-        with session.connection().connection.dbapi_connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return transaction_rows(session, sql, params)
     pooled = session.get_bind().raw_connection()
     connection = pooled.driver_connection
     try:

@@ -475,7 +475,7 @@ def _text(found) -> str | None:
 # every oddity and on random mutations).
 #
 # Before the match, the elements an entry holds that no field is read from and that are most
-# of its bytes (the parties, the agents, the bank's codes...: _COLLAPSED) are cut down to an
+# of its bytes (the parties, the agents, the bank's codes...: _COLLAPSED_NAMES) are cut down to an
 # empty element (_collapsed): the expression then steps over a third of the bytes and elements.
 
 class NotPlain(Exception):
@@ -593,10 +593,14 @@ class _Pattern:
         return self.others(*read) + b"".join(rb"(?:" + pattern + rb"|)" + self.others(*read) for _, pattern in parts)
 
 
-# Elements the usual entry holds that no field is read from, at any level.
-_USUAL_SKIPPED = ("Sts", "AcctSvcrRef", "BkTxCd", "AddtlNtryInf", "AddtlInfInd", "ComssnWvrInd", "Avlbty", "InstrId",
-                  "PmtInfId", "MndtId", "TxId", "MsgId", "ClrSysRef", "RltdPties", "RltdAgts", "Purp", "RmtInf",
-                  "RltdDts", "AddtlTxInf", "Orgtr", "AddtlInf")
+# Elements of an entry or of its TxDtls no field is read from (named on no path of _FIELDS, at
+# any depth) that are most of its bytes: cut to an empty element before the match
+# (_collapsed), looked for in the schema's order (BkTxCd is the entry's, then the TxDtls').
+_COLLAPSED_NAMES = ("BkTxCd", "BkTxCd", "RltdPties", "RltdAgts", "RmtInf", "RltdDts", "Orgtr", "AddtlNtryInf")
+# Elements the usual entry holds that no field is read from, at any level: those cut, and leaves.
+_USUAL_SKIPPED = tuple(dict.fromkeys(_COLLAPSED_NAMES)) + (
+    "Sts", "AcctSvcrRef", "AddtlInfInd", "ComssnWvrInd", "Avlbty", "InstrId", "PmtInfId", "MndtId", "TxId", "MsgId",
+    "ClrSysRef", "Purp", "AddtlTxInf", "AddtlInf")
 _ENTRY = None
 _ENTRY_LOCK = threading.Lock()
 
@@ -676,10 +680,9 @@ _TAG = re.compile(rb"([^<]*)<(/?)(" + _NAME + rb")(" + _ATTRIBUTES + rb")(/?)>")
 _SPACE = re.compile(rb"\s*")
 _ENTRY_END = re.compile(rb"</Ntry\s*>")
 _MARKUP = re.compile(rb"<[!?]")  # a comment, CDATA, processing instruction or declaration
-# Elements of an entry or of its TxDtls no field is read from (named on no path of _FIELDS, at
-# any depth), in the schema's order: (opening tag, start of the closing one, its length, empty).
-_COLLAPSED = tuple((b"<" + name + b">", b"</" + name, len(name) + 2, b"<" + name + b"/>") for name in (
-    b"BkTxCd", b"BkTxCd", b"RltdPties", b"RltdAgts", b"RmtInf", b"RltdDts", b"Orgtr", b"AddtlNtryInf"))
+# _COLLAPSED_NAMES as (opening tag, start of the closing one, its length, empty element)
+_COLLAPSED = tuple((b"<" + name + b">", b"</" + name, len(name) + 2, b"<" + name + b"/>")
+                   for name in (name.encode() for name in _COLLAPSED_NAMES))
 
 
 def _collapsed(data: bytes, start: int, end: int) -> bytes:

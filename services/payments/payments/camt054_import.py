@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
 from common import clock
-from common.database import copy_in
+from common.database import copy_in, transaction_rows
 from common.ids import IdMaker, new_id
 from payments import ledger, reason_codes
 from payments.events import ImportEvents
@@ -77,10 +77,8 @@ def _locked_rows(session, end_to_end_ids):
     postgresql, keys, rows = _postgresql(session), tuple(Payment.__table__.columns.keys()), []
     table = Payment.__table__
     if postgresql:  # psycopg2's tuples: SQLAlchemy's rows cost as much as PostgreSQL's work here
-        with session.connection().connection.dbapi_connection.cursor() as cursor:
-            for start in range(0, len(wanted), MATCH_CHUNK):
-                cursor.execute(_locked_rows_sql(), {"ids": wanted[start:start + MATCH_CHUNK]})
-                rows += cursor.fetchall()
+        for start in range(0, len(wanted), MATCH_CHUNK):
+            rows += transaction_rows(session, _locked_rows_sql(), {"ids": wanted[start:start + MATCH_CHUNK]})
         return keys, rows
     for start in range(0, len(wanted), MATCH_CHUNK):
         chunk = wanted[start:start + MATCH_CHUNK]
