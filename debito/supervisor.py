@@ -16,7 +16,6 @@ from common.config import ROOT, SERVICES, service_config_path
 
 log = logging.getLogger("debito.supervisor")
 PYTHON = sys.executable
-NAMEKO = os.path.join(os.path.dirname(PYTHON), "nameko")
 
 
 @dataclass
@@ -30,17 +29,21 @@ class Child:
     stopped: bool = field(default=False)
 
 
+def nameko_argv(config, service):
+    """One nameko service in the foreground, as `nameko run --config` runs it but stopping within
+    10 s of SIGTERM even when its broker is gone (debito/service_runner.py)."""
+    return [PYTHON, "-m", "debito.service_runner", "--config", str(config), service]
+
+
 def service_argv(service):
     class_name = service.capitalize() + "Service"
-    return [NAMEKO, "run", "--config", str(service_config_path(service)),
-            f"{service}.service:{class_name}"]
+    return nameko_argv(service_config_path(service), f"{service}.service:{class_name}")
 
 
 def cluster_children(with_gateway=True, with_scheduler=True, with_sandbox_bank=True):
     children = [Child(name, service_argv(name)) for name in SERVICES]
     if with_scheduler:
-        children.append(Child("scheduler", [NAMEKO, "run", "--config",
-                                            str(ROOT / "deploy" / "scheduler.yml"), "debito.scheduler:Scheduler"]))
+        children.append(Child("scheduler", nameko_argv(ROOT / "deploy" / "scheduler.yml", "debito.scheduler:Scheduler")))
     if with_sandbox_bank:
         # Answers the outbox for today every SANDBOX_BANK_INTERVAL seconds (spec §4).
         children.append(Child("sandbox-bank", [PYTHON, "-m", "sandbox_bank"]))
