@@ -183,15 +183,15 @@ def run():
         stale.unlink()
     supervisor = Supervisor(cluster_children())
     empty = _no_merchant_yet()
-    supervisor.start()
-    threading.Thread(target=_after_start, args=(empty,), daemon=True).start()
-    host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
-    base = env("PUBLIC_URL") or f"http://{host}:{port}"
-    click.echo(f"\nDebito is starting:\n  dashboard  {base}/\n  API        {base}/api/v1/"
-               f"  (OpenAPI: {base}/api/v1/openapi.json)\n  health     {base}/healthz\n"
-               "Press Ctrl-C to stop.\n")
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)  # from the first child on: SIGTERM stops them all
     try:
+        supervisor.start()
+        threading.Thread(target=_after_start, args=(empty,), daemon=True).start()
+        host, port = env("GATEWAY_HOST", "127.0.0.1"), env("GATEWAY_PORT", "8000")
+        base = env("PUBLIC_URL") or f"http://{host}:{port}"
+        click.echo(f"\nDebito is starting:\n  dashboard  {base}/\n  API        {base}/api/v1/"
+                   f"  (OpenAPI: {base}/api/v1/openapi.json)\n  health     {base}/healthz\n"
+                   "Press Ctrl-C to stop.\n")
         supervisor.watch()
     except KeyboardInterrupt:
         click.echo("stopping…")
@@ -235,9 +235,13 @@ def _after_start(empty, attempts=30):
 def _first_run_demo():
     log = logging.getLogger("debito")
     log.info("empty database: making a demo merchant with its history (DEBITO_DEMO=0 to skip)")
+    from debito.supervisor import end_with_this_process
+
+    # ended with `debito run`, even killed: it runs in this thread, which waits for it
     result = subprocess.run(
         [sys.executable, "-m", "debito", "demo", "--subscribers", env("DEMO_SUBSCRIBERS", "300"),
-         "--months", env("DEMO_MONTHS", "6")], capture_output=True, text=True)
+         "--months", env("DEMO_MONTHS", "6")], capture_output=True, text=True,
+        preexec_fn=end_with_this_process())
     if result.returncode != 0:
         log.error("the demo could not be made: %s", result.stderr.strip().splitlines()[-1:])
         return

@@ -53,9 +53,12 @@ def cluster_children(with_gateway=True, with_scheduler=True, with_sandbox_bank=T
 
 
 class Supervisor:
-    def __init__(self, children, env=None, log_dir=None, steady_after=30):
+    def __init__(self, children, env=None, log_dir=None, steady_after=30, popen=None):
         """A child that dies within `steady_after` seconds of its start waits twice as long
-        as the last time before its restart (1 s, 2 s, … 30 s); after that, 1 s."""
+        as the last time before its restart (1 s, 2 s, … 30 s); after that, 1 s. `popen`
+        starts each child (default subprocess.Popen): a test harness gives its own, so that a
+        child restarted during a test stays owned by whoever made the supervisor."""
+        self.popen = popen
         self.children = {child.name: child for child in children}
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir
@@ -66,9 +69,9 @@ class Supervisor:
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
             output = open(os.path.join(self.log_dir, f"{child.name}.log"), "ab")
-        child.process = subprocess.Popen(child.argv, env=self.env, cwd=ROOT, stdout=output,
-                                         stderr=subprocess.STDOUT if output else None,
-                                         preexec_fn=_end_with_parent if sys.platform == "linux" else None)
+        popen = self.popen or subprocess.Popen
+        child.process = popen(child.argv, env=self.env, cwd=ROOT, stdout=output,
+                              stderr=subprocess.STDOUT if output else None, preexec_fn=end_with_this_process())
         if output:
             output.close()  # the child has its own descriptor now
         child.started_at = time.monotonic()
@@ -123,9 +126,25 @@ class Supervisor:
             time.sleep(interval)
 
 
-def _end_with_parent():
-    """In the child, before exec: SIGTERM when the thread that started it ends (prctl PR_SET_PDEATHSIG)."""
+def end_with_this_process():
+    """A `preexec_fn` for a child that must not outlive the process starting it (None off Linux):
+    in the child, before exec, SIGTERM when the thread that started it ends (prctl
+    PR_SET_PDEATHSIG). A parent that died between the fork and the prctl sends no signal: the
+    child sees it has another parent already and exits at once."""
+    if sys.platform != "linux":
+        return None
+    parent = os.getpid()
+
+    def end_with_parent():
+        end_with(parent)
+
+    return end_with_parent
+
+
+def end_with(parent):
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent is gone already: nobody will send the signal
+        os._exit(1)
 
 
 def _terminate(processes, sig, timeout):

@@ -105,3 +105,78 @@ def test_the_children_end_when_the_supervisor_is_killed(tmp_path):
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the child outlived its supervisor")
+
+
+def gone(pid):
+    """The process ended (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+SUPERVISOR_KILLED_WHILE_STARTING = """
+import subprocess, sys
+from debito.supervisor import Child, Supervisor
+
+def announced(*args, **kwargs):
+    process = subprocess.Popen(*args, **kwargs)
+    print(process.pid, flush=True)
+    return process
+
+sleepers = [Child(f"sleeper{i}", [sys.executable, "-c", "import time; time.sleep(300)"]) for i in range(40)]
+Supervisor(sleepers, popen=announced).start()
+"""
+
+
+def test_the_children_end_when_the_supervisor_is_killed_while_starting_them():
+    """Killed by SIGKILL after its first child and before its last: every child it started ends."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR_KILLED_WHILE_STARTING], stdout=subprocess.PIPE,
+                                  text=True, cwd=Path(__file__).resolve().parents[2])
+    children = [int(supervisor.stdout.readline())]
+    supervisor.kill()
+    children += [int(line) for line in supervisor.stdout]  # those started before the kill landed
+    supervisor.wait()
+    supervisor.stdout.close()
+    assert 1 <= len(children) < 40
+    try:
+        assert wait_for(lambda: all(gone(pid) for pid in children), timeout=10), \
+            f"children outlived their supervisor: {[pid for pid in children if not gone(pid)]}"
+    finally:
+        for pid in children:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+PARENT_DIES_BEFORE_PRCTL = """
+import os, sys, time
+from debito.supervisor import end_with
+
+parent = os.getpid()
+if os.fork() == 0:  # the child, as between Popen's fork and its preexec_fn
+    with open(sys.argv[1], "w") as out:
+        out.write(str(os.getpid()))
+    while os.getppid() == parent:  # the parent dies first: the race made certain
+        time.sleep(0.01)
+    end_with(parent)  # what the supervisor's preexec_fn runs
+    with open(sys.argv[2], "w") as out:
+        out.write("outlived its parent")
+    time.sleep(30)
+os._exit(0)
+"""
+
+
+def test_a_child_whose_supervisor_died_before_its_prctl_exits_at_once(tmp_path):
+    """PR_SET_PDEATHSIG set after the parent's death sends nothing: the child must notice."""
+    started, survived = tmp_path / "started", tmp_path / "survived"
+    subprocess.run([sys.executable, "-c", PARENT_DIES_BEFORE_PRCTL, str(started), str(survived)],
+                   cwd=Path(__file__).resolve().parents[2], check=True, timeout=30)
+    assert wait_for(lambda: started.exists() and started.read_text())
+    child = int(started.read_text())
+    try:
+        assert wait_for(lambda: gone(child) or survived.exists(), timeout=10)
+        assert not survived.exists()
+    finally:
+        if not gone(child):
+            os.kill(child, signal.SIGKILL)
