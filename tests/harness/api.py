@@ -1,7 +1,8 @@
 """API steps shared by cluster and browser tests."""
 import time
 import uuid
-from datetime import date, timedelta
+
+from harness.days import days_ago
 
 DEBTOR_IBAN = "DE89370400440532013000"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -17,7 +18,7 @@ def import_mandate(api, **overrides):
                        "email": "emilie@example.test", "phone": "+33612345678",
                        "address": "3 rue des Lilas, 69001 Lyon"},
         "iban": DEBTOR_IBAN, "signature_method": "paper",
-        "signed_at": (date.today() - timedelta(days=3)).isoformat(), "signed_place": "Lyon",
+        "signed_at": days_ago(3).isoformat(), "signed_place": "Lyon",
     }
     body.update(overrides)
     response = api.post("/mandates", json=body)

@@ -2,7 +2,6 @@
 mandate fetched over RPC, and a revoked mandate cancels its plans once even
 when the event is delivered twice."""
 import uuid
-from datetime import date, timedelta
 
 import pytest
 from nameko.events import event_handler
@@ -13,6 +12,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from common.database import make_engine
 from common.errors import Conflict
 from common.migrations import upgrade
+from harness.days import business_day_ahead, days_ahead
 from plans.service import PlansService
 
 
@@ -51,7 +51,7 @@ def call(container, method, *args):
 
 def payload(mandate_id):
     return {"mandate_id": mandate_id, "label": "Yoga", "amount": 2990, "frequency": "monthly",
-            "start_date": (date.today() + timedelta(days=30)).isoformat(), "count": 3}
+            "start_date": days_ahead(30).isoformat(), "count": 3}
 
 
 def test_revocation_delivered_twice_cancels_the_plan_once(containers, rabbit_config):
@@ -85,7 +85,7 @@ def test_due_instalments_over_rpc_issues_each_instalment_once(containers):
     service, _ = containers
     merchant = "ME" + uuid.uuid4().hex[:20].upper()
     plan = call(service, "create_plan", merchant, payload("MD1"))
-    as_of = (date.today() + timedelta(days=200)).isoformat()
+    as_of = days_ahead(200).isoformat()
     mine = [i for i in call(service, "due_instalments", as_of) if i["plan_id"] == plan["id"]]
     assert [(i["key"], i["is_last"]) for i in mine] == [
         (f"{plan['id']}:1", False), (f"{plan['id']}:2", False), (f"{plan['id']}:3", True)]
@@ -105,7 +105,7 @@ def test_a_one_off_payment_delivered_again_with_its_key_is_one_plan(containers):
     service, _ = containers
     merchant = "ME" + uuid.uuid4().hex[:20].upper()
     one_off = {"mandate_id": "MD1", "label": "Stage", "amount": 4500,
-               "due_date": (date.today() + timedelta(days=20)).isoformat()}
+               "due_date": business_day_ahead(20).isoformat()}
     first = call(service, "create_one_off", merchant, one_off, None, "KEY-1")
     assert call(service, "create_one_off", merchant, one_off, None, "KEY-1") == first
     assert call(service, "create_plan", merchant, payload("MD1"), None, "KEY-1") == first  # same key, same method
