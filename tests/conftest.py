@@ -25,6 +25,9 @@ from harness.infrastructure import Infrastructure  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+# Every process a test starts is ended with it; none outlives the run (harness/processes.py).
+pytest_plugins = ["harness.processes"]
+
 
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true", help="also run the long reliability tests (marked slow)")

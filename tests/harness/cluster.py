@@ -12,6 +12,7 @@ import requests
 
 from debito.supervisor import Supervisor, cluster_children
 from harness.ports import free_port
+from harness.processes import starter
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBITO = str(Path(sys.executable).parent / "debito")
@@ -37,8 +38,9 @@ class Cluster:
                        # tests walk the clock with `collect --as-of`: no import nor daily cycle at real-time
                        # ticks (the scheduler's cycle of today would expire a test's old mandates meanwhile)
                        INBOX_INTERVAL="3600", SCHEDULER_INTERVAL="3600", SANDBOX_BANK_INTERVAL="0")
-            subprocess.run([DEBITO, "migrate"], env=env, check=True, capture_output=True)
-            supervisor = Supervisor(cluster_children(), env=env, log_dir=str(workdir / "logs"))
+            subprocess.run([DEBITO, "migrate"], env=env, check=True, capture_output=True, timeout=300)
+            # its children are the starter's (a session fixture's: the session's), restarted ones too
+            supervisor = Supervisor(cluster_children(), env=env, log_dir=str(workdir / "logs"), popen=starter())
             cluster = cls(env, supervisor, workdir / "logs")
             supervisor.start()
             try:
@@ -51,7 +53,8 @@ class Cluster:
         response = requests.get(self.url + "/healthz", timeout=10)
         return response.status_code, response.json()
 
-    def wait_healthy(self, timeout=60):
+    def wait_healthy(self, timeout=180):
+        """Until /healthz answers 200 (a busy 2-core machine takes several times what an idle one does)."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -62,7 +65,8 @@ class Cluster:
             except requests.RequestException as error:
                 last = repr(error)
             time.sleep(0.5)
-        raise AssertionError(f"cluster not healthy after {timeout}s: {last}\n{self.logs()}")
+        raise AssertionError(f"waited {timeout}s for {self.url}/healthz to answer 200; last answer: {last}\n"
+                             f"{self.logs()}")
 
     @contextmanager
     def clock_at(self, moment):

@@ -24,7 +24,8 @@ def wait_for_consumers(infrastructure, amqp, replicas, timeout=90):
         if all(counts[name] >= count for name, count in replicas.items()):
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"replicas not all up: {counts}")
+            raise AssertionError(f"waited {timeout}s for consumers on the RPC queues {replicas}; "
+                                 f"they have {counts}")
         time.sleep(0.5)
 
 

@@ -43,7 +43,11 @@ def smtp_server(tmp_path, user=None, password=None):
         yield port, mailbox.Maildir(str(maildir), create=True)
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

@@ -128,7 +128,11 @@ def twilio_fake():
         yield TwilioFake(f"http://127.0.0.1:{port}")
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":
