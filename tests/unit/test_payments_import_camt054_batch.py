@@ -316,3 +316,45 @@ def test_a_file_refused_after_its_first_chunks_were_applied_leaves_nothing(sessi
         assert session.scalars(select(table)).all() == []
     assert {key: session.get(Payment, payment_id).status for key, payment_id in ids.items()} == {
         key: status for key, (_, status, _) in PAYMENTS.items()}
+
+
+def test_a_pending_credit_changes_nothing_and_the_payment_is_paid_once_the_bank_books_it(session, ids, tmp_path):
+    """The sandbox bank credits FR7630006000010000000080371 PDNG on the due date, BOOK a
+    business day later (spec §4): the payment is paid on the second notification only."""
+    from common.calendar import add_business_days
+    from payments.iso20022.pain008 import build_pain008_file
+    from sandbox_bank.bank import PENDING_FIRST, run
+
+    payment = session.get(Payment, ids["credited"])
+    due, outbox, inbox, state = payment.due_date, tmp_path / "outbox", tmp_path / "inbox", tmp_path / "bank.json"
+    outbox.mkdir()
+    debit = {"end_to_end_id": payment.end_to_end_id, "amount": payment.amount, "mandate_reference": "DBT-MD1",
+             "mandate_signed_on": date(2026, 12, 1), "debtor_name": "Jeanne Martin", "debtor_iban": PENDING_FIRST,
+             "debtor_bic": None, "remittance": "Yoga", "amendment": None}
+    build_pain008_file(outbox / "pain008-BFOUT1.xml", message_id="BFOUT1", created_at=datetime.fromisoformat(CLOCK),
+                       creditor={"name": "Creditor", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP",
+                                 "creditor_id": "FR72ZZZ123456"},
+                       batches=[{"payment_info_id": "BFOUT1-1", "due_date": due, "sequence_type": "RCUR",
+                                 "count": 1, "total": payment.amount, "debits": [debit]}],
+                       totals=(1, payment.amount))
+
+    run(due, outbox, inbox, state)
+    pending = import_inbox(session, inbox, due)
+    assert len(pending.files) == 1 and pending.paid == [] and pending.rejected == []
+    [kept] = pending.unmatched
+    assert (kept.merchant_id, kept.end_to_end_id, kept.amount) == (A, payment.end_to_end_id, payment.amount)
+    assert json.loads(kept.details)["reason"] == "entry PDNG: not booked, no money moved yet"
+    assert json.loads(kept.details)["entry"]["status"] == "PDNG"
+    session.expire_all()
+    assert session.get(Payment, ids["credited"]).status == "submitted"
+    assert session.scalars(select(LedgerEntry)).all() == []
+
+    booked_on = add_business_days(due, 1)
+    assert run(booked_on, outbox, inbox, state)["credited"] == 1
+    booked = import_inbox(session, inbox, booked_on)
+    assert [json.loads(u.details)["reason"] for u in booked.unmatched] == [] and booked.failed == []
+    assert [p.id for p in booked.paid] == [ids["credited"]]
+    session.expire_all()
+    assert session.get(Payment, ids["credited"]).status == "paid"
+    assert [(e.code, e.amount, e.date) for e in session.scalars(select(LedgerEntry))] == [
+        ("SDD", payment.amount, booked_on)]
