@@ -72,7 +72,7 @@ FIGURES = {
     "statement_csv_vs_copy": _statement,
     "api_p95_vs_ping": _module("api_p95_vs_ping"),
     "collection_vs_kombu": _module("collection_vs_kombu"),
-    "camt054_import_vs_parse": _own_process("camt054_import_vs_parse"),
+    "camt054_import_vs_floor": _own_process("camt054_import_vs_floor"),
 }
 
 

@@ -225,7 +225,7 @@ def benchmark(count=100_000, database_url=DEFAULT_URL, output=DEFAULT_OUTPUT, ke
     """Run the whole comparison; returns the figures (also written to `output`).
     The files are written in a temporary directory; `keep_dir` keeps a copy of both."""
     from common.calendar import previous_business_day
-    from payments import xsd
+    from payments.iso20022 import xsd
 
     xsd.schema("pain.008.001.02")  # compiled once per process (a service's steady state), not timed
 

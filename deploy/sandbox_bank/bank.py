@@ -45,6 +45,8 @@ AFTER_CREDIT = {
 }
 # Rejected AM04 the first time its mandate is seen, credited on a replay.
 FIRST_ATTEMPT_REJECT = ("FR7630006000010000000070186", "AM04")
+# Credited with booking status PDNG on the due date, BOOK one business day later.
+PENDING_FIRST = "FR7630006000010000000080371"
 
 # ISO bank transaction codes (domain, family, sub-family).
 SEPA_DIRECT_DEBIT = ("PMNT", "IDDT", "ESDD")
@@ -229,7 +231,7 @@ def _mark_finished_files(debits, payouts, state):
 
 def decide(as_of: date, debits, payouts, state) -> dict:
     """What to answer for `as_of`; records every answer in `state`."""
-    answers = {"rejected": [], "credited": [], "returned": [], "refunded": [], "payouts_paid": []}
+    answers = {"rejected": [], "pending": [], "credited": [], "returned": [], "refunded": [], "payouts_paid": []}
     seen = set(state["mandates_seen"])
     # Oldest first: the first attempt of a mandate is the one the bank rejects.
     for debit in sorted(debits, key=lambda d: (d.due, d.file, d.end_to_end_id)):
@@ -250,11 +252,19 @@ def decide(as_of: date, debits, payouts, state) -> dict:
                 record["follow_up"] = {"kind": kind, "code": reason,
                                        "on": add_business_days(debit.due, days).isoformat(),
                                        "answered_on": None}
-            answers["credited"].append(record)
+            if debit.debtor_iban == PENDING_FIRST:
+                record["booking"] = {"on": add_business_days(debit.due, 1).isoformat(), "answered_on": None}
+                answers["pending"].append(record)
+            else:
+                answers["credited"].append(record)
         state["transactions"][debit.key] = record
     state["mandates_seen"] = sorted(seen)
 
     for record in state["transactions"].values():
+        booking = record.get("booking")
+        if booking and not booking["answered_on"] and date.fromisoformat(booking["on"]) <= as_of:
+            booking["answered_on"] = as_of.isoformat()
+            answers["credited"].append(record)
         follow_up = record.get("follow_up")
         if follow_up and not follow_up["answered_on"] and date.fromisoformat(follow_up["on"]) <= as_of:
             follow_up["answered_on"] = as_of.isoformat()
@@ -291,6 +301,9 @@ def write_answers(as_of: date, answers: dict, inbox: Path, state: dict) -> list:
         by_file.setdefault(record["msg_id"], []).append(record)
     for original_msg_id, records in by_file.items():
         documents.append(("pain.002", lambda msg_id, r=records: build_pain002(msg_id, as_of, r)))
+    if answers["pending"]:
+        entries = [{**_credit_entry(r), "status": "PDNG"} for r in answers["pending"]]
+        documents.append(("camt.054", lambda msg_id, e=entries: build_camt054(msg_id, as_of, e)))
     if answers["credited"]:
         entries = [_credit_entry(r) for r in answers["credited"]]
         documents.append(("camt.054", lambda msg_id, e=entries: build_camt054(msg_id, as_of, e)))
@@ -315,9 +328,9 @@ def write_answers(as_of: date, answers: dict, inbox: Path, state: dict) -> list:
 
 
 def _credit_entry(record):
-    due = record["due"]
+    booked = record["booking"]["on"] if record.get("booking") else record["due"]
     return {"account": record["creditor_iban"], "amount": record["amount"], "direction": "CRDT",
-            "reversal": False, "booked": due, "code": SEPA_DIRECT_DEBIT, "refs": record,
+            "reversal": False, "booked": booked, "code": SEPA_DIRECT_DEBIT, "refs": record,
             "related": ("Dbtr", record["debtor_name"], record["debtor_iban"]), "return_code": None}
 
 
@@ -420,8 +433,9 @@ def _entry(notification, entry, reference):
     _sub(ntry, "CdtDbtInd", entry["direction"])
     if entry["reversal"]:
         _sub(ntry, "RvslInd", "true")
-    _sub(ntry, "Sts", "BOOK")
-    _sub(_sub(ntry, "BookgDt"), "Dt", entry["booked"])
+    _sub(ntry, "Sts", entry.get("status", "BOOK"))
+    if entry.get("status", "BOOK") == "BOOK":  # a pending entry is not booked yet
+        _sub(_sub(ntry, "BookgDt"), "Dt", entry["booked"])
     _sub(_sub(ntry, "ValDt"), "Dt", entry["booked"])
     _sub(ntry, "AcctSvcrRef", reference)
     _bank_transaction_code(ntry, entry["code"])

@@ -127,7 +127,7 @@ def test_bank_import_keeps_what_it_cannot_book_and_sets_aside_what_it_cannot_rea
 
 
 def test_a_monthly_plan_is_walked_through_its_months_to_completion(bank_cluster):
-    from payments import xsd
+    from payments.iso20022 import xsd
 
     cluster = bank_cluster
     merchant = cluster.create_merchant(name="Conservatoire Ravel")

@@ -52,10 +52,9 @@ def _entry(payment_id, cents, code):
 
 @pytest.fixture
 def service(container_factory, rabbit_config, infrastructure, tmp_path, monkeypatch):
-    from payments import camt054_import
+    from payments import inbox
 
-    monkeypatch.setattr(camt054_import, "CHUNK", 40)  # many chunks, their writes in a green thread
-    monkeypatch.setattr(camt054_import, "FIRST_CHUNK", 10)
+    monkeypatch.setattr(inbox, "CHUNK", 40)  # many chunks
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     monkeypatch.setenv("BANK_INBOX", str(inbox))

@@ -17,6 +17,7 @@ from common.database import make_engine
 from common.migrations import upgrade
 from common.outbox import Staged, row
 from payments import collection, events
+from payments.inbox import import_inbox
 from payments.models import Base, Creditor, Payment, RTransaction, outbox_events
 
 A, B = "MEA" + "0" * 20, "MEB" + "0" * 20
@@ -113,8 +114,7 @@ def _hostile(payment, n):
     return payment
 
 
-@pytest.mark.parametrize("built", ["while applied", "at the announce"])
-def test_the_import_s_json_text_is_what_the_python_builders_make_in_batches_per_merchant(session, built):
+def test_the_import_s_json_text_is_what_the_python_builders_make_in_batches_per_merchant(session):
     paid = [_payment(n, A if n % 4 else B, "paid") for n in range(1, 12)]
     rejected = [_payment(n, A if n % 3 else B, "rejected") for n in range(20, 31)]
     _hostile(paid[8], 9)
@@ -129,15 +129,14 @@ def test_the_import_s_json_text_is_what_the_python_builders_make_in_batches_per_
                                                          status="paid", end_to_end_id="PO1E2E",
                                                          paid_on=date(2030, 1, 8), paid_at=MOMENT, sent_at=None,
                                                          created_at=MOMENT)])
-    if built == "while applied":  # as camt054_import._Applier does: noted as decided, built chunk by chunk
-        part.events = events.ImportEvents()
-        for start in range(0, 11, 4):  # chunks of 4: plain ones and ones with texts to escape
-            for payment in paid[start:start + 4]:
-                part.events.paid(payment)
-            for payment, r_transaction in zip(rejected[start:start + 4], r_transactions[start:start + 4]):
-                part.events.r_transaction(r_transaction, payment)
-                part.events.rejected(payment)
-            part.events.build()
+    part.events = events.ImportEvents()  # as the inbox does: noted as decided, built chunk by chunk
+    for start in range(0, 11, 4):  # chunks of 4: plain ones and ones with texts to escape
+        for payment in paid[start:start + 4]:
+            part.events.paid(payment)
+        for payment, r_transaction in zip(rejected[start:start + 4], r_transactions[start:start + 4]):
+            part.events.r_transaction(r_transaction, payment)
+            part.events.rejected(payment)
+        part.events.build()
     events.announce_import(_dispatch(session), session, part, 4)
     session.commit()
 
@@ -201,7 +200,7 @@ def test_a_payment_paid_then_returned_in_one_file_is_paid_in_its_paid_event(sess
     (inbox / "camt.xml").write_text(_camt054(("E2E1", "CRDT"), ("E2E1", "DBIT", "AM04"), ("E2E2", "CRDT")),
                                     encoding="utf-8")
     dispatch = _dispatch(session)
-    report = collection.import_inbox(session, inbox, date(2030, 1, 8),
+    report = import_inbox(session, inbox, date(2030, 1, 8),
                                      announce=lambda part: events.announce_import(dispatch, session, part, 1000))
     assert report.failed == [] and len(report.files) == 1
 
@@ -220,7 +219,7 @@ def test_a_payment_paid_then_returned_in_one_file_is_paid_in_its_paid_event(sess
 
 
 def test_an_import_without_payments_stages_nothing(session):
-    events.announce_import(_dispatch(session), session, SimpleNamespace(paid=[], rejected=[], r_transactions=[],
+    events.announce_import(_dispatch(session), session, SimpleNamespace(paid=[], rejected=[], r_transactions=[], events=events.ImportEvents(),
                                                                         payouts_paid=[]), 1000)
     session.commit()
     assert session.execute(select(outbox_events)).all() == []

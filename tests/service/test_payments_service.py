@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from common.database import make_engine
 from common.errors import Conflict, Invalid
 from common.migrations import upgrade
-from payments import xsd
+from payments.iso20022 import xsd
 from payments.service import PaymentsService
 
 AS_OF = date(2030, 1, 7)  # a Monday: debits due Tuesday 8 January leave today (D-1)

@@ -10,7 +10,7 @@ from lxml import etree
 pytest.importorskip("sepaxml", reason="sepaxml is not installed: pip install -e '.[bench]'")
 
 from bench import pain008_vs_sepaxml as bench  # noqa: E402
-from payments import xsd  # noqa: E402
+from payments.iso20022 import xsd  # noqa: E402
 
 URL = os.environ.get("TEST_DATABASE_URL", bench.DEFAULT_URL)
 

@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 import pytest
 from lxml import etree
 
-from payments.pain001 import build_pain001_file, write_pain001
-from payments.pain008 import build_pain008_file, sepa_text, write_pain008
-from payments.xsd import InvalidFile, validate, validate_file
+from payments.iso20022.pain001 import build_pain001_file, write_pain001
+from payments.iso20022.pain008 import build_pain008_file, sepa_text, write_pain008
+from payments.iso20022.xsd import InvalidFile, validate, validate_file
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.02"}
 CREDITOR = {"name": "Salle d'escalade Éole", "iban": "FR7630006000011234567890189",

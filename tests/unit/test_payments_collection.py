@@ -327,7 +327,7 @@ def test_creditor_registration_is_an_idempotent_upsert(session):
 def test_submitted_file_is_a_valid_pain008_with_exact_totals(session, tmp_path):
     from lxml import etree
 
-    from payments import xsd
+    from payments.iso20022 import xsd
 
     schedule(session, instalment(sequence_no=1), instalment(sequence_no=2, due_date="2027-02-08", amount=1001))
     other_account = "FR7630006000019876543210141"

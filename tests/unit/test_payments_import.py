@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from payments import collection, payments
+from payments.inbox import import_inbox
 from payments.models import Base, BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
 from common.schemas import load
 from payments.schemas import CreditorIn, RTransactionFiltersIn
@@ -96,7 +97,7 @@ def drop(inbox, name, content):
 
 
 def run(session, inbox):
-    return collection.import_inbox(session, inbox, date(2027, 2, 1))
+    return import_inbox(session, inbox, date(2027, 2, 1))
 
 
 def test_reject_makes_the_payment_rejected_with_an_r_transaction(session, inbox, submitted):
@@ -209,7 +210,7 @@ def test_the_sandbox_bank_answers_are_imported_end_to_end(session, tmp_path):
     session.commit()
     for day in (date(2027, 2, 1), date(2027, 2, 3), date(2027, 2, 8)):
         bank_run(day, outbox, inbox, state)
-        collection.import_inbox(session, inbox, day)
+        import_inbox(session, inbox, day)
     status = {m: session.get(Payment, pid).status for m, pid in created.items()}
     assert status == {"MDOK": "paid", "MDREJ": "rejected", "MDRET": "rejected", "MDREF": "rejected"}
     kinds = sorted((r.type, r.reason_code) for r in session.scalars(select(RTransaction)))

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from common.database import make_engine
 from common.migrations import upgrade
-from payments import collection
+from payments import inbox as bank_inbox
+from payments.inbox import import_inbox, read_bank_file
 from payments.models import (Base, BankFile, Creditor, LedgerEntry, Payment, Payout, RTransaction,
                              UnmatchedEntry)
 
@@ -138,11 +139,8 @@ def the_file(ids):
 @pytest.fixture(params=["whole", "entry by entry"])
 def chunks(request, monkeypatch):
     """The file applied in one chunk, or read and applied one entry at a time (streamed)."""
-    from payments import camt054, camt054_import
-
     if request.param == "entry by entry":
-        monkeypatch.setattr(camt054_import, "CHUNK", 1)
-        monkeypatch.setattr(camt054, "BATCH", 1)
+        monkeypatch.setattr(bank_inbox, "CHUNK", 1)
     return request.param
 
 
@@ -150,7 +148,7 @@ def test_a_file_of_every_case_is_imported_as_the_entry_by_entry_import_did(sessi
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "camt.xml").write_text(the_file(ids), encoding="utf-8")
-    report = collection.import_inbox(session, inbox, date(2027, 2, 4))
+    report = import_inbox(session, inbox, date(2027, 2, 4))
     name = {payment_id: key for key, payment_id in ids.items()}
 
     assert report.failed == [] and len(report.files) == 1 and (inbox / "processed" / "camt.xml").exists()
@@ -242,10 +240,10 @@ def test_the_same_file_again_changes_nothing(session, ids, tmp_path, chunks):
     inbox.mkdir()
     content = the_file(ids)
     (inbox / "a.xml").write_text(content, encoding="utf-8")
-    collection.import_inbox(session, inbox, date(2027, 2, 4))
+    import_inbox(session, inbox, date(2027, 2, 4))
     counts = [len(session.scalars(select(table)).all()) for table in (RTransaction, LedgerEntry, UnmatchedEntry)]
     (inbox / "b.xml").write_text(content, encoding="utf-8")
-    report = collection.import_inbox(session, inbox, date(2027, 2, 4))
+    report = import_inbox(session, inbox, date(2027, 2, 4))
     assert report.skipped == ["b.xml"] and report.rejected == [] and report.r_transactions == []
     assert [len(session.scalars(select(table)).all()) for table in (RTransaction, LedgerEntry, UnmatchedEntry)] \
         == counts == [8, 8, 11]
@@ -258,7 +256,7 @@ def test_events_of_the_import_read_the_payments_as_imported(session, ids, tmp_pa
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "camt.xml").write_text(the_file(ids), encoding="utf-8")
-    report = collection.import_inbox(session, inbox, date(2027, 2, 4))
+    report = import_inbox(session, inbox, date(2027, 2, 4))
     by_id = {payment.id: payment for payment in report.rejected}
     rejected = [events.payment_event(payment) for payment in report.rejected]
     received = [events.r_transaction_received(r, by_id[r.payment_id]) for r in report.r_transactions]
@@ -280,7 +278,7 @@ def test_texts_with_quotes_commas_and_empty_or_missing_labels_are_written_as_the
     inbox.mkdir()
     (inbox / "camt.xml").write_text(camt054("CAMT-TEXTS", entry(ids["returned_paid"], 1500, "DBIT", code="AM04"),
                                             entry(ids["refunded"], 4000, "DBIT", code="MD06")), encoding="utf-8")
-    collection.import_inbox(session, inbox, date(2027, 2, 4))
+    import_inbox(session, inbox, date(2027, 2, 4))
     entries = {e.payment_id: e for e in session.scalars(select(LedgerEntry))}
     for key, (label, name) in named.items():
         assert (entries[ids[key]].label, entries[ids[key]].subscriber_name) == (label, name)
@@ -288,129 +286,10 @@ def test_texts_with_quotes_commas_and_empty_or_missing_labels_are_written_as_the
                                                                         "refund requested by debtor"}
 
 
-# --- the entries read by XSLT lines (camt054._Reader.entries) as the element reader does --------
-
-from pathlib import Path  # noqa: E402
-
-from lxml import etree  # noqa: E402
-
-from payments import camt054 as camt054_module  # noqa: E402
-
-BANK = Path(__file__).parent.parent / "fixtures" / "bank"
-NS02, NS04 = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02", "urn:iso:std:iso:20022:tech:xsd:camt.054.001.04"
-TX = ("<NtryDtls><TxDtls><Refs><EndToEndId>E1</EndToEndId></Refs><AmtDtls><TxAmt><Amt Ccy='EUR'>1.00</Amt>"
-      "</TxAmt></AmtDtls><RtrInf><Rsn><Cd>AM04</Cd></Rsn></RtrInf></TxDtls></NtryDtls>")
-HEAD = "<Amt Ccy='EUR'>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>"
-ODD_ENTRIES = {
-    "plain": HEAD + "<BookgDt><Dt>2027-02-03</Dt></BookgDt>" + TX,
-    "no details": HEAD + "<NtryRef></NtryRef><AcctSvcrRef>AS1</AcctSvcrRef>",
-    "batch of three": HEAD + "<NtryDtls><Btch><NbOfTxs>3</NbOfTxs></Btch></NtryDtls>",
-    "batch count not a number": HEAD + "<NtryDtls><Btch><NbOfTxs>²</NbOfTxs></Btch></NtryDtls>",
-    "two TxDtls": HEAD + TX.replace("</TxDtls>", "</TxDtls><TxDtls><Amt Ccy='EUR'>2.00</Amt></TxDtls>"),
-    "two TxDtls one without amount": HEAD + "<NtryDtls><TxDtls/><TxDtls/></NtryDtls>",
-    "two NtryDtls": HEAD + TX + TX.replace("E1", "E2"),
-    "TxDtls without amount": HEAD + "<NtryDtls><TxDtls><Refs><EndToEndId>E3</EndToEndId></Refs></TxDtls></NtryDtls>",
-    "TxDtls own amount and debit": HEAD + TX.replace("<Refs>", "<Amt Ccy='CHF'>3.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Refs>"),
-    "instructed amount only": HEAD + TX.replace("TxAmt", "InstdAmt"),
-    "amount without currency": "<Amt>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
-    "tx amount without currency": HEAD + TX.replace(" Ccy='EUR'", ""),
-    "amount unreadable": "<Amt Ccy='EUR'>12,50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
-    "amount of a tenth of a cent": "<Amt Ccy='EUR'>12.505</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
-    "amount empty": "<Amt Ccy='EUR'/><CdtDbtInd>DBIT</CdtDbtInd>",
-    "amount after an element": "<Amt Ccy='EUR'><x/>12.50</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
-    "amount in spaces": "<Amt Ccy='EUR'>  12.50 </Amt><CdtDbtInd> DBIT </CdtDbtInd>",
-    "amount on lines": "<Amt Ccy='EUR'>\n  12.50\n</Amt><CdtDbtInd>DBIT</CdtDbtInd>",
-    "text with a tab": HEAD + TX.replace(">E1<", ">E\t1<"),
-    "amount negative, exponent": "<Amt Ccy='EUR'>-1.25E1</Amt><CdtDbtInd>CRDT</CdtDbtInd>",
-    "no amount": "<CdtDbtInd>DBIT</CdtDbtInd>",
-    "no credit or debit": "<Amt Ccy='EUR'>1.00</Amt><CdtDbtInd>XXXX</CdtDbtInd>",
-    "two amounts": "<Amt Ccy='EUR'>1.00</Amt><Amt Ccy='USD'>2.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>",
-    "reversal": HEAD + "<RvslInd>true</RvslInd>" + TX,
-    "booking date time": HEAD + "<BookgDt><DtTm>2027-02-03T23:10:00+01:00</DtTm></BookgDt>"
-                                "<ValDt><Dt> </Dt><DtTm>2027-02-04T01:00:00</DtTm></ValDt>",
-    "two booking dates": HEAD + "<BookgDt><DtTm>2027-02-01T10:00:00</DtTm></BookgDt><BookgDt><Dt>2027-02-02</Dt>"
-                                "</BookgDt>",
-    "booking date unreadable": HEAD + "<BookgDt><Dt>3 Feb 2027</Dt></BookgDt>",
-    "empty booking date": HEAD + "<BookgDt/>",
-    "charges 001.02": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs>" + TX,
-    "charges twice": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs><Chrgs><Amt Ccy='EUR'>0.10</Amt></Chrgs>",
-    "charges records": HEAD + "<Chrgs><Rcrd><Amt Ccy='EUR'>0.35</Amt></Rcrd><Rcrd><Amt Ccy='EUR'>-0.10</Amt>"
-                              "</Rcrd></Chrgs>",
-    "charges total": HEAD + "<Chrgs><TtlChrgsAndTaxAmt Ccy='EUR'>0.70</TtlChrgsAndTaxAmt>"
-                            "<Rcrd><Amt Ccy='EUR'>0.35</Amt></Rcrd></Chrgs>",
-    "charges without amount": HEAD + "<Chrgs/>" + TX,
-    "charges empty amount": HEAD + "<Chrgs><Amt Ccy='EUR'/></Chrgs>",
-    "tx charges": HEAD + "<Chrgs><Amt Ccy='EUR'>0.35</Amt></Chrgs>" + TX.replace(
-        "<RtrInf>", "<Chrgs><Rcrd><Amt Ccy='EUR'>0.50</Amt></Rcrd></Chrgs><RtrInf>"),
-    "proprietary reason": HEAD + TX.replace("<Cd>AM04</Cd>", "<Prtry>X12</Prtry>"),
-    "empty reason then proprietary": HEAD + TX.replace("<Cd>AM04</Cd>", "<Cd/><Prtry>X12</Prtry>"),
-    "two end-to-end ids": HEAD + TX.replace("</Refs>", "</Refs><Refs><EndToEndId>E9</EndToEndId></Refs>"),
-    "entities and unicode": HEAD + TX.replace(">E1<", ">E&amp;1 Ærø ☃<").replace("AM04", "&#x41;M04"),
-    "comment inside a text": HEAD + TX.replace(">E1<", ">E<!-- x -->1<"),
-    "cdata": HEAD + TX.replace(">E1<", "><![CDATA[E<1>]]><"),
-}
-
-
-def _batch(namespace, entries):
-    document = etree.fromstring(
-        f"<Document xmlns='{namespace}'><Ntfctn>{''.join(f'<Ntry>{e}</Ntry>' for e in entries)}</Ntfctn></Document>",
-        etree.XMLParser(remove_blank_text=True, remove_comments=True, remove_pis=True, resolve_entities=False))
-    batch = etree.Element("batch")
-    for element in list(document[0]):
-        batch.append(element)
-    return batch
-
-
-def _outcome(read):
-    try:
-        return read()
-    except Exception as error:  # noqa: BLE001 - the very error is what is compared
-        return (type(error).__name__, str(error))
-
-
-@pytest.mark.parametrize("namespace", [NS02, NS04])
-@pytest.mark.parametrize("case", sorted(ODD_ENTRIES))
-def test_an_entry_read_from_its_xslt_line_is_what_the_element_reader_reads(namespace, case):
-    reader = camt054_module._Reader({"c": namespace})
-    expected = _outcome(lambda: reader.entry(_batch(namespace, [ODD_ENTRIES[case]])[0]))
-    assert _outcome(lambda: reader.entries(_batch(namespace, [ODD_ENTRIES[case]]))) == expected
-    # among plain entries, before and after it (a batch of lines of which one is not plain)
-    plain = ODD_ENTRIES["plain"]
-    batch = _batch(namespace, [plain, ODD_ENTRIES[case], plain])
-    one_by_one = _outcome(lambda: [t for element in _batch(namespace, [plain, ODD_ENTRIES[case], plain])
-                                   for t in reader.entry(element)])
-    assert _outcome(lambda: reader.entries(batch)) == one_by_one
-
-
-@pytest.mark.parametrize("name", ["camt054.001.02-credits-and-return.xml", "camt054.001.04-postfinance-ch.xml",
-                                  "camt054.001.08-credits-and-return.xml"])
-@pytest.mark.parametrize("size", [1, 2, 100])
-def test_a_bank_file_reads_the_same_whatever_the_batch(monkeypatch, name, size):
-    expected = camt054_module.parse_camt054(BANK / name)
-    monkeypatch.setattr(camt054_module, "BATCH", size)
-    assert camt054_module.parse_camt054(BANK / name) == expected
-    reader = camt054_module._Reader({"c": "urn:iso:std:iso:20022:tech:xsd:camt.054." + expected.version})
-    document = etree.parse(str(BANK / name), etree.XMLParser(remove_blank_text=True))
-    entries = document.getroot().findall(".//{*}Ntry")
-    assert [t for e in entries for t in reader.entry(e)] == expected.transactions
-
-
-def test_a_plain_entry_is_read_from_its_line_without_the_element_reader(monkeypatch):
-    reader = camt054_module._Reader({"c": NS02})
-    batch = _batch(NS02, [ODD_ENTRIES["plain"], ODD_ENTRIES["no details"], ODD_ENTRIES["charges 001.02"]])
-    expected = [t for element in _batch(NS02, [ODD_ENTRIES["plain"], ODD_ENTRIES["no details"],
-                                               ODD_ENTRIES["charges 001.02"]]) for t in reader.entry(element)]
-    monkeypatch.setattr(reader, "entry", lambda element: pytest.fail("read element by element"))
-    assert reader.entries(batch) == expected
-
-
 @pytest.mark.parametrize("broken", ["bad amount at the end", "truncated", "entry without amount"])
 def test_a_file_refused_after_its_first_chunks_were_applied_leaves_nothing(session, ids, tmp_path, monkeypatch,
                                                                            broken):
-    from payments import camt054_import
-
-    monkeypatch.setattr(camt054_import, "CHUNK", 1)
-    monkeypatch.setattr(camt054_module, "BATCH", 1)
+    monkeypatch.setattr(bank_inbox, "CHUNK", 1)
     content = the_file(ids)
     if broken == "bad amount at the end":
         last = content.rindex("<Amt ")
@@ -425,8 +304,8 @@ def test_a_file_refused_after_its_first_chunks_were_applied_leaves_nothing(sessi
     inbox.mkdir()
     (inbox / "camt.xml").write_text(content, encoding="utf-8")
     with pytest.raises(Exception) as refused:  # what the whole file read at once says
-        collection.read_bank_file(inbox / "camt.xml")
-    report = collection.import_inbox(session, inbox, date(2027, 2, 4))
+        read_bank_file(inbox / "camt.xml")
+    report = import_inbox(session, inbox, date(2027, 2, 4))
     assert report.files == [] and report.rejected == [] and report.paid == [] and report.unmatched == []
     assert report.failed == [("camt.xml", refused.value.reason)]
     assert (inbox / "failed" / "camt.xml").exists()
@@ -437,3 +316,45 @@ def test_a_file_refused_after_its_first_chunks_were_applied_leaves_nothing(sessi
         assert session.scalars(select(table)).all() == []
     assert {key: session.get(Payment, payment_id).status for key, payment_id in ids.items()} == {
         key: status for key, (_, status, _) in PAYMENTS.items()}
+
+
+def test_a_pending_credit_changes_nothing_and_the_payment_is_paid_once_the_bank_books_it(session, ids, tmp_path):
+    """The sandbox bank credits FR7630006000010000000080371 PDNG on the due date, BOOK a
+    business day later (spec §4): the payment is paid on the second notification only."""
+    from common.calendar import add_business_days
+    from payments.iso20022.pain008 import build_pain008_file
+    from sandbox_bank.bank import PENDING_FIRST, run
+
+    payment = session.get(Payment, ids["credited"])
+    due, outbox, inbox, state = payment.due_date, tmp_path / "outbox", tmp_path / "inbox", tmp_path / "bank.json"
+    outbox.mkdir()
+    debit = {"end_to_end_id": payment.end_to_end_id, "amount": payment.amount, "mandate_reference": "DBT-MD1",
+             "mandate_signed_on": date(2026, 12, 1), "debtor_name": "Jeanne Martin", "debtor_iban": PENDING_FIRST,
+             "debtor_bic": None, "remittance": "Yoga", "amendment": None}
+    build_pain008_file(outbox / "pain008-BFOUT1.xml", message_id="BFOUT1", created_at=datetime.fromisoformat(CLOCK),
+                       creditor={"name": "Creditor", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP",
+                                 "creditor_id": "FR72ZZZ123456"},
+                       batches=[{"payment_info_id": "BFOUT1-1", "due_date": due, "sequence_type": "RCUR",
+                                 "count": 1, "total": payment.amount, "debits": [debit]}],
+                       totals=(1, payment.amount))
+
+    run(due, outbox, inbox, state)
+    pending = import_inbox(session, inbox, due)
+    assert len(pending.files) == 1 and pending.paid == [] and pending.rejected == []
+    [kept] = pending.unmatched
+    assert (kept.merchant_id, kept.end_to_end_id, kept.amount) == (A, payment.end_to_end_id, payment.amount)
+    assert json.loads(kept.details)["reason"] == "entry PDNG: not booked, no money moved yet"
+    assert json.loads(kept.details)["entry"]["status"] == "PDNG"
+    session.expire_all()
+    assert session.get(Payment, ids["credited"]).status == "submitted"
+    assert session.scalars(select(LedgerEntry)).all() == []
+
+    booked_on = add_business_days(due, 1)
+    assert run(booked_on, outbox, inbox, state)["credited"] == 1
+    booked = import_inbox(session, inbox, booked_on)
+    assert [json.loads(u.details)["reason"] for u in booked.unmatched] == [] and booked.failed == []
+    assert [p.id for p in booked.paid] == [ids["credited"]]
+    session.expire_all()
+    assert session.get(Payment, ids["credited"]).status == "paid"
+    assert [(e.code, e.amount, e.date) for e in session.scalars(select(LedgerEntry))] == [
+        ("SDD", payment.amount, booked_on)]

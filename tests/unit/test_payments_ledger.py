@@ -11,7 +11,9 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from common.errors import Invalid
-from payments import collection, ledger, payments, xsd
+from payments import collection, ledger, payments
+from payments.inbox import import_inbox
+from payments.iso20022 import xsd
 from payments.models import Base, BankFile, LedgerEntry, Payout, RTransaction
 from common.schemas import load
 from payments.schemas import CreditorIn, PayoutIn, StatementIn
@@ -198,7 +200,7 @@ def test_the_bank_debit_marks_the_payout_paid_and_books_it(session, tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()
     (inbox / "camt.xml").write_text(camt054_debit("CA1", payout.end_to_end_id, 12345, "2027-03-02"))
-    report = collection.import_inbox(session, inbox, date(2027, 3, 2))
+    report = import_inbox(session, inbox, date(2027, 3, 2))
     assert [p.id for p in report.payouts_paid] == [payout.id] and report.unmatched == []
     assert session.get(Payout, payout.id).status == "paid" and payout.paid_on == date(2027, 3, 2)
     entry = session.scalar(select(LedgerEntry).where(LedgerEntry.code == "PAYOUT"))
@@ -206,7 +208,7 @@ def test_the_bank_debit_marks_the_payout_paid_and_books_it(session, tmp_path):
     figures = ledger.balance(session, A, date(2027, 3, 2))
     assert (figures["balance"], figures["transfers_in_progress"], figures["available"]) == (37655, 0, 37655)
     (inbox / "again.xml").write_text(camt054_debit("CA2", payout.end_to_end_id, 12345, "2027-03-02"))
-    again = collection.import_inbox(session, inbox, date(2027, 3, 2))
+    again = import_inbox(session, inbox, date(2027, 3, 2))
     assert again.payouts_paid == [] and len(again.unmatched) == 1  # a second debit is kept aside
     assert session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.code == "PAYOUT")) == 1
 
@@ -219,7 +221,7 @@ def test_the_sandbox_bank_pays_a_payout_the_next_business_day(session, tmp_path)
     payout = ledger.request_payout(session, A, 10000, date(2027, 3, 5), outbox)  # a Friday
     for day in (date(2027, 3, 5), date(2027, 3, 8)):
         bank_run(day, outbox, inbox, state)
-        collection.import_inbox(session, inbox, day)
+        import_inbox(session, inbox, day)
     assert session.get(Payout, payout.id).status == "paid" and payout.paid_on == date(2027, 3, 8)
     assert ledger.balance(session, A, date(2027, 3, 8))["balance"] == 40000
 

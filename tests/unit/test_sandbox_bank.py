@@ -361,3 +361,16 @@ def test_the_loop_answers_for_today_and_stops_on_sigterm(tmp_path):
         output = process.communicate(timeout=10)[0].decode()
     assert process.returncode == 0, output
     assert "answered for 2026-03-13" in output
+
+
+def test_the_pending_iban_is_credited_pdng_first_and_booked_a_business_day_later(sandbox):
+    write_pain008(sandbox.outbox, "PAY-P", {FRIDAY: [("E2E-PENDING", "21.00", bank.PENDING_FIRST, "UMR-P")]})
+    friday = sandbox.run(FRIDAY)
+    assert friday["credited"] == 0
+    pending = entries_of(sandbox.documents(friday))["E2E-PENDING"]
+    assert (pending["status"], pending["booked"], pending["amount"]) == ("PDNG", None, Decimal("21.00"))
+    monday = sandbox.run(MONDAY)
+    assert monday["credited"] == 1
+    booked = entries_of(sandbox.documents(monday))["E2E-PENDING"]
+    assert (booked["status"], booked["booked"], booked["direction"]) == ("BOOK", MONDAY.isoformat(), "CRDT")
+    assert sandbox.run(date(2026, 3, 17))["credited"] == 0

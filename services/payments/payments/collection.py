@@ -1,61 +1,30 @@
 """The collection cycle, as plain functions taking a session: payments
-scheduled once per instalment, submitted on D-1 in pain.008 files, the
-bank's answers imported, replays and cancellations. The caller commits,
-except `import_inbox`, which commits once per file (each file is atomic).
+scheduled once per instalment, submitted on D-1 in pain.008 files, replays
+and cancellations (the bank's answers: payments.inbox). The caller commits,
+except `submit_due`, which commits as it goes.
 """
 import json
 import logging
-import os
-import shutil
 from collections import namedtuple
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 
-from schwifty import IBAN
-from sqlalchemy import exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, func, select, update
 
 from common import clock
 from common.calendar import following_business_day, is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
-from common.money import from_decimal, parse_amount
-from payments import reason_codes
-from payments.models import (BankFile, Creditor, Payment, RTransaction, take_writing_file,
-                             UnmatchedEntry)
+from payments import domain, scheduling
+from payments.domain import same_bank
+from payments.iso20022.pain008 import build_pain008_file
+from payments.models import BankFile, Creditor, Payment, RTransaction, take_writing_file
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRENOTIFICATION_DAYS = 14
 MAX_AUTOMATIC_RETRIES = 2  # spec §3: retryable codes only, at most twice
 STREAM_ROWS = 2000
-LIVE = ("scheduled", "submitted", "paid")  # a debit the debtor's bank has seen or will see
-
-
-def _day(value):
-    if value is None or isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, datetime):
-        return value.date()
-    return date.fromisoformat(value[:10])
-
-
-def _cents(value):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Decimal):
-        return from_decimal(value)
-    return parse_amount(str(value))
-
-
-def same_bank(old_iban, old_bic, new_iban, new_bic):
-    """Whether the debtor stays at the same bank (else the next debit says SMNDA).
-    Duplicated from mandates on purpose: services share no package."""
-    if old_bic and new_bic:
-        return old_bic[:8] == new_bic[:8]
-    old, new = IBAN(old_iban), IBAN(new_iban)
-    return (old.country_code, old.bank_code) == (new.country_code, new.bank_code)
 
 
 def amendment_of(payment):
@@ -64,22 +33,6 @@ def amendment_of(payment):
 
 # --- 1. scheduling ----------------------------------------------------------
 
-def _sequence(mandate, last_account, is_last):
-    """(sequence type, amendment) of the next debit on `mandate` (spec §3): the account it
-    was last debited on tells whether the bank details changed since."""
-    if mandate.get("sequence") == "one_off":
-        return "OOFF", None
-    if last_account is None:
-        return "FRST", None  # the debtor's bank has never seen this mandate: no amendment to tell
-    following = "FNAL" if is_last else "RCUR"
-    old_iban, old_bic = last_account
-    if old_iban == mandate["iban"]:
-        return following, None
-    if not same_bank(old_iban, old_bic, mandate["iban"], mandate.get("bic")):
-        return "FRST", {"original_iban": None, "original_debtor_agent_smnda": True}
-    return following, {"original_iban": old_iban, "original_debtor_agent_smnda": False}
-
-
 def schedule_due(session, instalments, mandates_by_id, as_of=None):
     """One `scheduled` payment per instalment key, ever (instalments as plans.due_instalments
     gives them; mandates as mandates.get_mandate gives them, by id).
@@ -87,9 +40,7 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None):
     An instalment whose mandate is missing or not active gets no payment. Returns the
     payments created by this call. A page of instalments costs a few statements, not a few
     per instalment: see payments.scheduling."""
-    from payments.scheduling import schedule_due as schedule_page
-
-    return schedule_page(session, instalments, mandates_by_id, as_of)
+    return scheduling.schedule_due(session, instalments, mandates_by_id, as_of)
 
 
 # --- 2. submission ----------------------------------------------------------
@@ -144,11 +95,10 @@ def submit_due(session, as_of, outbox_dir, writer=None, announce=None):
     totals come from SQL and debits are streamed. Commits as it goes;
     returns a Submission per file written. `announce(bank_file)` stages the events of a
     file in the commit that marks it written."""
-    if writer is None:
-        from payments.pain008 import build_pain008_file as writer
+    writer = writer or build_pain008_file
     outbox = Path(outbox_dir)
     cutoff, now = submission_cutoff(as_of), clock.now()
-    due = (Payment.status == "scheduled", Payment.due_date <= cutoff)
+    due = (Payment.status.in_(domain.PAYMENT_MOVES["submit"][0]), Payment.due_date <= cutoff)
     merchants = session.scalars(select(Payment.merchant_id).where(*due).distinct()).all()
     for merchant_id in sorted(merchants):
         creditor = session.get(Creditor, merchant_id)
@@ -172,9 +122,10 @@ def _claim(session, creditor, due, now):
     merchant_id, file_id = creditor.merchant_id, new_id("BF")
     claim = (select(Payment.id).where(Payment.merchant_id == merchant_id, *due)
              .with_for_update(skip_locked=True).scalar_subquery())
+    _, submitted, stamp = domain.PAYMENT_MOVES["submit"]  # domain.submit, in bulk (the claim's WHERE)
     claimed = session.execute(
         update(Payment).where(Payment.id.in_(claim))
-        .values(status="submitted", submitted_at=now, bank_file_id=file_id)
+        .values({"status": submitted, stamp: now, "bank_file_id": file_id})
         .execution_options(synchronize_session=False)).rowcount
     if claimed and creditor.first_debit_as_rcur:
         # Since the 2016 rulebook banks accept RCUR for a first debit: the merchant's choice.
@@ -215,265 +166,6 @@ def submitted_payments(session, bank_file_id):
                            .order_by(Payment.id).execution_options(yield_per=STREAM_ROWS))
 
 
-# --- 3. the bank's answers --------------------------------------------------
-
-class Imported:
-    """What an import did, for the calls made after the commit. `announce(part)` is called
-    with each file's part just before the file's commit, to stage its events in it."""
-
-    def __init__(self, announce=None):
-        self.files, self.failed, self.skipped = [], [], []
-        self.paid, self.rejected, self.r_transactions, self.unmatched = [], [], [], []
-        self.payouts_paid = []
-        self.announce = announce or (lambda part: None)
-
-
-def _field(item, name, default=None):
-    if isinstance(item, dict):
-        return item.get(name, default)
-    return getattr(item, name, default)
-
-
-def read_bank_file(path, streamed=False):
-    """(kind, parsed) of an inbox file, by its message name; xsd.InvalidFile otherwise.
-    The name comes from the root element alone; a camt.054 is then read as a stream
-    (`streamed`: not read here, ("camt.054", None): camt054_import.import_streamed reads it)."""
-    from payments import camt054, pain002, xsd
-
-    with open(path, "rb") as file:  # FileNotFoundError: another worker took it first
-        message = _message_name(file) or ""
-        file.seek(0)
-        if message.startswith("pain.002"):
-            return "pain.002", pain002.parse_pain002(file.read())
-        if message.startswith("camt.054"):
-            return "camt.054", None if streamed else camt054.parse_camt054(file)
-    raise xsd.InvalidFile(f"neither a pain.002 nor a camt.054 file ({message or 'unknown message'})")
-
-
-def _message_name(file):
-    """The ISO message name of the <Document> at the head of `file`, read up to its root."""
-    from lxml import etree
-
-    from payments import xsd
-
-    if os.fstat(file.fileno()).st_size == 0:
-        raise xsd.InvalidFile("empty file")
-    try:
-        for _, root in etree.iterparse(file, events=("start",), resolve_entities=False, no_network=True,
-                                       load_dtd=False, huge_tree=False):
-            docinfo = root.getroottree().docinfo
-            if docinfo.doctype or docinfo.internalDTD is not None:
-                raise xsd.InvalidFile("DOCTYPE declarations are not accepted in bank files")
-            return xsd.message_of(root)
-    except etree.XMLSyntaxError as error:
-        raise xsd.InvalidFile(f"not well-formed XML: {error}") from None
-    return None
-
-
-def _move(path, folder, reason=None):
-    folder = path.parent / folder
-    folder.mkdir(exist_ok=True)
-    target = folder / path.name
-    if target.exists():
-        target = folder / f"{path.stem}-{new_id('')}{path.suffix}"
-    try:
-        shutil.move(str(path), str(target))
-    except FileNotFoundError:  # another replica moved it first
-        return None
-    if reason is not None:
-        reason_file = target.with_name(target.name + ".reason.txt")
-        temporary = reason_file.with_name(reason_file.name + ".tmp")
-        temporary.write_text(reason + "\n", encoding="utf-8")
-        os.replace(temporary, reason_file)
-    return target
-
-
-def _inbox_files(inbox):
-    return sorted(p for p in inbox.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part")))
-
-
-def import_inbox(session, inbox_dir, as_of=None, announce=None):
-    """Import every file of the inbox once, one transaction (and commit) per file; moves
-    each to processed/ (failed/ with a .reason.txt when it cannot be read). Returns Imported
-    (see it for `announce`)."""
-    inbox, report, as_of = Path(inbox_dir), Imported(announce), as_of or clock.today()
-    if not inbox.is_dir():
-        return report
-    for path in _inbox_files(inbox):
-        import_file(session, path, report, as_of)
-    return report
-
-
-def import_file(session, path, report, as_of):
-    path = Path(path)
-    try:
-        kind, parsed = read_bank_file(path, streamed=True)
-        message_id = _field(parsed, "message_id") if parsed is not None else None
-        if parsed is not None and not message_id:
-            raise ValueError("the file has no message id")
-    except FileNotFoundError:  # another worker (the inbox timer, a replica) took it first
-        return
-    except Exception as error:  # noqa: BLE001 - whatever the reason, the file is kept aside with it
-        reason = getattr(error, "reason", None) or str(error) or type(error).__name__
-        log.error("bank file %s cannot be imported: %s", path.name, reason)
-        _move(path, "failed", reason)
-        report.failed.append((path.name, reason))
-        return
-    if parsed is None:  # a camt.054: applied chunk by chunk while the rest of it is read
-        from payments.camt054_import import import_streamed
-
-        return import_streamed(session, path, report, as_of)
-    seen = session.scalar(select(BankFile.id).where(BankFile.direction == "in",
-                                                    BankFile.message_id == message_id))
-    if seen:
-        log.info("bank file %s (message %s) was imported already", path.name, message_id)
-        _move(path, "processed")
-        report.skipped.append(path.name)
-        return
-    part = Imported()
-    try:
-        bank_file = BankFile(id=new_id("BF"), direction="in", kind=kind, message_id=message_id,
-                             filename=path.name, status="imported", created_at=clock.now())
-        session.add(bank_file)
-        session.flush()
-        if kind == "pain.002":
-            _apply_pain002_report(session, bank_file, parsed, part, as_of)
-        else:
-            from payments.camt054_import import apply_camt054
-
-            apply_camt054(session, bank_file, _field(parsed, "transactions") or (), part, as_of)
-        report.announce(part)
-        _commit_keeping(session, part.paid + part.rejected)
-    except IntegrityError:  # another replica imported the same message meanwhile
-        session.rollback()
-        _move(path, "processed")
-        report.skipped.append(path.name)
-        return
-    except Exception as error:
-        session.rollback()
-        log.exception("bank file %s failed", path.name)
-        _move(path, "failed", f"{type(error).__name__}: {error}")
-        report.failed.append((path.name, str(error)))
-        return
-    _move(path, "processed")
-    report.files.append(bank_file)
-    for name in ("paid", "rejected", "r_transactions", "unmatched", "payouts_paid"):
-        getattr(report, name).extend(getattr(part, name))
-
-
-def _commit_keeping(session, payments):
-    """Commit, expiring every object as a commit does but `payments`: what they hold is what
-    was just written, and their events are built from them (10 000 reloads otherwise)."""
-    kept = {id(payment) for payment in payments}
-    expire, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
-    if expire:
-        for instance in list(session.identity_map.values()):
-            if id(instance) not in kept:
-                session.expire(instance)
-
-
-def _as_dict(entry):
-    if isinstance(entry, dict):
-        return entry
-    if hasattr(entry, "_asdict"):
-        return entry._asdict()
-    if hasattr(entry, "__dataclass_fields__"):
-        return {name: getattr(entry, name) for name in entry.__dataclass_fields__}
-    return dict(vars(entry))
-
-
-def _unmatched(session, bank_file, part, end_to_end_id, amount, why, entry, merchant_id=None):
-    details = {key: (value.isoformat() if isinstance(value, date) else
-                     str(value) if isinstance(value, Decimal) else value)
-               for key, value in _as_dict(entry).items()}
-    row = UnmatchedEntry(id=new_id("UE"), merchant_id=merchant_id, bank_file_id=bank_file.id,
-                         end_to_end_id=(end_to_end_id or "")[:35] or None,
-                         amount=amount, details=json.dumps({"reason": why, "entry": details}),
-                         created_at=clock.now())
-    session.add(row)
-    part.unmatched.append(row)
-    return row
-
-
-def _payment_by_e2e(session, end_to_end_id):
-    if not end_to_end_id:
-        return None
-    return session.scalar(select(Payment).where(Payment.end_to_end_id == end_to_end_id).with_for_update())
-
-
-def _r_transaction(session, payment, bank_file, kind, code, amount, received_on, part):
-    reason = reason_codes.reason(code)
-    r_transaction = RTransaction(
-        id=new_id("RT"), merchant_id=payment.merchant_id, payment_id=payment.id,
-        type=reason_codes.r_transaction_type(kind, code), reason_code=(code or "").upper(),
-        reason=reason.en, amount=amount, received_on=received_on, retryable=reason.retryable,
-        status="open", bank_file_id=bank_file.id, created_at=clock.now())
-    session.add(r_transaction)
-    part.r_transactions.append(r_transaction)
-    return r_transaction
-
-
-def _block_payments(session, original, payment_info_id):
-    """The payments of one payment-information block of an outbox file (`{message_id}-{n}`,
-    numbered in the order submit_due wrote them)."""
-    groups = session.execute(select(Payment.due_date, Payment.sequence_type).where(
-        Payment.bank_file_id == original.id).group_by(Payment.due_date, Payment.sequence_type)
-        .order_by(Payment.due_date, Payment.sequence_type)).all()
-    prefix, _, number = (payment_info_id or "").rpartition("-")
-    if prefix != original.message_id or not number.isdigit() or not 0 < int(number) <= len(groups):
-        return []
-    due_date, sequence_type = groups[int(number) - 1]
-    return session.scalars(select(Payment.end_to_end_id).where(
-        Payment.bank_file_id == original.id, Payment.due_date == due_date,
-        Payment.sequence_type == sequence_type)).all()
-
-
-def _apply_pain002_report(session, bank_file, report, part, as_of):
-    """Rejects per transaction, and whole blocks or files rejected without transaction detail."""
-    transactions = list(_field(report, "transactions") or ())
-    named = {_field(t, "original_end_to_end_id") for t in transactions}
-    original = session.scalar(select(BankFile).where(
-        BankFile.direction == "out", BankFile.message_id == _field(report, "original_message_id")))
-    if original is not None:
-        for info in _field(report, "payment_infos") or ():
-            if (_field(info, "status") or "").upper() == "RJCT":
-                block = _block_payments(session, original, _field(info, "original_payment_info_id"))
-                transactions += [{"original_end_to_end_id": e2e, "status": "RJCT",
-                                  "reason_code": _field(info, "reason_code")}
-                                 for e2e in block if e2e not in named]
-        if (_field(report, "group_status") or "").upper() == "RJCT" and not transactions:
-            transactions = [{"original_end_to_end_id": e2e, "status": "RJCT",
-                             "reason_code": _field(report, "group_reason_code")}
-                            for e2e in session.scalars(select(Payment.end_to_end_id).where(
-                                Payment.bank_file_id == original.id, Payment.status == "submitted"))]
-    for transaction in transactions:
-        _apply_pain002(session, bank_file, transaction, part, as_of)
-
-
-def _apply_pain002(session, bank_file, transaction, part, as_of):
-    if (_field(transaction, "status") or "").upper() != "RJCT":
-        return  # accepted: the credit will come with the camt.054
-    end_to_end_id = _field(transaction, "original_end_to_end_id")
-    code = _field(transaction, "reason_code") or "MS03"  # a reject without reason: "not specified"
-    payment = _payment_by_e2e(session, end_to_end_id)
-    if payment is None:
-        _unmatched(session, bank_file, part, end_to_end_id, None, "no payment has this end-to-end id",
-                   transaction)
-        return
-    if payment.status != "submitted":
-        _unmatched(session, bank_file, part, end_to_end_id, payment.amount,
-                   f"reject of a payment that is {payment.status}", transaction, payment.merchant_id)
-        return
-    payment.status, payment.rejected_at = "rejected", clock.now()
-    _r_transaction(session, payment, bank_file, "pain.002", code, payment.amount, as_of, part)
-    part.rejected.append(payment)
-
-
 # --- 4. replays -------------------------------------------------------------
 
 def find_payment(session, merchant_id, payment_id, lock=False):
@@ -502,7 +194,7 @@ def replay(session, merchant_id, payment_id, mandate, due_date=None, as_of=None,
     Invalid when `due_date` is not a business day or too early for the pre-notification."""
     as_of = as_of or clock.today()
     payment = find_payment(session, merchant_id, payment_id, lock=True)
-    if payment.status != "rejected":
+    if payment.status != domain.REJECTED:
         raise Conflict(f"payment {payment_id} is {payment.status}: only a rejected payment is replayed",
                        {"status": f"the payment is {payment.status}, not rejected"})
     if (mandate or {}).get("status") != "active":
@@ -537,7 +229,7 @@ def replay(session, merchant_id, payment_id, mandate, due_date=None, as_of=None,
         iban=mandate.get("iban") or payment.iban, bic=mandate.get("bic") or payment.bic,
         amendment=json.dumps(amendment) if amendment else None, amount=payment.amount,
         currency=payment.currency, label=payment.label, due_date=due_date, sequence_type=sequence_type,
-        end_to_end_id=new_payment_id, status="scheduled", replay_of=payment.id,
+        end_to_end_id=new_payment_id, status=domain.SCHEDULED, replay_of=payment.id,
         attempt=payment.attempt + 1, automatic=automatic, created_at=clock.now())
     session.add(again)
     for r_transaction in session.scalars(select(RTransaction).where(
@@ -551,7 +243,7 @@ def should_retry(session, payment, r_transaction):
     """Automatic retry (per merchant, off by default): retryable codes only, at most twice."""
     creditor = session.get(Creditor, payment.merchant_id)
     return bool(creditor and creditor.automatic_retry and r_transaction.retryable
-                and payment.attempt <= MAX_AUTOMATIC_RETRIES and payment.status == "rejected"
+                and payment.attempt <= MAX_AUTOMATIC_RETRIES and payment.status == domain.REJECTED
                 and not session.scalar(select(exists().where(Payment.replay_of == payment.id))))
 
 
@@ -561,10 +253,10 @@ def cancel_for_mandate(session, merchant_id, mandate_id):
     """A revoked or expired mandate: its `scheduled` payments are cancelled. Returns them."""
     payments = session.scalars(select(Payment).where(
         Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
-        Payment.status == "scheduled").with_for_update()).all()
+        Payment.status == domain.SCHEDULED).with_for_update()).all()
     now = clock.now()
     for payment in payments:
-        payment.status, payment.cancelled_at = "cancelled", now
+        domain.cancel(payment, now)
     session.flush()
     return payments
 
@@ -576,14 +268,14 @@ def amend_for_mandate(session, merchant_id, mandate_id, amended):
     mandate. Returns the payments changed."""
     payments = session.scalars(select(Payment).where(
         Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
-        Payment.status == "scheduled").order_by(Payment.due_date, Payment.id).with_for_update()).all()
+        Payment.status == domain.SCHEDULED).order_by(Payment.due_date, Payment.id).with_for_update()).all()
     if not payments:
         return []
     moved = amended.get("same_bank") is False or (amended.get("same_bank") is None and not same_bank(
         amended["old_iban"], amended.get("old_bic"), amended["new_iban"], amended.get("new_bic")))
     seen_by_bank = session.scalar(select(exists().where(
         Payment.merchant_id == merchant_id, Payment.mandate_id == mandate_id,
-        Payment.status.in_(("submitted", "paid")))))
+        Payment.status.in_((domain.SUBMITTED, domain.PAID)))))
     for number, payment in enumerate(payments):
         payment.iban, payment.bic = amended["new_iban"], amended.get("new_bic")
         if number > 0 or not seen_by_bank:

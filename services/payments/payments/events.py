@@ -172,21 +172,11 @@ _LZ4 = text("SELECT set_config('default_toast_compression', 'lz4', true) FROM pg
 
 
 def announce_import(dispatch, session, part, size):
-    """Stage the events of a bank file's import (collection.Imported `part`) before its commit:
+    """Stage the events of a bank file's import (inbox.Imported `part`) before its commit:
     payments_paid, payments_rejected and r_transactions_received in batches of `size`, their
-    JSON text written while the file was applied (`part.events`, an ImportEvents; made here
-    from the part's final records when it has none: a pain.002), stored in the outbox as it
-    is (on PostgreSQL); payout_paid one each."""
-    built = getattr(part, "events", None)
-    if built is None:
-        built = ImportEvents()
-        for payment in part.paid:
-            built.paid(payment)
-        for payment in part.rejected:
-            built.rejected(payment)
-        by_id = {payment.id: payment for payment in part.rejected}
-        for r_transaction in part.r_transactions:
-            built.r_transaction(r_transaction, by_id[r_transaction.payment_id])
+    JSON text written while the file was applied (`part.events`, an ImportEvents), stored in
+    the outbox as it is (on PostgreSQL); payout_paid one each."""
+    built = part.events
     built.build()
     postgresql = _postgresql(session)
     if postgresql and (built.items["payments_rejected"] or built.items["payments_paid"]):
@@ -229,8 +219,8 @@ class ImportEvents:
     """The items of a bank file's import events as JSON text, by kind and merchant.
     `paid`, `rejected`, `r_transaction` note a decision as it is taken (a payment's event
     states it as it was then: paid, then rejected later in the file, its paid item says
-    `paid`); `build` writes the items noted since the last call (camt054_import._Applier
-    calls it for each chunk while PostgreSQL writes the one before); `batches` the events.
+    `paid`); `build` writes the items noted since the last call (the inbox calls it for
+    each chunk it applies); `batches` the events.
     The items are those of payment_event and r_transaction_received, each with the event_id
     `{prefix}-{rank}` as payments_events gives it. One f-string per item; a chunk holding a
     text that needs escaping is written by json.dumps of those builders instead."""

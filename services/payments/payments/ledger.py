@@ -18,10 +18,12 @@ from common.csv import FORMULA_STARTS, csv_lines
 from common.errors import Invalid, NotFound
 from common.ids import new_id
 from common.database import keyset_page
+from payments.domain import PAYOUT_IN_PROGRESS, PAYOUT_PENDING, send_payout
+from payments.iso20022.pain001 import build_pain001_file
 from payments.models import BankFile, Creditor, LedgerEntry, Payout, RTransaction, take_writing_file
 
 STREAM_ROWS = 2000
-IN_PROGRESS = ("pending", "sent")  # payouts not yet paid: their money is spoken for
+IN_PROGRESS = PAYOUT_IN_PROGRESS
 DEFAULT_AVAILABILITY_DELAY_DAYS = 5
 
 
@@ -291,7 +293,7 @@ def claim_payout(session, merchant_id, amount, as_of, announce=None):
         message = f"at most the available {max(available, 0)} cents"
         raise Invalid(f"amount: {message}", {"amount": message})
     now, payout_id, file_id = clock.now(), new_id("PO"), new_id("BF")
-    payout = Payout(id=payout_id, merchant_id=merchant_id, amount=amount, currency="EUR", status="pending",
+    payout = Payout(id=payout_id, merchant_id=merchant_id, amount=amount, currency="EUR", status=PAYOUT_PENDING,
                     end_to_end_id=payout_id, creditor_name=creditor.name, creditor_iban=creditor.iban,
                     creditor_bic=creditor.bic, execution_date=next_business_day(as_of),
                     bank_file_id=file_id, created_at=now)
@@ -310,8 +312,7 @@ def write_payout(session, payout, outbox_dir, writer=None):
     """Write the pain.001 of a claimed payout (again, after a crash): file `written`, payout `sent`.
     A file written meanwhile, or being written by another worker, is left to it (its row is
     taken with models.take_writing_file): a pain.001 is never written twice."""
-    if writer is None:
-        from payments.pain001 import build_pain001_file as writer
+    writer = writer or build_pain001_file
     bank_file = take_writing_file(session, payout.bank_file_id)
     if bank_file is None:
         session.rollback()  # nothing of ours is pending: the payout as the other worker leaves it
@@ -326,8 +327,8 @@ def write_payout(session, payout, outbox_dir, writer=None):
                        "creditor_name": payout.creditor_name, "creditor_iban": payout.creditor_iban,
                        "creditor_bic": payout.creditor_bic, "remittance": f"Debito payout {payout.id}"}])
     bank_file.status = "written"
-    if payout.status == "pending":
-        payout.status, payout.sent_at = "sent", clock.now()
+    if payout.status == PAYOUT_PENDING:
+        send_payout(payout, clock.now())
     session.commit()
     return payout
 
@@ -350,27 +351,6 @@ def write_unwritten_payouts(session, outbox_dir, writer=None):
         if payout is not None and take_writing_file(session, file_id) is not None:
             written.append(write_payout(session, payout, outbox_dir, writer))
     return written
-
-
-def payout_by_e2e(session, end_to_end_id):
-    if not end_to_end_id:
-        return None
-    return session.scalar(select(Payout).where(Payout.end_to_end_id == end_to_end_id).with_for_update())
-
-
-def book_payout_paid(session, payout, amount, booked, value_date=None):
-    """The bank debited the payout (camt.054 DBIT): `paid` and a PAYOUT entry. Returns why the
-    entry is refused (kept unmatched by the caller), or None."""
-    if payout.status not in IN_PROGRESS:
-        return f"debit for a payout that is {payout.status}"
-    if amount != payout.amount:
-        return f"debited {amount} cents, the payout is {payout.amount}"
-    payout.status, payout.paid_at, payout.paid_on = "paid", clock.now(), booked
-    session.add(LedgerEntry(id=new_id("LE"), merchant_id=payout.merchant_id, date=booked,
-                            value_date=value_date or booked, code="PAYOUT", reference=payout.end_to_end_id,
-                            label=f"Payout to {payout.creditor_iban}", amount=-payout.amount,
-                            created_at=clock.now()))
-    return None
 
 
 def list_payouts(session, merchant_id, filters):

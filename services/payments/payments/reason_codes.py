@@ -29,13 +29,3 @@ UNKNOWN = Reason("reason code unknown to Debito", "code motif inconnu de Debito"
 def reason(code):
     """The Reason of `code`; an unknown code is shown as such and never retried."""
     return REASONS.get((code or "").upper(), UNKNOWN)
-
-
-def r_transaction_type(source, code):
-    """The R-transaction type of an entry: a pain.002 reject arrives before settlement,
-    a camt.054 debit after it (MD06 is the debtor's refund claim)."""
-    if source == "pain.002":
-        return "reject"
-    if (code or "").upper() == "MD06":
-        return "refund"
-    return "return"

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from common import clock
 from common.ids import new_id
+from payments.domain import LIVE, SCHEDULED, day_of, sequence_of
 from payments.models import Payment
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ def existing_keys(session, keys):
 def last_live_accounts(session, merchant_id, mandate_ids):
     """{mandate_id: (iban, bic)} of the latest debit the debtor's bank saw or will see on each
     of the merchant's `mandate_ids` that has one."""
-    from payments.collection import LIVE
-
     accounts = {}
     for chunk in _chunks(mandate_ids):
         ranked = (select(Payment.mandate_id, Payment.iban, Payment.bic, func.row_number().over(
@@ -88,8 +87,6 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):
     payments created by this call, in the instalments' order: Payment objects, or with
     `lean` plain objects with the same attributes made from the rows inserted (no reading
     back; what events and pre-notifications need)."""
-    from payments.collection import _day, _sequence
-
     session.flush()
     held = existing_keys(session, [instalment["key"] for instalment in instalments])
     wanted, seen = [], set(held)
@@ -113,7 +110,7 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):
     rows, now = [], clock.now()
     for instalment, mandate in wanted:
         merchant_id, mandate_id = instalment["merchant_id"], mandate["id"]
-        sequence_type, amendment = _sequence(mandate, last_accounts.get((merchant_id, mandate_id)),
+        sequence_type, amendment = sequence_of(mandate, last_accounts.get((merchant_id, mandate_id)),
                                              instalment.get("is_last"))
         payment_id = new_id("PM")
         subscriber = mandate.get("subscriber") or {}
@@ -121,13 +118,13 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):
             id=payment_id, merchant_id=merchant_id, plan_id=instalment.get("plan_id"),
             instalment_key=instalment["key"], sequence_no=instalment.get("sequence_no"),
             mandate_id=mandate_id, subscriber_id=instalment.get("subscriber_id") or mandate.get("subscriber_id"),
-            mandate_reference=mandate["reference"], mandate_signed_on=_day(mandate["signed_at"]),
+            mandate_reference=mandate["reference"], mandate_signed_on=day_of(mandate["signed_at"]),
             debtor_name=subscriber.get("name") or "", debtor_email=subscriber.get("email"),
             iban=mandate["iban"], bic=mandate.get("bic"),
             amendment=json.dumps(amendment) if amendment else None, amount=instalment["amount"],
             currency=instalment.get("currency", "EUR"), label=instalment.get("label"),
-            due_date=_day(instalment["due_date"]), sequence_type=sequence_type,
-            end_to_end_id=payment_id, status="scheduled", replay_of=None, attempt=1, automatic=False,
+            due_date=day_of(instalment["due_date"]), sequence_type=sequence_type,
+            end_to_end_id=payment_id, status=SCHEDULED, replay_of=None, attempt=1, automatic=False,
             bank_file_id=None, created_at=now, submitted_at=None, paid_at=None, rejected_at=None,
             cancelled_at=None))
         # the next instalment of this mandate in the page follows this debit

@@ -40,7 +40,7 @@ from common.idempotency import first_delivery, remember, remembered, remembered_
 from common.outbox import Outbox
 from common.schemas import dump_page, load
 from common.service import DebitoService, rpc
-from payments import collection, events, ledger, payments, scheduling
+from payments import collection, events, inbox, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
 from payments.prenotification import send_prenotification
 from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
@@ -189,7 +189,7 @@ class PaymentsService(DebitoService):
                              lambda: scheduling.file_payments(self.db, bank_file.id))
 
     def _announce_import(self, part):
-        """The events of a bank file's import (collection.Imported), before its commit."""
+        """The events of a bank file's import (inbox.Imported), before its commit."""
         events.announce_import(self.dispatch, self.db, part, EVENT_BATCH)
 
     def _prenotify(self, created):
@@ -205,7 +205,7 @@ class PaymentsService(DebitoService):
                 log.exception("pre-notification of %s not sent", payment.id)
 
     def _import(self, as_of):
-        report = collection.import_inbox(self.db, bank_inbox(), as_of, announce=self._announce_import)
+        report = inbox.import_inbox(self.db, bank_inbox(), as_of, announce=self._announce_import)
         self._record_collected(report.paid)
         by_id = {payment.id: payment for payment in report.rejected}
         retried = self._retry(report.r_transactions, by_id, as_of)

@@ -1,36 +1,21 @@
 """pain.002.001.03: the bank's status report on a pain.008 (rejects before settlement).
 
-    parse_pain002(source) -> Pain002(message_id, original_message_id, group_status,
-                                     group_reason_code, payment_infos, transactions)
-    payment_infos: [{"original_payment_info_id", "status", "reason_code"}]
-    transactions:  [{"original_end_to_end_id", "status", "reason_code",
-                     "original_amount": int cents | None}]
+    parse_pain002(source) -> domain.StatusReport(message_id, original_message_id, group_status,
+                                                 group_reason_code, payment_infos, transactions)
+    payment_infos: StatusLine(original_payment_info_id, status, reason_code)
+    transactions:  StatusLine(original_end_to_end_id, status, reason_code, original_amount: cents | None)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from common.money import from_decimal
+from payments.domain import StatusLine, StatusReport
 
 from .xsd import InvalidFile, namespace, parse_message
 
 MESSAGE = "pain.002.001.03"
 _NS = {"p": namespace(MESSAGE)}
-
-
-@dataclass(frozen=True)
-class Pain002:
-    message_id: str
-    original_message_id: str
-    group_status: str | None
-    group_reason_code: str | None
-    payment_infos: list[dict] = field(default_factory=list)
-    transactions: list[dict] = field(default_factory=list)
-
-    @property
-    def rejected_as_a_whole(self) -> bool:
-        return self.group_status == "RJCT"
 
 
 def _text(element, path: str) -> str | None:
@@ -61,7 +46,7 @@ def _cents(text: str | None) -> int | None:
         raise InvalidFile(f"amount {text!r} unreadable: {error}") from None
 
 
-def parse_pain002(source) -> Pain002:
+def parse_pain002(source) -> StatusReport:
     """Read a status report from bytes, a path or a binary file; `InvalidFile` otherwise."""
     root, _ = parse_message(source, (MESSAGE,))
     report = root.find("p:CstmrPmtStsRpt", _NS)
@@ -70,25 +55,20 @@ def parse_pain002(source) -> Pain002:
         raise InvalidFile(f"{MESSAGE} without OrgnlGrpInfAndSts")
     payment_infos, transactions = [], []
     for info in report.iterfind("p:OrgnlPmtInfAndSts", _NS):
-        payment_infos.append({
-            "original_payment_info_id": _required(info, "p:OrgnlPmtInfId"),
-            "status": _text(info, "p:PmtInfSts"),
-            "reason_code": _reason(info),
-        })
+        payment_infos.append(StatusLine(original_payment_info_id=_required(info, "p:OrgnlPmtInfId"),
+                                        status=_text(info, "p:PmtInfSts"), reason_code=_reason(info)))
         for tx in info.iterfind("p:TxInfAndSts", _NS):
             amount = (_text(tx, "p:OrgnlTxRef/p:Amt/p:InstdAmt")
                       or _text(tx, "p:OrgnlTxRef/p:IntrBkSttlmAmt"))
-            transactions.append({
-                "original_end_to_end_id": _required(tx, "p:OrgnlEndToEndId"),
-                "status": _text(tx, "p:TxSts") or _text(info, "p:PmtInfSts"),
-                "reason_code": _reason(tx) or _reason(info),
-                "original_amount": _cents(amount),
-            })
-    return Pain002(
+            transactions.append(StatusLine(original_end_to_end_id=_required(tx, "p:OrgnlEndToEndId"),
+                                           status=_text(tx, "p:TxSts") or _text(info, "p:PmtInfSts"),
+                                           reason_code=_reason(tx) or _reason(info),
+                                           original_amount=_cents(amount)))
+    return StatusReport(
         message_id=_required(report, "p:GrpHdr/p:MsgId"),
         original_message_id=_required(group, "p:OrgnlMsgId"),
         group_status=_text(group, "p:GrpSts"),
         group_reason_code=_reason(group),
-        payment_infos=payment_infos,
-        transactions=transactions,
+        payment_infos=tuple(payment_infos),
+        transactions=tuple(transactions),
     )

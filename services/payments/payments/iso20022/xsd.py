@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-SCHEMA_DIR = Path(__file__).parent / "schemas_iso"
+SCHEMA_DIR = Path(__file__).parent.parent / "schemas_iso"
 NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 
 # The message's root element under <Document>: what a structural check needs
