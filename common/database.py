@@ -169,8 +169,7 @@ Page = namedtuple("Page", "items next_cursor")
 
 
 class ListQuery(namedtuple("ListQuery", "key params make")):
-    """A list's filtered query, as its shape and its values: `make(dialect)` builds the statement
-    (`dialect`: the database's SQLAlchemy dialect name),
+    """A list's filtered query, as its shape and its values: `make()` builds the statement
     whose every filter value is a bind parameter named as in `params` ({name: value});
     `key` names the shape (the filters present), so that the statement of a shape, built
     once, serves all its calls (common.json_pages keeps its SQL text)."""
@@ -182,7 +181,7 @@ def merchant_list_query(model, date_column, params, equal):
     and `params["to"]` (each when present)."""
     shape = tuple(params)
 
-    def make(_dialect):
+    def make():
         conditions = [model.merchant_id == bindparam("merchant_id")]
         conditions += [getattr(model, name) == bindparam(name) for name in equal if name in shape]
         if "from_" in shape:
@@ -199,7 +198,7 @@ def keyset_page(session, query, id_column, filters):
     select, or a ListQuery."""
     limit, params = filters["limit"], {}
     if isinstance(query, ListQuery):
-        query, params = query.make(session.get_bind().dialect.name), query.params
+        query, params = query.make(), query.params
     if filters.get("cursor"):
         query = query.where(id_column < filters["cursor"])
     rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1), params).unique().all()
