@@ -392,7 +392,6 @@ def _outbox(session, figures):
 
     def dispatch(event_type, payload):
         staged.add(row(event_type, payload))
-    dispatch.select = staged.add_select
 
     def announce(part):
         started, cpu = time.perf_counter(), time.process_time()

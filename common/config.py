@@ -22,7 +22,7 @@ def amqp_uri():
 
 
 def var_dir():
-    """Where a one-machine run keeps its SQLite files, bank folders and outboxes."""
+    """Where a one-machine run keeps its embedded PostgreSQL (postgres/), bank folders and outboxes."""
     return Path(env("DEBITO_VAR", ROOT / "var")).resolve()
 
 
@@ -40,19 +40,19 @@ def service_config_path(service):
 
 
 def database_url(owner):
-    """The database of one owner (a service or the gateway).
+    """The PostgreSQL database of one owner (a service or the gateway).
 
     `<OWNER>_DATABASE_URL` wins; else `DATABASE_URL`, where each owner gets its
-    own PostgreSQL schema (see `common.database.make_engine`) or its own
-    SQLite file; else a SQLite file under var/.
+    own schema (see `common.database.make_engine`); else the embedded
+    PostgreSQL whose data lives in var/postgres/ (`common.database.embedded_server`),
+    started if it is not running.
     """
     own = env(f"{owner.upper()}_DATABASE_URL")
     if own:
         return own
     shared = env("DATABASE_URL")
-    if shared and shared.startswith("sqlite"):
-        stem, _, suffix = shared.rpartition(".")
-        return f"{stem}-{owner}.{suffix}" if stem else f"{shared}-{owner}"
     if shared:
         return shared
-    return f"sqlite:///{var_dir() / (owner + '.db')}"
+    from common.database import embedded_server
+
+    return embedded_server().get_uri()

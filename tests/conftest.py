@@ -4,9 +4,10 @@ real RabbitMQ and PostgreSQL the suite talks to.
 RabbitMQ: AMQP_URI (default the local one) and its management API
 (RABBIT_API_URI, default http://guest:guest@localhost:15672), for the vhost
 nameko's fixtures make per test. PostgreSQL: TEST_DATABASE_URL (default
-postgresql://postgres@127.0.0.1:5432/postgres): the suite creates its own
-databases there and drops them. When neither is reachable and Docker is,
-testcontainers starts them; otherwise the suite stops naming what is missing.
+postgresql://postgres@127.0.0.1:5432/postgres), or the embedded PostgreSQL
+(var/test-postgres/) when none answers there: the suite creates its own databases
+and drops them. When RabbitMQ is unreachable and Docker is not, the suite stops
+naming what is missing.
 """
 import eventlet
 
@@ -69,6 +70,28 @@ def postgres_database(infrastructure):
     No cluster runs on it: a running service's outbox relay would publish their events."""
     with infrastructure.database("debito_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def rules_database(infrastructure):
+    """The rule tests' database, dropped at the end: each owner's schema migrated on first use."""
+    from harness.transactions import MigratedDatabase
+
+    with infrastructure.database("debito_rules") as url:
+        database = MigratedDatabase(url)
+        yield database
+        database.close()
+
+
+@pytest.fixture
+def db_session(rules_database):
+    """`db_session("payments")`: a session on that owner's schema in one transaction, rolled
+    back after the test (harness.transactions)."""
+    from harness.transactions import Sessions
+
+    sessions = Sessions(rules_database)
+    yield sessions
+    sessions.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,13 @@ batch events (payments.events.announce_import), their JSON text written while th
 applied (events.ImportEvents, chunk by chunk) and stored in the outbox as it is: they must be
 the very payloads the Python builders make (payment_event, r_transaction_received), item for
 item, whatever the timestamps' microseconds, the NULLs, the texts to escape, the merchants
-and the batch size (batches of at most `size` items of one merchant), on PostgreSQL and on
-SQLite. The collection's batches are built by PostgreSQL (payments_events_sql)."""
+and the batch size (batches of at most `size` items of one merchant)."""
 import json
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.database import make_engine
@@ -18,7 +17,7 @@ from common.migrations import upgrade
 from common.outbox import Staged, row
 from payments import collection, events
 from payments.inbox import import_inbox
-from payments.models import Base, Creditor, Payment, RTransaction, outbox_events
+from payments.models import Creditor, Payment, RTransaction, outbox_events
 
 A, B = "MEA" + "0" * 20, "MEB" + "0" * 20
 MOMENT = datetime(2030, 1, 8, 6, 30, tzinfo=timezone.utc)
@@ -48,15 +47,8 @@ def _r_transaction(n, payment, **fields):
                                   status="open", bank_file_id="BFIN", created_at=MOMENT), **fields})
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def session(request, infrastructure):
-    if request.param == "sqlite":
-        engine = create_engine("sqlite://")
-        Base.metadata.create_all(engine)
-        with Session(engine) as session:
-            yield session
-        engine.dispose()
-        return
+@pytest.fixture
+def session(infrastructure):
     yield from _postgresql(infrastructure)
 
 
@@ -76,9 +68,7 @@ def _postgresql(infrastructure):
 
 def _dispatch(session):
     staged = Staged(session, outbox_events)
-    dispatch = lambda event_type, payload: staged.add(row(event_type, payload))  # noqa: E731
-    dispatch.select = staged.add_select
-    return dispatch
+    return lambda event_type, payload: staged.add(row(event_type, payload))
 
 
 def _outbox(session):
@@ -223,30 +213,3 @@ def test_an_import_without_payments_stages_nothing(session):
                                                                         payouts_paid=[]), 1000)
     session.commit()
     assert session.execute(select(outbox_events)).all() == []
-
-
-def test_the_collection_s_batches_are_the_payloads_python_would_write(postgresql_session):
-    """payments_scheduled (the payments just scheduled) and payments_submitted (an outbox
-    file's payments), built by PostgreSQL, against payments_events."""
-    from payments import scheduling
-
-    session = postgresql_session
-    written = [_payment(n, A if n % 5 else B, "submitted", bank_file_id="BFOUT") for n in range(40, 52)]
-    scheduled = [_payment(n, A, "scheduled", bank_file_id=None, submitted_at=None) for n in range(60, 63)]
-    session.add_all(written + scheduled)
-    session.flush()
-    staged = Staged(session, outbox_events)
-    dispatch = lambda event_type, payload: staged.add(row(event_type, payload))  # noqa: E731
-    dispatch.select = staged.add_select
-    events.announce_payments(dispatch, session, "payments_scheduled", scheduled, 2)
-    events.announce_file(dispatch, session, "BFOUT", 5, lambda: scheduling.file_payments(session, "BFOUT"))
-    session.commit()
-    built = {}
-    for event in session.execute(select(outbox_events).order_by(outbox_events.c.id)):
-        built.setdefault(event.event_type, []).append(json.loads(event.payload))
-    assert _without_ids(built["payments_scheduled"], "payments") == _without_ids(
-        events.payments_events(scheduled, 2), "payments")
-    assert _without_ids(built["payments_submitted"], "payments") == _without_ids(
-        events.payments_events(scheduling.file_payments(session, "BFOUT"), 5), "payments")
-    assert all(len(batch["payments"]) <= 5 for batch in built["payments_submitted"])
-    assert sum(len(batch["payments"]) for batch in built["payments_submitted"]) == 12

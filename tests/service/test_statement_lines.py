@@ -122,12 +122,12 @@ def test_a_page_whose_row_numbers_come_out_of_order_is_asked_again_with_an_order
     with Session(engine) as session:
         expected = ledger.statement_page(session, merchant, *period, None, 50)
         asked = []
-        page_in_postgresql = ledger._page_in_postgresql
+        page = ledger._page
 
         def recorded(*args, **kwargs):
             asked.append(kwargs.get("ordered", False))
-            return page_in_postgresql(*args, **kwargs)
-        monkeypatch.setattr(ledger, "_page_in_postgresql", recorded)
+            return page(*args, **kwargs)
+        monkeypatch.setattr(ledger, "_page", recorded)
         monkeypatch.setattr(ledger, "_row_numbers", lambda rows: "out of order")
         assert ledger.statement_page(session, merchant, *period, None, 50) == expected
         session.rollback()

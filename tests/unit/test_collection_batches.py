@@ -1,4 +1,4 @@
-"""The collection cycle in batches, as plain functions on SQLite (issue 8): plans hands
+"""The collection cycle in batches, as plain functions on PostgreSQL, rolled back (issue 8): plans hands
 over its due instalments a page at a time, each exactly once; payments announces its
 payments in batch events per merchant; reporting applies a batch event of N payments
 as N events would, and its redelivery changes nothing."""
@@ -8,24 +8,24 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from common.schemas import load
 from payments import events as payment_events
 from plans import plans
-from plans.models import Base as PlansBase, Instalment
+from plans.models import Instalment
 from plans.schemas import PlanIn
 from reporting import figures
-from reporting.models import Base as ReportingBase, Fact
+from reporting.models import Fact
 
 A, B = "MEaaaa", "MEbbbb"
 
 
-def session_of(base):
-    engine = create_engine("sqlite://")
-    base.metadata.create_all(engine)
-    return Session(engine)
+@pytest.fixture
+def session_of(db_session):
+    """session_of(owner): a rolled-back session of its own on that owner's schema (two of them
+    see nothing of each other's work)."""
+    return db_session
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ def create(session, merchant, mandate_id, **fields):
                              {"id": mandate_id, "subscriber_id": "SB" + mandate_id, "status": "active"})
 
 
-def test_pages_of_due_instalments_hand_over_each_once_as_one_call_would(clock):
-    paged, whole = session_of(PlansBase), session_of(PlansBase)
+def test_pages_of_due_instalments_hand_over_each_once_as_one_call_would(clock, session_of):
+    paged, whole = session_of("plans"), session_of("plans")
     for session in (paged, whole):
         for n in range(23):
             create(session, A if n % 2 else B, f"MD{n:03d}", frequency="weekly" if n % 5 == 0 else "monthly",
@@ -68,8 +68,8 @@ def test_pages_of_due_instalments_hand_over_each_once_as_one_call_would(clock):
     assert state(paged) == state(whole)
 
 
-def test_a_page_not_acknowledged_is_handed_over_again_never_issued_twice(clock):
-    session = session_of(PlansBase)
+def test_a_page_not_acknowledged_is_handed_over_again_never_issued_twice(clock, session_of):
+    session = session_of("plans")
     for n in range(5):
         create(session, A, f"MD{n}")
     first = plans.due_instalments(session, date(2027, 1, 20), limit=3)
@@ -105,26 +105,30 @@ def paid(merchant, amount, due):
             "at": "2027-03-30T07:00:00+00:00"}
 
 
-def test_one_batch_of_n_payments_gives_the_figures_of_n_events_and_its_redelivery_changes_nothing(monkeypatch):
+def test_one_batch_of_n_payments_gives_the_figures_of_n_events_and_its_redelivery_changes_nothing(
+        monkeypatch, session_of):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    one_by_one, batched = session_of(ReportingBase), session_of(ReportingBase)
+    batched = session_of("reporting")
     payloads = [paid(A if n % 4 else B, 1000 + n, (date(2027, 3, 1) + timedelta(days=n % 6)).isoformat())
                 for n in range(40)]
     rejected = [{**paid(A, 500 + n, "2027-03-03"), "status": "rejected"} for n in range(5)]
-    for payload in payloads:
-        assert figures.record(one_by_one, "payments", "payment_paid", payload) is not None
-    for payload in rejected:
-        figures.record(one_by_one, "payments", "payment_rejected", payload)
-    one_by_one.commit()
-    assert figures.record_batch(batched, "payments", "payment_paid", payloads) == 40
-    assert figures.record_batch(batched, "payments", "payment_rejected", rejected) == 5
-    batched.commit()
 
     def view(session):
         return [figures.overview(session, merchant, date(2027, 3, 31)) for merchant in (A, B)]
 
+    one_by_one = batched.begin_nested()  # the same events one by one, then undone
+    for payload in payloads:
+        assert figures.record(batched, "payments", "payment_paid", payload) is not None
+    for payload in rejected:
+        figures.record(batched, "payments", "payment_rejected", payload)
+    batched.flush()
+    expected = view(batched)
+    one_by_one.rollback()
+    assert figures.record_batch(batched, "payments", "payment_paid", payloads) == 40
+    assert figures.record_batch(batched, "payments", "payment_rejected", rejected) == 5
+    batched.commit()
     before = view(batched)
-    assert before == view(one_by_one)
+    assert before == expected
     assert sum(row["collected_count"] for row in before[0]["series"]) == 30
     assert before[0]["payments_rejected"] == 5
     # the same batch again (a redelivery that passed the processed_events check), or part of it
@@ -139,9 +143,9 @@ def test_one_batch_of_n_payments_gives_the_figures_of_n_events_and_its_redeliver
     assert view(batched) == before
 
 
-def test_scheduled_and_submitted_facts_are_stored_one_per_payment_and_move_no_figure(monkeypatch):
+def test_scheduled_and_submitted_facts_are_stored_one_per_payment_and_move_no_figure(monkeypatch, session_of):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    session = session_of(ReportingBase)
+    session = session_of("reporting")
     payloads = [{**paid(A, 100, "2027-04-01"), "status": "submitted"} for _ in range(3)]
     assert figures.record_batch(session, "payments", "payment_submitted", payloads) == 3
     session.commit()
@@ -153,13 +157,13 @@ def test_scheduled_and_submitted_facts_are_stored_one_per_payment_and_move_no_fi
     assert all(row[field] == 0 for row in view["series"] for field in figures.SERIES_FIELDS)
 
 
-def test_mandates_debit_views_answer_a_page_of_the_merchants_mandates_only():
+def test_mandates_debit_views_answer_a_page_of_the_merchants_mandates_only(session_of):
     from datetime import datetime, timezone
 
     from mandates import mandates
-    from mandates.models import Base as MandatesBase, Mandate, Subscriber
+    from mandates.models import Mandate, Subscriber
 
-    session = session_of(MandatesBase)
+    session = session_of("mandates")
     now = datetime(2029, 6, 1, 10, tzinfo=timezone.utc)
     for merchant, n in ((A, 1), (A, 2), (B, 3)):
         session.add(Subscriber(id=f"SB{n}", merchant_id=merchant, customer_reference=f"C{n}", name=f"Zoë {n}",
@@ -176,8 +180,8 @@ def test_mandates_debit_views_answer_a_page_of_the_merchants_mandates_only():
                         "subscriber": {"name": "Zoë 1", "email": "z1@example.test"}}
 
 
-def test_fresh_pages_each_after_the_last_then_the_unacknowledged_as_payments_pipelines_them(clock):
-    paged, whole = session_of(PlansBase), session_of(PlansBase)
+def test_fresh_pages_each_after_the_last_then_the_unacknowledged_as_payments_pipelines_them(clock, session_of):
+    paged, whole = session_of("plans"), session_of("plans")
     for session in (paged, whole):
         for n in range(17):
             create(session, A, f"MD{n:03d}", start_date="2027-01-20" if n % 3 == 0 else "2027-02-01")

@@ -1,5 +1,5 @@
-"""The rules of the mandates service, as plain functions on an in-memory
-SQLite session: import, UMR, subscribers, scans, amendments, revocation,
+"""The rules of the mandates service, as plain functions on a PostgreSQL
+session rolled back after each test: import, UMR, subscribers, scans, amendments, revocation,
 tenancy and the 36-month dormancy."""
 import base64
 import itertools
@@ -7,12 +7,9 @@ from datetime import date
 
 import pytest
 from schwifty import IBAN
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from common.errors import Conflict, Invalid, Malformed, NotFound
 from mandates import mandates, subscribers
-from mandates.models import Base
 from common.schemas import load
 from mandates.schemas import BankDetailsIn, MandateDetailOut, MandateImportIn, RevokeIn, SubscriberIn
 
@@ -26,12 +23,9 @@ _refs = itertools.count(1)
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2025-06-15T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
+    yield db_session("mandates")
 
 
 def subscriber_payload(**fields):

@@ -1,12 +1,11 @@
 """Searching subscribers and mandates: accent- and case-insensitive `q`,
 customer reference exact or prefix, filters, keyset pages."""
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from common.errors import Invalid
 from mandates import mandates, subscribers
-from mandates.models import Base, Subscriber
+from mandates.models import Subscriber
 from common.schemas import dump_page, load
 from mandates.schemas import MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn
 
@@ -15,12 +14,9 @@ IBAN = "FR7630006000011234567890189"
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2025-06-15T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
+    yield db_session("mandates")
 
 
 def import_(session, customer_reference, name="Jean Martin", email=None, merchant=A, **fields):

@@ -1,16 +1,15 @@
 """The collection cycle of the payments service, as plain functions on an
-in-memory SQLite session: one payment per instalment key, sequence types,
+PostgreSQL session rolled back after each test: one payment per instalment key, sequence types,
 D-1 submission, replays, cancellations and amendments."""
 import json
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from common.errors import Conflict, Invalid, NotFound
 from payments import collection, payments
-from payments.models import Base, BankFile, Payment, RTransaction
+from payments.models import BankFile, Payment, RTransaction
 from common.schemas import load
 from payments.schemas import CreditorIn, PaymentFiltersIn
 
@@ -49,15 +48,13 @@ class Writer:
 
 
 @pytest.fixture
-def session(monkeypatch, tmp_path):
+def session(monkeypatch, tmp_path, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-01-04T12:00:00+00:00")
     monkeypatch.setenv("DEBITO_VAR", str(tmp_path / "var"))
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        payments.register_creditor(session, A, load(CreditorIn, PROFILE))
-        payments.register_creditor(session, B, load(CreditorIn, {**PROFILE, "name": "Bravo"}))
-        yield session
+    session = db_session("payments")
+    payments.register_creditor(session, A, load(CreditorIn, PROFILE))
+    payments.register_creditor(session, B, load(CreditorIn, {**PROFILE, "name": "Bravo"}))
+    yield session
 
 
 def schedule(session, *instalments, mandates=None):

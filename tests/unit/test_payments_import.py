@@ -1,16 +1,15 @@
-"""The bank's answers imported from the inbox, on SQLite: pain.002 rejects,
+"""The bank's answers imported from the inbox, on PostgreSQL (rolled back): pain.002 rejects,
 camt.054 credits, returns and refunds, unmatched entries kept, each file
 once, unreadable files set aside with their reason."""
 import json
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from payments import collection, payments
 from payments.inbox import import_inbox
-from payments.models import Base, BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
+from payments.models import BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
 from common.schemas import load
 from payments.schemas import CreditorIn, RTransactionFiltersIn
 
@@ -63,14 +62,12 @@ class Writer:
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-01-04T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        payments.register_creditor(session, A, load(CreditorIn, {
-            "name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"}))
-        yield session
+    session = db_session("payments")
+    payments.register_creditor(session, A, load(CreditorIn, {
+        "name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"}))
+    yield session
 
 
 @pytest.fixture

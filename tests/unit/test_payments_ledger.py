@@ -1,4 +1,4 @@
-"""The ledger of the payments service on SQLite: balance figures with a reserve
+"""The ledger of the payments service on PostgreSQL (a rolled-back session): balance figures with a reserve
 counted in TARGET2 business days, statements that always reconcile, payouts
 limited to available funds, written as XSD-valid pain.001 files, paid when the
 bank's camt.054 debit comes back, never sent twice across a crash."""
@@ -7,14 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 from lxml import etree
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from common.errors import Invalid
 from payments import collection, ledger, payments
 from payments.inbox import import_inbox
 from payments.iso20022 import xsd
-from payments.models import Base, BankFile, LedgerEntry, Payout, RTransaction
+from payments.models import BankFile, LedgerEntry, Payout, RTransaction
 from common.schemas import load
 from payments.schemas import CreditorIn, PayoutIn, StatementIn
 
@@ -24,15 +23,13 @@ SEQUENCE = 0
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-01T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        payments.register_creditor(session, A, load(CreditorIn, PROFILE))
-        payments.register_creditor(session, B, load(CreditorIn, {**PROFILE, "name": "Bravo"}))
-        session.commit()
-        yield session
+    session = db_session("payments")
+    payments.register_creditor(session, A, load(CreditorIn, PROFILE))
+    payments.register_creditor(session, B, load(CreditorIn, {**PROFILE, "name": "Bravo"}))
+    session.commit()
+    yield session
 
 
 def book(session, on, amount, code="SDD", merchant=A, value_date=None):
@@ -247,20 +244,16 @@ def test_a_crash_while_writing_the_pain001_never_sends_a_payout_twice(session, t
     assert session.scalar(select(func.count()).select_from(BankFile)) == 1
 
 
-def test_the_rpcs_answer_balance_statement_and_payouts_and_announce_them(monkeypatch, tmp_path):
+def test_the_rpcs_answer_balance_statement_and_payouts_and_announce_them(monkeypatch, tmp_path, db_session):
     from unittest.mock import Mock
 
     from nameko.testing.services import worker_factory
-    from sqlalchemy.orm import sessionmaker
-
     from payments.service import PaymentsService
 
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-01T12:00:00+00:00")
     monkeypatch.setenv("BANK_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("BANK_INBOX", str(tmp_path / "inbox"))
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    session = db_session("payments", expire_on_commit=False)
     worker = worker_factory(PaymentsService, db=session, plans=Mock(), mandates=Mock())
     worker.register_creditor(A, PROFILE)
     book(session, date(2027, 2, 1), 5000)

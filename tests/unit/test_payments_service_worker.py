@@ -1,16 +1,15 @@
-"""The payments entrypoints with nameko's worker_factory on SQLite: collect pulls
+"""The payments entrypoints with nameko's worker_factory on PostgreSQL (a rolled-back session): collect pulls
 the instalments once, fetches each mandate once, and reports its counts;
 an automatic retry follows a retryable reject when the merchant asked for it."""
+import json
 from datetime import date
 from unittest.mock import Mock, call
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
 
 from payments import collection, payments
-from payments.models import Base, Payment
+from payments.models import Payment
 from payments.service import COLLECT_PAGE, PaymentsService
 
 A = "MEaaaa"
@@ -30,14 +29,12 @@ def synchronous(method):
 
 
 @pytest.fixture
-def service(monkeypatch, tmp_path):
+def service(monkeypatch, tmp_path, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-01-29T12:00:00+00:00")
     monkeypatch.setenv("DEBITO_VAR", str(tmp_path))
     monkeypatch.setenv("BANK_OUTBOX", str(tmp_path / "outbox"))
     monkeypatch.setenv("BANK_INBOX", str(tmp_path / "inbox"))
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    session = db_session("payments", expire_on_commit=False)
     worker = worker_factory(PaymentsService, db=session, plans=Mock(), mandates=Mock())
     worker.register_creditor(A, {"name": "Acme SAS", "creditor_id": "FR72ZZZ123456",
                                  "iban": "FR7630006000011234567890189"})
@@ -84,8 +81,10 @@ def test_automatic_retry_follows_a_retryable_reject(service, tmp_path):
     assert retry.automatic and retry.attempt == 2 and retry.due_date == date(2027, 2, 15)
     assert retry.due_date == collection.first_possible_due_date(service.db, A, date(2027, 2, 1))
     names = [c.args[0] for c in service.dispatch.call_args_list]
-    assert {"payments_rejected", "r_transactions_received"} <= set(names)  # batches, built here on SQLite
-    rejected = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "payments_rejected")
-    received = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "r_transactions_received")
+    assert {"payments_rejected", "r_transactions_received"} <= set(names)
+    # the import's batches are handed to the outbox as JSON text (events.ImportEvents)
+    rejected = next(json.loads(c.args[1]) for c in service.dispatch.call_args_list if c.args[0] == "payments_rejected")
+    received = next(json.loads(c.args[1]) for c in service.dispatch.call_args_list
+                    if c.args[0] == "r_transactions_received")
     assert [p["payment_id"] for p in rejected["payments"]] == [payment.id]
     assert [(r["payment_id"], r["reason_code"]) for r in received["r_transactions"]] == [(payment.id, "AM04")]

@@ -1,4 +1,4 @@
-"""ledger.statement_page on SQLite (`make run`'s default): the pages' CSV lines, put
+"""ledger.statement_page on PostgreSQL (a rolled-back session): the pages' CSV lines, put
 end to end, are the one-shot statement as common.csv writes it, and the running
 balance crosses their boundaries."""
 import csv
@@ -7,33 +7,29 @@ import random
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from common.csv import CsvWriter
 from common.errors import Invalid
 from payments import ledger
-from payments.models import Base, LedgerEntry
+from payments.models import LedgerEntry
 
 A, B = "MEaaaa", "MEbbbb"
 
 
 @pytest.fixture
-def session():
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
+def session(db_session):
     rng = random.Random(6)
-    with Session(engine) as session:
-        for n in range(260):
-            day = date(2027, 1, 1) + timedelta(days=n % 45 - 10)  # ten days before the period
-            session.add(LedgerEntry(
-                id=f"LE{rng.getrandbits(60):016X}", merchant_id=A if n % 13 else B, date=day,
-                value_date=None if n % 7 == 0 else day + timedelta(days=1), code="SDD" if n % 4 else "REJ",
-                reference=f"PM{n}", subscriber_name=None if n % 5 == 0 else "Zoë Ødegård",
-                label="=1+1" if n % 9 == 0 else "Yoga", amount=rng.randint(-5000, 20000),
-                created_at=datetime(2027, 3, 1, tzinfo=timezone.utc)))
-        session.commit()
-        yield session
+    session = db_session("payments")
+    for n in range(260):
+        day = date(2027, 1, 1) + timedelta(days=n % 45 - 10)  # ten days before the period
+        session.add(LedgerEntry(
+            id=f"LE{rng.getrandbits(60):016X}", merchant_id=A if n % 13 else B, date=day,
+            value_date=None if n % 7 == 0 else day + timedelta(days=1), code="SDD" if n % 4 else "REJ",
+            reference=f"PM{n}", subscriber_name=None if n % 5 == 0 else "Zoë Ødegård",
+            label="=1+1" if n % 9 == 0 else "Yoga", amount=rng.randint(-5000, 20000),
+            created_at=datetime(2027, 3, 1, tzinfo=timezone.utc)))
+    session.commit()
+    yield session
 
 
 def rows_of(page):

@@ -1,15 +1,12 @@
-"""The rules of the plans service, as plain functions on an in-memory SQLite
+"""The rules of the plans service, as plain functions on a rolled-back PostgreSQL
 session: validation, edits of unissued instalments with history,
 pause/resume/cancel, the collection horizon exactly once, tenancy."""
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from common.errors import Conflict, Invalid, NotFound
 from plans import plans
-from plans.models import Base
 from common.schemas import load
 from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn
 
@@ -18,12 +15,9 @@ MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active"}
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-01-04T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
+    yield db_session("plans")
 
 
 def create(session, merchant=A, mandate=MANDATE, **fields):

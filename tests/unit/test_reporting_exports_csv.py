@@ -1,4 +1,4 @@
-"""Export jobs as plain functions on SQLite with fake page sources: progress
+"""Export jobs as plain functions on PostgreSQL (rolled back) with fake page sources: progress
 page by page, the statement's opening and closing rows, a failure midway
 leaves no file, the CSV reads back with pandas, formulas are disarmed,
 tenancy, and old exports are cleaned up."""
@@ -6,23 +6,19 @@ import io
 
 import pandas
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from common.errors import Conflict, Invalid, NotFound
 from reporting import exports
-from reporting.models import Base, ExportJob
+from reporting.models import ExportJob
 
 A, B = "MEaaaa", "MEbbbb"
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+    yield db_session("reporting", expire_on_commit=False)
 
 
 def subscriber(n, name=None):

@@ -1,28 +1,19 @@
 """The export RPCs and handler of the reporting service with nameko's
-worker_factory on a SQLite database migrated by Alembic (0003 included)."""
+worker_factory on the PostgreSQL schema migrated by Alembic, rolled back (0003 included)."""
 import base64
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy.orm import sessionmaker
 
-from common.database import make_engine
 from common.errors import Invalid, NotFound
-from common.migrations import upgrade
 from reporting.service import ReportingService
 
 
 @pytest.fixture
-def db(tmp_path, monkeypatch):
+def db(tmp_path, monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
     monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "exports"))
-    url = f"sqlite:///{tmp_path / 'reporting.db'}"
-    upgrade("reporting", make_engine("reporting", url))
-    engine = make_engine("reporting", url)
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
-    yield session
-    session.close()
-    engine.dispose()
+    yield db_session("reporting", expire_on_commit=False)
 
 
 def test_an_export_is_asked_for_then_run_by_its_event_and_read_in_chunks(db, tmp_path):

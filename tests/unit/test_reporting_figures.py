@@ -1,4 +1,4 @@
-"""The reporting read models as plain functions on SQLite: facts applied give
+"""The reporting read models as plain functions on PostgreSQL (rolled back): facts applied give
 the counters and the 90-day series, an event stored twice counts once, a
 rebuild from the stored facts gives the live figures, tenancy."""
 import json
@@ -7,24 +7,20 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from common.idempotency import first_delivery
 from reporting import figures
-from reporting.models import Base, Counters, DailyFigures, Fact, processed_events
+from reporting.models import Counters, DailyFigures, Fact, processed_events
 
 A, B = "MEaaaa", "MEbbbb"
 AS_OF = date(2027, 3, 31)
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
+    yield db_session("reporting")
 
 
 def event(merchant=A, **fields):

@@ -1,27 +1,18 @@
-"""The reporting service class with nameko's worker_factory on a SQLite
+"""The reporting service class with nameko's worker_factory on a rolled-back PostgreSQL
 database migrated by Alembic: handlers store and count once, the RPCs answer."""
 import uuid
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy.orm import sessionmaker
 
-from common.database import make_engine
 from common.errors import Invalid
-from common.migrations import upgrade
 from reporting.service import ReportingService
 
 
 @pytest.fixture
-def db(tmp_path, monkeypatch):
+def db(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    url = f"sqlite:///{tmp_path / 'reporting.db'}"
-    upgrade("reporting", make_engine("reporting", url))
-    engine = make_engine("reporting", url)
-    session = sessionmaker(bind=engine, expire_on_commit=False)()
-    yield session
-    session.close()
-    engine.dispose()
+    yield db_session("reporting", expire_on_commit=False)
 
 
 def test_a_handled_event_counts_once_and_the_overview_shows_it(db):

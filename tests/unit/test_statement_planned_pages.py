@@ -1,5 +1,5 @@
 """The statement export with several pages asked at once: reporting's export job
-(exports.run_export) against payments' ledger functions on SQLite, through a
+(exports.run_export) against payments' ledger functions on PostgreSQL, through a
 fake RPC whose answers are made when asked. Once the plan (the cursor after
 every page) is in, STATEMENT_PAGES_AHEAD pages are asked before the first of
 them is written; the file is byte for byte the one of pages asked one after the
@@ -12,16 +12,12 @@ import random
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from common.csv import CsvWriter
 from common.errors import Invalid
 from payments import ledger
-from payments.models import Base as PaymentsBase
 from payments.models import LedgerEntry
 from reporting import exports
-from reporting.models import Base as ReportingBase
 
 A = "MEaaaa"
 PERIOD = {"from": "2027-01-01", "to": "2027-01-31"}
@@ -36,24 +32,19 @@ def entry(rng, n, day):
 
 
 @pytest.fixture
-def ledger_session():
-    engine = create_engine("sqlite://")
-    PaymentsBase.metadata.create_all(engine)
+def ledger_session(db_session):
     rng = random.Random(6)
-    with Session(engine) as session:
-        # 250 entries over 40 days, 168 of them in the period
-        session.add_all(entry(rng, n, date(2026, 12, 20) + timedelta(days=n % 40)) for n in range(250))
-        session.commit()
-        yield session
+    session = db_session("payments")
+    # 250 entries over 40 days, 168 of them in the period
+    session.add_all(entry(rng, n, date(2026, 12, 20) + timedelta(days=n % 40)) for n in range(250))
+    session.commit()
+    yield session
 
 
 @pytest.fixture
-def session(monkeypatch):
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", "2027-03-31T12:00:00+00:00")
-    engine = create_engine("sqlite://")
-    ReportingBase.metadata.create_all(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+    yield db_session("reporting", expire_on_commit=False)
 
 
 class Asked:

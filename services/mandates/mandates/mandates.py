@@ -214,7 +214,7 @@ def mandates_query(merchant_id, filters):
         params["q"] = contains(searchable(filters["q"]))
     shape = tuple(params)
 
-    def make(_dialect):
+    def make():
         query = (select(Mandate).join(Mandate.subscriber).options(contains_eager(Mandate.subscriber))
                  .where(Mandate.merchant_id == bindparam("merchant_id"),
                         Subscriber.merchant_id == bindparam("merchant_id")))

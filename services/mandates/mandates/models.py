@@ -43,9 +43,9 @@ class Subscriber(Base):
         # LIKE 'prefix%' uses a btree only with the pattern operator class (non-C collations)
         Index("ix_subscribers_customer_reference_prefix", "merchant_id", "customer_reference",
               postgresql_ops={"customer_reference": "varchar_pattern_ops"}),
-        # substring search (`q`): trigram GIN, PostgreSQL only
+        # substring search (`q`): trigram GIN (migration 0002 creates pg_trgm)
         Index("ix_subscribers_search_text_trgm", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
     )
 
 

@@ -1,6 +1,5 @@
 """Subscribers (debtors): creation and search. Plain functions taking a session."""
 import functools
-import json
 import unicodedata
 
 from sqlalchemy import select
@@ -87,10 +86,7 @@ def get_subscriber_json(session, merchant_id, subscriber_id):
     """get_subscriber as SubscriberDetailOut writes it, as JSON text written by PostgreSQL in one
     statement (common.json_pages): the subscriber's page asks it on every view."""
     from common.json_pages import read_only
-    from mandates.schemas import SubscriberDetailOut
 
-    if session.get_bind().dialect.name != "postgresql":
-        return json.dumps(SubscriberDetailOut().dump(get_subscriber(session, merchant_id, subscriber_id)))
     found = read_only(session, _subscriber_json_sql(), {"merchant": merchant_id, "subscriber": subscriber_id})
     if not found:
         raise NotFound(f"no subscriber {subscriber_id}", {"subscriber_id": "not found"})

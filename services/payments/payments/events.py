@@ -12,9 +12,8 @@ batches (`announce_import`), the collection its scheduled and submitted payments
 (`announce_payments`, `announce_file`). The import's payloads are JSON text written by
 `ImportEvents` while the file is applied (one f-string per item, chunk by chunk, beside
 PostgreSQL's writes), each item as the payment was when it was decided; the outbox stores
-that text as it is. The collection's are built by PostgreSQL from the rows just written
-(`payments_events_sql`: the same JSON as the Python builders, which SQLite uses), staged in
-the outbox by one INSERT … SELECT.
+that text as it is. The collection's are built here, by `payments_events`, from the payments
+just written (the rows of a file's payments, streamed).
 """
 import json
 from itertools import chain
@@ -95,74 +94,17 @@ def payout_event(payout):
             "at": _instant(payout.paid_at or payout.sent_at or payout.created_at)}
 
 
-# --- the same payloads, built by PostgreSQL -------------------------------------------
-
-def _iso_instant(column):
-    """SQL: the UTC ISO 8601 text of a timestamptz, as `_instant` writes it (microseconds
-    only when there are some)."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN date_part('microseconds', {column})::bigint "
-            f"% 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || '+00:00'")
+def announce_payments(dispatch, event_type, payments, size):
+    """Stage `event_type` (payments_scheduled) batch events of `payments` just written."""
+    for event in payments_events(payments, size):
+        dispatch(event_type, event)
 
 
-_PAYMENT_ITEM = ("json_build_object('event_id', :prefix || '-' || rank, 'merchant_id', merchant_id, "
-                 "'payment_id', id, 'plan_id', plan_id, 'mandate_id', mandate_id, 'subscriber_id', subscriber_id, "
-                 "'amount', amount, 'currency', currency, 'due_date', due_date, 'sequence_type', sequence_type, "
-                 "'end_to_end_id', end_to_end_id, 'status', status, 'replay_of', replay_of, 'attempt', attempt, "
-                 "'bank_file_id', bank_file_id, 'at', "
-                 + _iso_instant("coalesce(cancelled_at, rejected_at, paid_at, submitted_at, created_at)") + ")")
-
-def _batches_sql(items, key, item):
-    """Batches of `item` over `items` (rows with a `rank`, 0 up, and a `merchant_id`): at most
-    `:size` items each, of one merchant (a file's few merchants may leave some batches short).
-    Neither the batches nor their items are sorted: no consumer needs an order, and sorting
-    megabytes of JSON would cost more than building it."""
-    return (f"SELECT json_build_object('event_id', :prefix || '-b' || min(rank), 'merchant_id', merchant_id, "
-            f"'{key}', json_agg({item}))::text AS payload "
-            f"FROM ({items}) AS items GROUP BY merchant_id, rank / :size")
-
-
-def payments_events_sql(payment_ids, size):
-    """(query, params): payments_events of the payments `payment_ids` as PostgreSQL reads them
-    (one row, `payload`, per batch: for Outbox's `dispatch.select`), each found by its key."""
-    items = ("SELECT payments.*, wanted.rank - 1 AS rank "
-             "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS wanted(id, rank) JOIN payments USING (id)")
-    return _batches_sql(items, "payments", _PAYMENT_ITEM), {"ids": list(payment_ids), "size": size,
-                                                            "prefix": new_event_id()}
-
-
-def file_payments_events_sql(bank_file_id, size):
-    """(query, params): payments_events of an outbox file's payments, as payments_events_sql."""
-    items = ("SELECT payments.*, row_number() OVER () - 1 AS rank FROM payments "
-             "WHERE bank_file_id = :bank_file_id")
-    return _batches_sql(items, "payments", _PAYMENT_ITEM), {"bank_file_id": bank_file_id, "size": size,
-                                                            "prefix": new_event_id()}
-
-
-def announce_payments(dispatch, session, event_type, payments, size):
-    """Stage `event_type` (payments_scheduled) batch events of `payments` just written:
-    built by PostgreSQL from their rows, by Python on SQLite."""
-    if not payments:
-        return
-    if _postgresql(session):
-        dispatch.select(event_type, *payments_events_sql([payment.id for payment in payments], size))
-    else:
-        for event in payments_events(payments, size):
-            dispatch(event_type, event)
-
-
-def announce_file(dispatch, session, bank_file_id, size, rows):
-    """Stage the payments_submitted batch events of an outbox file's payments: built by
-    PostgreSQL from their rows, by Python from `rows()` (their event columns) on SQLite."""
-    if _postgresql(session):
-        dispatch.select("payments_submitted", *file_payments_events_sql(bank_file_id, size))
-    else:
-        for event in payments_events(rows(), size):
-            dispatch("payments_submitted", event)
-
-
-def _postgresql(session):
-    return session.get_bind().dialect.name == "postgresql"
+def announce_file(dispatch, size, rows):
+    """Stage the payments_submitted batch events of an outbox file's payments, from `rows()`
+    (their event columns, streamed)."""
+    for event in payments_events(rows(), size):
+        dispatch("payments_submitted", event)
 
 
 # The outbox holds an import's megabytes of JSON for the few seconds before the relay: lz4
@@ -175,21 +117,18 @@ def announce_import(dispatch, session, part, size):
     """Stage the events of a bank file's import (inbox.Imported `part`) before its commit:
     payments_paid, payments_rejected and r_transactions_received in batches of `size`, their
     JSON text written while the file was applied (`part.events`, an ImportEvents), stored in
-    the outbox as it is (on PostgreSQL); payout_paid one each."""
+    the outbox as it is; payout_paid one each."""
     built = part.events
     built.build()
-    postgresql = _postgresql(session)
-    if postgresql and (built.items["payments_rejected"] or built.items["payments_paid"]):
+    if built.items["payments_rejected"] or built.items["payments_paid"]:
         session.execute(_LZ4)
-    # SQLite (development, the workers' tests): the payloads handed over as dicts, as ever
-    handed = (lambda text: text) if postgresql else json.loads
     for event_type in ("payments_paid", "payments_rejected"):
         for payload in built.batches(event_type, size):
-            dispatch(event_type, handed(payload))
+            dispatch(event_type, payload)
     for payout in part.payouts_paid:
         dispatch("payout_paid", payout_event(payout))
     for payload in built.batches("r_transactions_received", size):
-        dispatch("r_transactions_received", handed(payload))
+        dispatch("r_transactions_received", payload)
 
 
 # --- the import's payloads as JSON text ------------------------------------------------

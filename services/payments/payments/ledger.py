@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from common import clock
 from common.calendar import add_business_days, next_business_day
-from common.csv import FORMULA_STARTS, csv_lines
+from common.csv import FORMULA_STARTS
 from common.errors import Invalid, NotFound
 from common.ids import new_id
 from common.database import keyset_page
@@ -141,7 +141,7 @@ def _csv_euros(cents, decimal):
 _ROW_NUMBERS_JOINED_BY = ","  # a page's row numbers come back joined, to check their order
 
 
-def _page_in_postgresql(connection, query, limit, decimal, ordered=False):
+def _page(connection, query, limit, decimal, ordered=False):
     """PostgreSQL writes the page's rows as CSV lines (common.csv's cells), CRLF between them,
     and joins them into one text (`string_agg`), so neither payments nor the wire holds a
     Python object per cell. Aggregates read the window's rows in its order; the row numbers
@@ -163,20 +163,6 @@ def _page_in_postgresql(connection, query, limit, decimal, ordered=False):
         joined(line, literal_column(r"E'\r\n'")), joined(cast(c.n, Text), _ROW_NUMBERS_JOINED_BY),
     )).one()
     return tuple(found)
-
-
-def _page_in_python(connection, query, limit, decimal, ordered=False):
-    """The same from fetched rows (SQLite: `make run` and unit tests)."""
-    found = connection.execute(query).all()
-    rows = found[:limit]
-    last = found[limit - 1] if len(found) > limit else None
-    columns = [[r.date.isoformat() for r in rows], [r.value_date.isoformat() for r in rows]]
-    for name in STATEMENT_COLUMNS[2:6]:
-        columns.append(["" if r._mapping[name] is None else str(r._mapping[name]) for r in rows])
-    columns += [[r.amount for r in rows], [r.balance for r in rows]]
-    return (len(found), last and f"{last.date.isoformat()}.{last.id}.{last.balance}", sum(r.amount for r in rows),
-            csv_lines(columns, decimal, amounts=(6, 7)).removesuffix("\r\n"),
-            _ROW_NUMBERS_JOINED_BY.join(str(r.n) for r in rows))
 
 
 @lru_cache(maxsize=8)
@@ -221,15 +207,11 @@ def statement_page(session, merchant_id, date_from, date_to, cursor=None, limit=
         opening = start
     connection = session.connection()
     query = statement_query(merchant_id, date_from, date_to, after, start, limit + 1)
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # date::text is YYYY-MM-DD, cheaper than to_char
-        page = _page_in_postgresql
-    else:
-        page = _page_in_python
-    found, last, total, lines, numbers = page(connection, query, limit, decimal)
+    connection.exec_driver_sql("SET LOCAL DateStyle TO ISO")  # date::text is YYYY-MM-DD, cheaper than to_char
+    found, last, total, lines, numbers = _page(connection, query, limit, decimal)
     rows = min(found, limit)
     if numbers != _row_numbers(rows):  # not in the window's order
-        found, last, total, lines, _ = page(connection, query, limit, decimal, ordered=True)
+        found, last, total, lines, _ = _page(connection, query, limit, decimal, ordered=True)
     more = found > limit
     return {"from": date_from.isoformat(), "to": date_to.isoformat(), "currency": "EUR",
             "columns": STATEMENT_COLUMNS, "rows": rows, "decimal": decimal, "lines": lines + "\r\n" if rows else "",

@@ -83,12 +83,10 @@ class Payment(Base):
         Index("ix_payments_merchant_id_subscriber_id_id", "merchant_id", "subscriber_id", "id"),
         Index("ix_payments_merchant_id_id", "merchant_id", "id"),
         # a payment paid or rejected adds no entry to these two (migration 0008)
-        Index("ix_payments_scheduled_due_date", "due_date", postgresql_where=text("status = 'scheduled'"),
-              sqlite_where=text("status = 'scheduled'")),
+        Index("ix_payments_scheduled_due_date", "due_date", postgresql_where=text("status = 'scheduled'")),
         Index("ix_payments_merchant_id_mandate_id", "merchant_id", "mandate_id"),
         Index("ix_payments_bank_file_id", "bank_file_id"),
-        Index("ix_payments_replay_of", "replay_of", postgresql_where=text("replay_of IS NOT NULL"),
-              sqlite_where=text("replay_of IS NOT NULL")),
+        Index("ix_payments_replay_of", "replay_of", postgresql_where=text("replay_of IS NOT NULL")),
     )
 
 

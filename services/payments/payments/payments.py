@@ -64,12 +64,12 @@ def payments_query(merchant_id, filters):
         filters = {**filters, "cursor": None}
     shape, limit = tuple(params), filters["limit"]
 
-    def make(dialect):
+    def make():
         conditions = [Payment.merchant_id == bindparam("merchant_id")]
         conditions += [column == bindparam(name) for name, column in _PAYMENT_FILTERS.items() if name in shape]
         if "cursor" in shape:
             conditions.append(Payment.id < bindparam("cursor"))
-        if by_day and dialect == "postgresql":
+        if by_day:
             return _due_days_query(conditions, limit)
         if "from_" in shape:
             conditions.append(Payment.due_date >= bindparam("from_"))
@@ -89,8 +89,7 @@ def _due_window_query(conditions, limit):
     and only then are ordered by id. Walking the (merchant_id, status, id) index newest first,
     as PostgreSQL would for `ORDER BY id DESC LIMIT`, reads every newer row of that status
     before the window (seconds for a month a year back). Costs what the window holds."""
-    window = (select(Payment.id).where(*conditions).cte("window")
-              .prefix_with("MATERIALIZED", dialect="postgresql"))
+    window = select(Payment.id).where(*conditions).cte("window").prefix_with("MATERIALIZED")
     newest = select(window.c.id).order_by(window.c.id.desc()).limit(limit + 1)
     return select(Payment).where(Payment.merchant_id == bindparam("merchant_id"), Payment.id.in_(newest))
 

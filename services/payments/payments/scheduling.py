@@ -59,24 +59,18 @@ def _insert(session, rows):
     """Insert the payments whose instalment key is free; the ids inserted."""
     if not rows:
         return set()
-    if session.bind.dialect.name == "postgresql":  # psycopg2's execute_values: no per-row processing
-        from psycopg2.extras import execute_values
+    from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
 
-        columns = list(rows[0])
-        cursor = session.connection().connection.cursor()
-        try:
-            inserted = execute_values(
-                cursor, f"INSERT INTO payments ({', '.join(columns)}) VALUES %s "
-                "ON CONFLICT (instalment_key) DO NOTHING RETURNING id",
-                [tuple(row[column] for column in columns) for row in rows], page_size=CHUNK, fetch=True)
-        finally:
-            cursor.close()
-        return {row[0] for row in inserted}
-    from sqlalchemy.dialects.sqlite import insert as dialect_insert
-
-    statement = dialect_insert(Payment.__table__).on_conflict_do_nothing(
-        index_elements=["instalment_key"]).returning(Payment.__table__.c.id)
-    return set(session.scalars(statement, rows))  # executemany: batched multi-row VALUES
+    columns = list(rows[0])
+    cursor = session.connection().connection.cursor()
+    try:
+        inserted = execute_values(
+            cursor, f"INSERT INTO payments ({', '.join(columns)}) VALUES %s "
+            "ON CONFLICT (instalment_key) DO NOTHING RETURNING id",
+            [tuple(row[column] for column in columns) for row in rows], page_size=CHUNK, fetch=True)
+    finally:
+        cursor.close()
+    return {row[0] for row in inserted}
 
 
 def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):

@@ -181,12 +181,11 @@ class PaymentsService(DebitoService):
 
     def _announce_scheduled(self, created):
         """The events of payments about to be committed as `scheduled`."""
-        events.announce_payments(self.dispatch, self.db, "payments_scheduled", created, EVENT_BATCH)
+        events.announce_payments(self.dispatch, "payments_scheduled", created, EVENT_BATCH)
 
     def _announce_file(self, bank_file):
         """The events of a pain.008 file's payments, about to be committed as written."""
-        events.announce_file(self.dispatch, self.db, bank_file.id, EVENT_BATCH,
-                             lambda: scheduling.file_payments(self.db, bank_file.id))
+        events.announce_file(self.dispatch, EVENT_BATCH, lambda: scheduling.file_payments(self.db, bank_file.id))
 
     def _announce_import(self, part):
         """The events of a bank file's import (inbox.Imported), before its commit."""

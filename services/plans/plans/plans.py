@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from itertools import islice
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from common import clock
@@ -387,30 +387,20 @@ def acknowledge(session, keys):
         return 0
     session.flush()
     now, count = clock.now(), 0
-    table = Instalment.__table__
-    if session.get_bind().dialect.name == "postgresql":  # one UPDATE … FROM (VALUES …) per 1000 keys
-        from psycopg2.extras import execute_values
+    from psycopg2.extras import execute_values  # one UPDATE … FROM (VALUES …) per 1000 keys
 
-        cursor = session.connection().connection.cursor()
-        try:
-            at = cursor.mogrify("%s", (now,)).decode()  # execute_values takes one placeholder, its VALUES
-            for start in range(0, len(pairs), 1000):
-                execute_values(cursor, f"UPDATE instalments SET acknowledged_at = {at} FROM (VALUES %s) AS k "
-                               "(plan_id, sequence_no) WHERE instalments.plan_id = k.plan_id AND "
-                               "instalments.sequence_no = k.sequence_no AND instalments.acknowledged_at IS NULL",
-                               [(p["b_plan_id"], p["b_sequence_no"]) for p in pairs[start:start + 1000]],
-                               template="(%s, %s::integer)", page_size=1000)
-                count += cursor.rowcount
-        finally:
-            cursor.close()
-        session.expire_all()
-        return count
-    for start in range(0, len(pairs), 1000):
-        chunk = pairs[start:start + 1000]
-        wanted = tuple_(table.c.plan_id, table.c.sequence_no).in_(
-            [(pair["b_plan_id"], pair["b_sequence_no"]) for pair in chunk])
-        count += session.execute(update(table).where(wanted, table.c.acknowledged_at.is_(None))
-                                 .values(acknowledged_at=now)).rowcount
+    cursor = session.connection().connection.cursor()
+    try:
+        at = cursor.mogrify("%s", (now,)).decode()  # execute_values takes one placeholder, its VALUES
+        for start in range(0, len(pairs), 1000):
+            execute_values(cursor, f"UPDATE instalments SET acknowledged_at = {at} FROM (VALUES %s) AS k "
+                           "(plan_id, sequence_no) WHERE instalments.plan_id = k.plan_id AND "
+                           "instalments.sequence_no = k.sequence_no AND instalments.acknowledged_at IS NULL",
+                           [(p["b_plan_id"], p["b_sequence_no"]) for p in pairs[start:start + 1000]],
+                           template="(%s, %s::integer)", page_size=1000)
+            count += cursor.rowcount
+    finally:
+        cursor.close()
     session.expire_all()
     return count
 
@@ -420,34 +410,24 @@ def _insert_instalments(session, rows):
     against a double issue); returns the ids inserted."""
     if not rows:
         return set()
-    if session.get_bind().dialect.name == "postgresql":  # psycopg2's execute_values: multi-row VALUES
-        from psycopg2.extras import execute_values
+    from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
 
-        columns = list(rows[0])
-        cursor = session.connection().connection.cursor()
-        try:
-            inserted = execute_values(
-                cursor, f"INSERT INTO instalments ({', '.join(columns)}) VALUES %s "
-                "ON CONFLICT (plan_id, sequence_no) DO NOTHING RETURNING id",
-                [tuple(row[column] for column in columns) for row in rows], page_size=1000, fetch=True)
-        finally:
-            cursor.close()
-        return {row[0] for row in inserted}
-    from sqlalchemy.dialects.sqlite import insert as dialect_insert
-
-    table = Instalment.__table__
-    statement = dialect_insert(table).on_conflict_do_nothing(
-        index_elements=["plan_id", "sequence_no"]).returning(table.c.id)
-    return set(session.scalars(statement, rows))  # executemany: batched multi-row VALUES
+    columns = list(rows[0])
+    cursor = session.connection().connection.cursor()
+    try:
+        inserted = execute_values(
+            cursor, f"INSERT INTO instalments ({', '.join(columns)}) VALUES %s "
+            "ON CONFLICT (plan_id, sequence_no) DO NOTHING RETURNING id",
+            [tuple(row[column] for column in columns) for row in rows], page_size=1000, fetch=True)
+    finally:
+        cursor.close()
+    return {row[0] for row in inserted}
 
 
-def _move_on(session, statement, changes):
-    """The plans' new next_sequence, issue_on and next_due_date: on PostgreSQL one UPDATE … FROM
-    (VALUES …) for the batch, elsewhere `statement` once per plan."""
+def _move_on(session, changes):
+    """The plans' new next_sequence, issue_on and next_due_date: one UPDATE … FROM (VALUES …)
+    for the batch."""
     if not changes:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(statement, changes)
         return
     from psycopg2.extras import execute_values
 
@@ -482,10 +462,6 @@ def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False, aft
     workers never issue for the same plan)."""
     session.flush()
     issued, now, last_id = [], clock.now(), after or ""
-    plan_table = Plan.__table__
-    move_on = update(plan_table).where(plan_table.c.id == bindparam("b_id")).values(
-        next_sequence=bindparam("b_next_sequence"), issue_on=bindparam("b_issue_on"),
-        next_due_date=bindparam("b_next_due_date"))
     while limit is None or len(issued) < limit:
         plans = _rows(session.execute(
             select(*_HORIZON_COLUMNS).where(Plan.status == "active", Plan.issue_on <= as_of, Plan.id > last_id)
@@ -528,7 +504,7 @@ def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False, aft
                             if following else None,
                             "b_next_due_date": min(earliest) if earliest else (
                                 following.due_date if following else None)})
-        _move_on(session, move_on, changes)
+        _move_on(session, changes)
     session.expire_all()  # the statements above bypassed the identity map
     left = None if limit is None else max(0, limit - len(issued))
     if left == 0 or fresh:

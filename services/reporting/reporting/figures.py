@@ -30,9 +30,8 @@ from collections import Counter, defaultdict
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 
 from common import clock
 from reporting.models import Counters, DailyFigures, Fact
@@ -113,8 +112,6 @@ def effects_of(service, name, payload):
 
 def _upsert(session, table, keys, deltas, extra=None):
     """Add `deltas` to the row at `keys`, creating it: one statement, safe between workers."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(table).values(**keys, **deltas, **(extra or {}))
     changes = {name: getattr(table.c, name) + statement.excluded[name] for name in deltas}
     changes.update({name: statement.excluded[name] for name in (extra or {})})
@@ -153,24 +150,13 @@ _FACT_COLUMNS = ("event_id", "service", "name", "merchant_id", "occurred_on", "p
 
 
 def _insert_facts(session, rows):
-    """Insert the facts whose event_id is new; the event ids inserted. On PostgreSQL the batch
-    travels as one JSON array, each fact's payload kept as its JSON text by PostgreSQL (no
-    text made per fact here); on SQLite, a multi-row INSERT of payloads dumped here."""
+    """Insert the facts whose event_id is new (one multi-row INSERT … ON CONFLICT DO NOTHING
+    per batch of rows); the event ids inserted. Each payload is stored as `record` stores it."""
     if not rows:
         return set()
-    if session.get_bind().dialect.name == "postgresql":
-        facts = json.dumps([[row["event_id"], row["service"], row["name"], row["merchant_id"],
-                             row["occurred_on"].isoformat(), row["_payload"]] for row in rows], default=str)
-        inserted = session.execute(text(
-            f"INSERT INTO facts ({', '.join(_FACT_COLUMNS)}) "
-            "SELECT f->>0, f->>1, f->>2, f->>3, CAST(f->>4 AS date), (f->5)::text, :received_at "
-            "FROM json_array_elements(CAST(:facts AS json)) AS f "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"),
-            {"facts": facts, "received_at": rows[0]["received_at"]})
-        return {event_id for (event_id,) in inserted}
     table = Fact.__table__
     return set(session.scalars(
-        sqlite_insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id),
+        insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id),
         [{column: row[column] if column != "payload" else json.dumps(row["_payload"], sort_keys=True, default=str)
           for column in _FACT_COLUMNS} for row in rows]))
 

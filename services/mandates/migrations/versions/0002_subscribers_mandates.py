@@ -12,7 +12,6 @@ depends_on = None
 
 
 def upgrade():
-    postgresql = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "subscribers",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -30,14 +29,13 @@ def upgrade():
     op.create_index("ix_subscribers_customer_reference_prefix", "subscribers",
                     ["merchant_id", "customer_reference"],
                     postgresql_ops={"customer_reference": "varchar_pattern_ops"})
-    if postgresql:
-        # One extension per database, maybe installed by another owner already:
-        # name its operator class by the schema it lives in (ours is the only one on search_path).
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
-        schema = op.get_bind().scalar(sa.text(
-            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"))
-        op.create_index("ix_subscribers_search_text_trgm", "subscribers", ["search_text"],
-                        postgresql_using="gin", postgresql_ops={"search_text": f"{schema}.gin_trgm_ops"})
+    # One extension per database, maybe installed by another owner already:
+    # name its operator class by the schema it lives in (ours is the only one on search_path).
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    schema = op.get_bind().scalar(sa.text(
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"))
+    op.create_index("ix_subscribers_search_text_trgm", "subscribers", ["search_text"],
+                    postgresql_using="gin", postgresql_ops={"search_text": f"{schema}.gin_trgm_ops"})
 
     op.create_table(
         "mandates",

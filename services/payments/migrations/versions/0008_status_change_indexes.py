@@ -26,11 +26,11 @@ REPLAYS = sa.text("replay_of IS NOT NULL")
 
 def upgrade():
     op.create_index("ix_payments_scheduled_due_date", "payments", ["due_date"],
-                    postgresql_where=SCHEDULED, sqlite_where=SCHEDULED)
+                    postgresql_where=SCHEDULED)
     op.drop_index("ix_payments_status_due_date", "payments")
     op.drop_index("ix_payments_replay_of", "payments")
     op.create_index("ix_payments_replay_of", "payments", ["replay_of"],
-                    postgresql_where=REPLAYS, sqlite_where=REPLAYS)
+                    postgresql_where=REPLAYS)
 
 
 def downgrade():
