@@ -40,7 +40,7 @@ class Infrastructure:
         amqp_uri = config.getoption("RABBIT_AMQP_URI").replace("pyamqp://", "amqp://")
         api_uri = config.getoption("RABBIT_API_URI")
         postgres_url, server = suite_postgres(os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES_URL))
-        missing = cls._missing(amqp_uri, api_uri)
+        missing = cls.missing(amqp_uri, api_uri)
         if not missing:
             return cls(amqp_uri, api_uri, postgres_url, postgres_server=server)
         if shutil.which("docker") and _docker_engine_answers():
@@ -55,7 +55,7 @@ class Infrastructure:
                     returncode=3)
 
     @staticmethod
-    def _missing(amqp_uri, api_uri):
+    def missing(amqp_uri, api_uri):
         missing = []
         amqp = urlparse(amqp_uri)
         if not _reachable(amqp.hostname or "localhost", amqp.port or 5672):
