@@ -5,6 +5,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from common.errors import DebitoError, Invalid
 from common.money import format_amount, parse_amount
+from contracts.plans import FREQUENCIES, STATUSES as PLAN_STATUSES
 from gateway.api_mandates import query_filters
 from gateway.api_plans import PLAN_FILTERS, actor
 from gateway.dashboard import dashboard, login_required
@@ -12,8 +13,6 @@ from gateway.dashboard_mandates import PostForm, form_fields, page_action
 from gateway.idempotency import call_key
 from gateway.rpc import call
 
-FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
-PLAN_STATUSES = ("active", "paused", "completed", "cancelled")
 PLAN_FIELDS = ("mandate_id", "label", "amount", "frequency", "start_date", "count", "end_date",
                "day_of_month")
 

@@ -68,9 +68,9 @@ def test_counts_of_both_merchants(loaded):
 
 def test_the_other_merchant_never_shows(loaded):
     from mandates.mandates import list_mandates
-    from mandates.schemas import MandateFiltersIn
+    from contracts.mandates import MandateFiltersIn
     from payments.payments import list_payments
-    from payments.schemas import PaymentFiltersIn
+    from contracts.payments import PaymentFiltersIn
 
     _, data, _ = loaded
     # the same customer reference exists at both merchants: each sees its own subscriber only
@@ -92,12 +92,12 @@ def test_the_other_merchant_never_shows(loaded):
 
 def test_the_services_list_calls_read_the_rows(loaded):
     from mandates.mandates import get_mandate, list_mandates
-    from mandates.schemas import MandateFiltersIn, MandateListItemOut, SubscriberDetailOut, SubscriberFiltersIn
+    from contracts.mandates import MandateFiltersIn, MandateListItemOut, SubscriberDetailOut, SubscriberFiltersIn
     from mandates.subscribers import get_subscriber, get_subscriber_json, list_subscribers
     from payments.payments import get_payment, list_payments, list_r_transactions
-    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
+    from contracts.payments import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
     from plans.plans import get_plan, list_plans
-    from plans.schemas import PlanFiltersIn, PlanOut
+    from contracts.plans import PlanFiltersIn, PlanOut
 
     _, data, _ = loaded
     merchant = data["merchant_id"]
@@ -144,7 +144,7 @@ def test_a_status_in_a_due_date_window_pages_by_keyset_without_gaps_or_repeats(l
     from datetime import date, timedelta
 
     from payments.payments import list_payments
-    from payments.schemas import PaymentFiltersIn
+    from contracts.payments import PaymentFiltersIn
 
     _, data, _ = loaded
     merchant, today = data["merchant_id"], date.fromisoformat(data["today"])
@@ -176,11 +176,11 @@ def test_the_api_pages_rendered_by_postgresql_are_the_schemas_pages(loaded):
     import json
 
     from mandates.mandates import list_mandates, list_mandates_json
-    from mandates.schemas import MandateFiltersIn, MandateListItemOut
+    from contracts.mandates import MandateFiltersIn, MandateListItemOut
     from payments.payments import list_payments, list_payments_json, list_r_transactions, list_r_transactions_json
-    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
+    from contracts.payments import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
     from plans.plans import list_plans, list_plans_json
-    from plans.schemas import PlanFiltersIn, PlanOut
+    from contracts.plans import PlanFiltersIn, PlanOut
 
     _, data, _ = loaded
     cases = [

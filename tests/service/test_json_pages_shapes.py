@@ -16,7 +16,7 @@ from common.migrations import upgrade
 from common.schemas import list_dumper
 from payments import payments
 from payments.models import Payment
-from payments.schemas import PaymentOut
+from contracts.payments import PaymentOut
 
 A, B = "MEA" + "0" * 21, "MEB" + "0" * 21
 MOMENT = datetime(2030, 1, 8, 6, 30, tzinfo=timezone.utc)
@@ -129,7 +129,7 @@ def test_a_services_first_call_a_search_whose_pattern_escapes_its_own_percent_si
     literals (the LIKE's escape character) as this server reads them."""
     from mandates import mandates
     from mandates.models import Mandate, Subscriber
-    from mandates.schemas import MandateListItemOut
+    from contracts.mandates import MandateListItemOut
 
     with infrastructure.database("debito_json_pages_mandates") as url:
         engine = database.make_engine("mandates", url)

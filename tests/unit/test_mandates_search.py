@@ -8,7 +8,7 @@ from common.errors import Invalid
 from mandates import mandates, subscribers
 from mandates.models import Base, Subscriber
 from common.schemas import dump_page, load
-from mandates.schemas import MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn
+from contracts.mandates import MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN = "FR7630006000011234567890189"

@@ -12,7 +12,7 @@ from common.errors import Conflict, Invalid, NotFound
 from payments import collection, payments
 from payments.models import Base, BankFile, Payment, RTransaction
 from common.schemas import load
-from payments.schemas import CreditorIn, PaymentFiltersIn
+from contracts.payments import CreditorIn, PaymentFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN_AGRI = "FR7630006000011234567890189"  # Crédit Agricole, AGRIFRPP

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from payments import collection, payments
 from payments.models import Base, BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
 from common.schemas import load
-from payments.schemas import CreditorIn, RTransactionFiltersIn
+from contracts.payments import CreditorIn, RTransactionFiltersIn
 
 A = "MEaaaa"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-MD1",

@@ -14,7 +14,7 @@ from common.errors import Invalid
 from payments import collection, ledger, payments, xsd
 from payments.models import Base, BankFile, LedgerEntry, Payout, RTransaction
 from common.schemas import load
-from payments.schemas import CreditorIn, PayoutIn, StatementIn
+from contracts.payments import CreditorIn, PayoutIn, StatementIn
 
 A, B = "MEaaaa", "MEbbbb"
 PROFILE = {"name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"}

@@ -11,7 +11,7 @@ from common.errors import Conflict, Invalid, NotFound
 from plans import plans
 from plans.models import Base
 from common.schemas import load
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn
+from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn
 
 A, B = "MEaaaa", "MEbbbb"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active"}

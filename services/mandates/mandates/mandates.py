@@ -191,7 +191,7 @@ def list_mandates(session, merchant_id, filters):
 def list_mandates_json(session, merchant_id, filters):
     """The same page as JSON text (common.json_pages), for the API."""
     from common.json_pages import json_page
-    from mandates.schemas import MandateListItemOut
+    from contracts.mandates import MandateListItemOut
 
     return json_page(session, mandates_query(merchant_id, filters), Mandate.id, filters, MandateListItemOut,
                      ("mandates t", "subscribers s", "s.id = t.subscriber_id"),

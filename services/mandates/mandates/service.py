@@ -25,7 +25,7 @@ from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events, rpc_calls
 from common.schemas import dump_page, load
-from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
+from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
 
 def iso_date(value, field):

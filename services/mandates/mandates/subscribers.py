@@ -87,7 +87,7 @@ def get_subscriber_json(session, merchant_id, subscriber_id):
     """get_subscriber as SubscriberDetailOut writes it, as JSON text written by PostgreSQL in one
     statement (common.json_pages): the subscriber's page asks it on every view."""
     from common.json_pages import read_only
-    from mandates.schemas import SubscriberDetailOut
+    from contracts.mandates import SubscriberDetailOut
 
     if session.get_bind().dialect.name != "postgresql":
         return json.dumps(SubscriberDetailOut().dump(get_subscriber(session, merchant_id, subscriber_id)))
@@ -101,7 +101,7 @@ def get_subscriber_json(session, merchant_id, subscriber_id):
 def _subscriber_json_sql():
     """get_subscriber_json's statement (psycopg2's %(name)s parameters), written once."""
     from common.json_pages import row_json_sql
-    from mandates.schemas import MandateOut, SubscriberOut
+    from contracts.mandates import MandateOut, SubscriberOut
 
     mandate = row_json_sql(MandateOut, {"has_scan": "t.scan_filename IS NOT NULL"}).removesuffix("::text")
     subscriber = row_json_sql(SubscriberOut, alias="s").removesuffix(")::text")

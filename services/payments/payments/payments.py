@@ -11,7 +11,7 @@ from common.json_pages import json_page, quoted
 from payments import reason_codes
 from payments.collection import find_payment
 from payments.models import Creditor, Payment, RTransaction, UnmatchedEntry
-from payments.schemas import PaymentOut, RTransactionOut
+from contracts.payments import PaymentOut, RTransactionOut
 
 
 

@@ -43,7 +43,7 @@ from common.service import DebitoService, rpc
 from payments import collection, events, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
 from payments.prenotification import send_prenotification
-from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
+from contracts.payments import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
                               PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
                               StatementIn, UnmatchedOut)
 

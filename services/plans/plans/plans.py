@@ -26,7 +26,7 @@ from common.ids import new_id
 from common.database import keyset_page, merchant_list_query
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
-from plans.schemas import InstalmentOut, PlanChangeOut, PlanOut
+from contracts.plans import InstalmentOut, PlanChangeOut, PlanOut
 
 UPCOMING = 12
 Due = namedtuple("Due", "sequence_no theoretical due_date")
@@ -165,7 +165,7 @@ def list_plans(session, merchant_id, filters):
 def list_plans_json(session, merchant_id, filters):
     """The same page as JSON text (common.json_pages), for the API."""
     from common.json_pages import json_page
-    from plans.schemas import PlanOut
+    from contracts.plans import PlanOut
 
     return json_page(session, plans_query(merchant_id, filters), Plan.id, filters, PlanOut, "plans t")
 

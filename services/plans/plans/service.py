@@ -37,7 +37,7 @@ from common.service import DebitoService, rpc
 from plans import events, plans
 from plans.models import outbox_events, processed_events, rpc_calls
 from common.schemas import dump_page, load
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
+from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
 
 
 def iso_date(value, field):

@@ -60,7 +60,7 @@ from common.service import DebitoService, rpc
 from signing import document, events, orders, sms, tokens
 from signing.models import outbox_events
 from signing.document import LANGS
-from signing.schemas import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
+from contracts.signing import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
                              OrderOut, SignIn, plan_wire)
 
 log = logging.getLogger(__name__)
