@@ -4,9 +4,8 @@ import base64
 
 from flask import Response, g, jsonify, request
 
-from common.json_pages import page_body
 from gateway import bodies
-from gateway.api import json_body, operation
+from gateway.api import JsonText, json_body, json_object_response, operation
 from gateway.idempotency import call_key
 from gateway.rpc import call, call_together
 
@@ -46,21 +45,11 @@ def subscriber_with_everything(merchant_id, subscriber_id):
     return subscriber
 
 
-def json_response(body):
-    return Response(body, mimetype="application/json")
-
-
 def page_response(service, method, filter_names):
-    """A list's answer: the page `service.method` wrote for the query string's filters; in gzip
-    as the service compressed it when the client takes gzip (json_pages.answer)."""
-    takes_gzip = request.accept_encodings["gzip"] > 0
-    page = call(service, method, g.merchant.id, query_filters(filter_names), takes_gzip)
-    if "body_gzip" not in page:
-        return json_response(page_body(page))
-    response = Response(base64.b64decode(page["body_gzip"]), mimetype="application/json")
-    response.headers["Content-Encoding"] = "gzip"
-    response.vary.add("Accept-Encoding")
-    return response
+    """A list's answer: the page `service.method` rendered as JSON text (common.json_pages) for the
+    query string's filters; Flask-Compress compresses it for a client that takes gzip."""
+    page = call(service, method, g.merchant.id, query_filters(filter_names))
+    return json_object_response({"items": JsonText(page["items_json"]), "next_cursor": page["next_cursor"]})
 
 
 @operation("/subscribers/<subscriber_id>", "GET", summary="A subscriber with its mandates, plans and payments",
@@ -69,11 +58,11 @@ def get_subscriber(subscriber_id):
     # as subscriber_with_everything, the plans and payments as the JSON text their services wrote
     latest = {"subscriber_id": subscriber_id, "limit": 500}
     subscriber, plans, payments = call_together([
-        ("mandates", "get_subscriber_json", g.merchant.id, subscriber_id),
+        ("mandates", "get_subscriber", g.merchant.id, subscriber_id),
         ("plans", "list_plans_json", g.merchant.id, latest),
         ("payments", "list_payments_json", g.merchant.id, latest)])
-    return json_response(subscriber[:-1] + ', "plans": ' + plans["items_json"] + ', "payments": '
-                         + payments["items_json"] + "}")
+    return json_object_response(dict(subscriber, plans=JsonText(plans["items_json"]),
+                                     payments=JsonText(payments["items_json"])))
 
 
 @operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",

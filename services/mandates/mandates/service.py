@@ -18,7 +18,6 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import Invalid
-from common.json_pages import answer
 from common.idempotency import remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
@@ -54,11 +53,6 @@ class MandatesService(DebitoService):
     @rpc
     def get_subscriber(self, merchant_id, subscriber_id):
         return SubscriberDetailOut().dump(subscribers.get_subscriber(self.db, merchant_id, subscriber_id))
-
-    @rpc
-    def get_subscriber_json(self, merchant_id, subscriber_id):
-        """get_subscriber as JSON text written by PostgreSQL (common.json_pages), for the API."""
-        return subscribers.get_subscriber_json(self.db, merchant_id, subscriber_id)
 
     @rpc
     def import_mandate(self, merchant_id, payload, idempotency_key=None):
@@ -100,11 +94,10 @@ class MandatesService(DebitoService):
         return dump_page(MandateListItemOut, page)
 
     @rpc
-    def list_mandates_json(self, merchant_id, filters=None, gzipped=False):
-        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_mandates_json(self, merchant_id, filters=None):
+        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
         filters = load(MandateFiltersIn, filters or {})
-        return answer(mandates.list_mandates_json(self.db, merchant_id, filters), gzipped)
+        return mandates.list_mandates_json(self.db, merchant_id, filters)
 
     @rpc
     def get_mandate(self, merchant_id, mandate_id):

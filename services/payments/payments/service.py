@@ -34,7 +34,6 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.config import env, var_dir
-from common.json_pages import answer
 from common.errors import Invalid, NotFound
 from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
@@ -258,11 +257,10 @@ class PaymentsService(DebitoService):
                                                             load(PaymentFiltersIn, filters or {})))
 
     @rpc
-    def list_payments_json(self, merchant_id, filters=None, gzipped=False):
-        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_payments_json(self, merchant_id, filters=None):
+        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
         filters = load(PaymentFiltersIn, filters or {})
-        return answer(payments.list_payments_json(self.db, merchant_id, filters), gzipped)
+        return payments.list_payments_json(self.db, merchant_id, filters)
 
     @rpc
     def get_payment(self, merchant_id, payment_id):
@@ -287,11 +285,10 @@ class PaymentsService(DebitoService):
             self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
 
     @rpc
-    def list_r_transactions_json(self, merchant_id, filters=None, gzipped=False):
-        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_r_transactions_json(self, merchant_id, filters=None):
+        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
         filters = load(RTransactionFiltersIn, filters or {})
-        return answer(payments.list_r_transactions_json(self.db, merchant_id, filters), gzipped)
+        return payments.list_r_transactions_json(self.db, merchant_id, filters)
 
     @rpc
     def list_unmatched(self, merchant_id=None):

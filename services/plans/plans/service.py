@@ -30,7 +30,6 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.errors import Invalid
-from common.json_pages import answer
 from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
@@ -92,10 +91,9 @@ class PlansService(DebitoService):
         return dump_page(PlanOut, page)
 
     @rpc
-    def list_plans_json(self, merchant_id, filters=None, gzipped=False):
-        """list_plans as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
-        return answer(plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {})), gzipped)
+    def list_plans_json(self, merchant_id, filters=None):
+        """list_plans as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        return plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
 
     @rpc
     def get_plan(self, merchant_id, plan_id):
