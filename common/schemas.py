@@ -1,7 +1,7 @@
 """marshmallow pieces every service's wire format uses: loading with errors
 that name the field, trimmed text, SEPA identifiers, strict numbers, UTC
 instants, keyset pages."""
-from datetime import timezone
+from datetime import date, timezone
 from functools import lru_cache
 
 import phonenumbers
@@ -38,6 +38,14 @@ def _first_messages(messages):
     return {name: _first_messages(value) if isinstance(value, dict)
             else (value[0] if isinstance(value, list) else str(value))
             for name, value in messages.items()}
+
+
+def iso_date(value, field):
+    """An RPC's date argument written `YYYY-MM-DD`, or Invalid naming `field`."""
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 def to_utc(value):

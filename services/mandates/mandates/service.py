@@ -13,7 +13,6 @@ name their merchant) and expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
 """
 import base64
-from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,15 +22,8 @@ from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events, rpc_calls
-from common.schemas import dump_page, load
+from common.schemas import dump_page, iso_date, load
 from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class MandatesService(DebitoService):

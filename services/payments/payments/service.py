@@ -34,10 +34,10 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.config import env, var_dir
-from common.errors import Invalid, NotFound
+from common.errors import NotFound
 from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
-from common.schemas import dump_page, load
+from common.schemas import dump_page, iso_date, load
 from common.service import DebitoService, rpc
 from payments import collection, events, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
@@ -50,13 +50,6 @@ log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
 COLLECT_PAGE = 2000  # instalments asked of plans at a time by collect
 EVENT_BATCH = 1000  # payments per payments_scheduled / payments_submitted event
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 def bank_outbox():

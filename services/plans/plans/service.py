@@ -22,7 +22,6 @@ issued once, in the same transaction that answers it, under the key
 "{plan_id}:{sequence_no}" (unique here, and the key payments stores so that
 it never debits twice).
 """
-from datetime import date
 
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy
@@ -35,15 +34,8 @@ from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from plans import events, plans
 from plans.models import outbox_events, processed_events, rpc_calls
-from common.schemas import dump_page, load
+from common.schemas import dump_page, iso_date, load
 from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class PlansService(DebitoService):
