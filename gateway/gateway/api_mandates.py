@@ -4,6 +4,7 @@ import base64
 
 from flask import Response, g, jsonify, request
 
+from common.json_pages import page_data
 from gateway import bodies
 from gateway.api import JsonText, json_body, json_object_response, operation
 from gateway.idempotency import call_key
@@ -35,19 +36,25 @@ def list_subscribers():
     return jsonify(call("mandates", "list_subscribers", g.merchant.id, query_filters(SUBSCRIBER_FILTERS)))
 
 
-def subscriber_with_everything(merchant_id, subscriber_id):
-    """The subscriber with its mandates, plans and latest payments."""
+def subscriber_pages(merchant_id, subscriber_id):
+    """(subscriber with its mandates, page of its plans, page of its latest payments), the pages as
+    their services rendered them (common.json_pages); the API and the dashboard read them so."""
     latest = {"subscriber_id": subscriber_id, "limit": 500}
-    subscriber, plans, payments = call_together([("mandates", "get_subscriber", merchant_id, subscriber_id),
-                                                 ("plans", "list_plans", merchant_id, latest),
-                                                 ("payments", "list_payments", merchant_id, latest)])
-    subscriber["plans"], subscriber["payments"] = plans["items"], payments["items"]
-    return subscriber
+    return call_together([("mandates", "get_subscriber", merchant_id, subscriber_id),
+                          ("plans", "list_plans_json", merchant_id, latest),
+                          ("payments", "list_payments_json", merchant_id, latest)])
+
+
+def subscriber_with_everything(merchant_id, subscriber_id):
+    """The subscriber with its mandates, plans and latest payments, as data (for the dashboard)."""
+    subscriber, plans, payments = subscriber_pages(merchant_id, subscriber_id)
+    return dict(subscriber, plans=page_data(plans)["items"], payments=page_data(payments)["items"])
 
 
 def page_response(service, method, filter_names):
-    """A list's answer: the page `service.method` rendered as JSON text (common.json_pages) for the
-    query string's filters; Flask-Compress compresses it for a client that takes gzip."""
+    """A list's answer: the page `service.method` rendered as JSON text (common.json_pages; the
+    list's one read path, which the dashboard reads through page_data) for the query string's
+    filters, spliced in as it is; Flask-Compress compresses it for a client that takes gzip."""
     page = call(service, method, g.merchant.id, query_filters(filter_names))
     return json_object_response({"items": JsonText(page["items_json"]), "next_cursor": page["next_cursor"]})
 
@@ -56,11 +63,7 @@ def page_response(service, method, filter_names):
            tag="subscribers")
 def get_subscriber(subscriber_id):
     # as subscriber_with_everything, the plans and payments as the JSON text their services wrote
-    latest = {"subscriber_id": subscriber_id, "limit": 500}
-    subscriber, plans, payments = call_together([
-        ("mandates", "get_subscriber", g.merchant.id, subscriber_id),
-        ("plans", "list_plans_json", g.merchant.id, latest),
-        ("payments", "list_payments_json", g.merchant.id, latest)])
+    subscriber, plans, payments = subscriber_pages(g.merchant.id, subscriber_id)
     return json_object_response(dict(subscriber, plans=JsonText(plans["items_json"]),
                                      payments=JsonText(payments["items_json"])))
 

@@ -4,6 +4,7 @@ schedule, edit form, pause, resume and cancel."""
 from flask import flash, g, redirect, render_template, request, url_for
 
 from common.errors import DebitoError, Invalid
+from common.json_pages import page_data
 from common.money import format_amount, parse_amount
 from contracts.plans import FREQUENCIES, STATUSES as PLAN_STATUSES
 from gateway.api_mandates import query_filters
@@ -40,7 +41,7 @@ def plan_payload(names):
 @login_required
 def plans():
     filters = query_filters(PLAN_FILTERS)
-    page = call("plans", "list_plans", g.merchant.id, filters)
+    page = page_data(call("plans", "list_plans_json", g.merchant.id, filters))
     return render_template("dashboard/plans.html", section="plans", page=page, filters=filters,
                            statuses=PLAN_STATUSES, frequencies=FREQUENCIES)
 

@@ -6,7 +6,7 @@ Emits: mandates.subscriber_created, mandates.mandate_signed (imports too),
 mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired.
 Listens to: nothing.
 RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
-import_mandate, sign_mandate, list_mandates, get_mandate, get_mandates, get_mandate_scan,
+import_mandate, sign_mandate, list_mandates_json, get_mandate, get_mandates, get_mandate_scan,
 render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
 record_collections, expire_dormant. Every call but record_collections (whose items
 name their merchant) and expire_dormant takes the caller's
@@ -23,7 +23,7 @@ from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events, rpc_calls
 from common.schemas import dump_page, iso_date, load
-from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
+from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
 
 class MandatesService(DebitoService):
@@ -81,13 +81,9 @@ class MandatesService(DebitoService):
         return MandateDetailOut().dump(mandate)
 
     @rpc
-    def list_mandates(self, merchant_id, filters=None):
-        page = mandates.list_mandates(self.db, merchant_id, load(MandateFiltersIn, filters or {}))
-        return dump_page(MandateListItemOut, page)
-
-    @rpc
     def list_mandates_json(self, merchant_id, filters=None):
-        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        """A page of mandates as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
         filters = load(MandateFiltersIn, filters or {})
         return mandates.list_mandates_json(self.db, merchant_id, filters)
 

@@ -17,7 +17,7 @@ Calls: plans.due_instalments (a page at a time), plans.acknowledge_instalments,
 plans.record_collected_many, mandates.get_mandates, mandates.get_mandate,
 mandates.record_collections (a bank file's credits EVENT_BATCH at a time).
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
-list_payments, get_payment, replay_payment, list_r_transactions,
+list_payments_json, get_payment, replay_payment, list_r_transactions_json,
 list_unmatched, get_balance, get_statement, statement_page, request_payout (an idempotency key
 remembered in rpc_calls), list_payouts.
 Every call but collect, import_inbox and list_unmatched takes the caller's
@@ -42,9 +42,8 @@ from common.service import DebitoService, rpc
 from payments import collection, events, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
 from payments.prenotification import send_prenotification
-from contracts.payments import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
-                              PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
-                              StatementIn, UnmatchedOut)
+from contracts.payments import (CreditorIn, CreditorOut, PaymentFiltersIn, PayoutFiltersIn, PayoutIn, PayoutOut,
+                              ReplayIn, RTransactionFiltersIn, StatementIn, UnmatchedOut)
 
 log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
@@ -245,13 +244,9 @@ class PaymentsService(DebitoService):
     # --- reading and replays ----------------------------------------------
 
     @rpc
-    def list_payments(self, merchant_id, filters=None):
-        return dump_page(PaymentOut, payments.list_payments(self.db, merchant_id,
-                                                            load(PaymentFiltersIn, filters or {})))
-
-    @rpc
     def list_payments_json(self, merchant_id, filters=None):
-        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        """A page of payments as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
         filters = load(PaymentFiltersIn, filters or {})
         return payments.list_payments_json(self.db, merchant_id, filters)
 
@@ -273,13 +268,9 @@ class PaymentsService(DebitoService):
         return payments.payment_detail(self.db, again)
 
     @rpc
-    def list_r_transactions(self, merchant_id, filters=None):
-        return dump_page(RTransactionOut, payments.list_r_transactions(
-            self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
-
-    @rpc
     def list_r_transactions_json(self, merchant_id, filters=None):
-        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        """A page of R-transactions as JSON text rendered by PostgreSQL (common.json_pages): the one
+        read path of the list, for the API, the dashboard and the exports."""
         filters = load(RTransactionFiltersIn, filters or {})
         return payments.list_r_transactions_json(self.db, merchant_id, filters)
 

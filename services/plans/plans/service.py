@@ -9,7 +9,7 @@ list; the collection does not rely on it).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (the
 mandate's active and paused plans are cancelled; a redelivered event does
 nothing twice).
-RPC `plans`: ping, create_plan, list_plans, get_plan, update_plan,
+RPC `plans`: ping, create_plan, list_plans_json, get_plan, update_plan,
 pause_plan, resume_plan, cancel_plan, due_instalments, record_collected,
 record_collected_many.
 Every call but due_instalments, acknowledge_instalments and record_collected_many
@@ -35,7 +35,7 @@ from common.service import DebitoService, rpc
 from plans import events, plans
 from plans.models import outbox_events, processed_events, rpc_calls
 from common.schemas import dump_page, iso_date, load
-from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
+from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn
 
 
 class PlansService(DebitoService):
@@ -78,13 +78,9 @@ class PlansService(DebitoService):
         return self.create_plan(merchant_id, payload, actor, idempotency_key)
 
     @rpc
-    def list_plans(self, merchant_id, filters=None):
-        page = plans.list_plans(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
-        return dump_page(PlanOut, page)
-
-    @rpc
     def list_plans_json(self, merchant_id, filters=None):
-        """list_plans as JSON text rendered by PostgreSQL (common.json_pages), for the API."""
+        """A page of plans as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
         return plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
 
     @rpc
