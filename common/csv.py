@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO
 
-from common.money import _require_cents, format_amount
+from common.money import require_cents, format_amount
 
 BOM = "\ufeff"
 FORMULA_STARTS = _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # public: payments' SQL writes the same cells
@@ -88,7 +88,7 @@ def _column(cells: tuple, decimal: str, amount: bool) -> list:
                     else f"-{-c // 100}{d}{cents[-c % 100]}" for c in cells]
         return ["" if c is None else str(c) for c in cells]
     if kinds <= _AMOUNT:
-        return ["" if c is None else _euros(_require_cents(c.cents), decimal) for c in cells]
+        return ["" if c is None else _euros(require_cents(c.cents), decimal) for c in cells]
     if amount:
         return _quoted([_text(Amount(c) if type(c) is int else c, decimal) for c in cells])
     return _quoted([_text(c, decimal) for c in cells])

@@ -6,10 +6,9 @@ same dicts again. Here the list's own filtered query selects, per row, its id an
 `json_build_object(...)::text` with the fields of the list's marshmallow schema, in its
 order and format (an instant is written as `to_utc(value).isoformat()` writes it); the page
 travels as one JSON text, `{"items_json": "[...]", "next_cursor": id or None}`, which the
-gateway puts in its answer unparsed.
+gateway puts in its answer unparsed (gateway.api.json_object); compressing the answer is the
+gateway's business (Flask-Compress).
 """
-import base64
-import gzip
 import json
 
 from sqlalchemy import Integer, bindparam, literal_column, select, table
@@ -139,22 +138,7 @@ def read_only(session, sql, params):
         pooled.close()
 
 
-def page_body(page):
-    """The API's answer `{"items": [...], "next_cursor": ...}` around a json_page, unparsed."""
-    return '{"items": ' + page["items_json"] + ', "next_cursor": ' + json.dumps(page["next_cursor"]) + "}"
-
-
-GZIP_FROM = 1024  # bytes: a smaller answer is sent as it is
-
-
-def answer(page, gzipped=False):
-    """A list call's answer: the page (json_page's), or with `gzipped`, when its body is
-    GZIP_FROM bytes or more, `{"body_gzip": base64 of page_body in gzip}`: a page of 50
-    payments is 43 KB of JSON and 6 KB in gzip at level 1 (about 0.2 ms), which RabbitMQ, the
-    gateway and the client then carry instead (the gateway hands it on as it is)."""
-    if not gzipped:
-        return page
-    body = page_body(page).encode()
-    if len(body) < GZIP_FROM:
-        return page
-    return {"body_gzip": base64.b64encode(gzip.compress(body, 1)).decode("ascii")}
+def page_data(page):
+    """A json_page as data, `{"items": [...], "next_cursor": ...}`, for a caller that reads the rows
+    (the dashboard, the exports) rather than handing the text on as the API does."""
+    return {"items": json.loads(page["items_json"]), "next_cursor": page["next_cursor"]}

@@ -8,8 +8,8 @@ from decimal import Decimal
 _AMOUNT = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]{1,2})?")
 
 
-def _require_cents(cents: object) -> int:
-    # bool is an int subclass: True would silently become 0,01.
+def require_cents(cents: object) -> int:
+    """`cents` if it is an int; bool is an int subclass, but True would silently become 0,01."""
     if isinstance(cents, bool) or not isinstance(cents, int):
         raise TypeError(f"an amount is an int number of cents, not {type(cents).__name__}")
     return cents
@@ -17,7 +17,7 @@ def _require_cents(cents: object) -> int:
 
 def format_amount(cents: int, decimal: str = ",") -> str:
     """``1250 -> "12,50"``, ``-5 -> "-0,05"``; no thousands separator."""
-    _require_cents(cents)
+    require_cents(cents)
     if decimal not in (",", "."):
         raise ValueError("decimal must be ',' or '.'")
     units, rest = divmod(abs(cents), 100)
@@ -49,4 +49,4 @@ def from_decimal(value: Decimal) -> int:
 
 def to_decimal(cents: int) -> Decimal:
     """``1250 -> Decimal("12.50")``, always 2 decimal places (XML ``CtrlSum``, ``InstdAmt``)."""
-    return Decimal(_require_cents(cents)).scaleb(-2)
+    return Decimal(require_cents(cents)).scaleb(-2)

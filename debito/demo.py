@@ -22,6 +22,7 @@ import unicodedata
 from datetime import timedelta
 
 from common.calendar import is_business_day, next_business_day
+from common.json_pages import page_data
 
 FIRST_NAMES = ["Émilie", "Léa", "Chloé", "Zoé", "Inès", "Anaïs", "Hélène", "Céline", "Maëlle", "Noémie",
                "Agnès", "Bérénice", "Joséphine", "Françoise", "Gaëlle", "Loïc", "Jérôme", "Frédéric",
@@ -143,7 +144,7 @@ def all_payments(cluster, merchant_id, status):
     items, cursor = [], None
     while True:
         filters = {"status": status, "limit": 500, **({"cursor": cursor} if cursor else {})}
-        page = cluster.payments.list_payments(merchant_id, filters)
+        page = page_data(cluster.payments.list_payments_json(merchant_id, filters))
         items += page["items"]
         cursor = page.get("next_cursor")
         if not cursor:

@@ -1,10 +1,11 @@
 #!/bin/sh
-# The image's entrypoint: one image, one role per container (spec §1, §9).
+# The images' entrypoint (deploy/Dockerfile): one role per container (spec §1, §9).
 #
 #   migrate [OWNER...]   apply the Alembic migrations once and exit (compose's `migrate`)
 #   gateway              the dashboard and the JSON API on GATEWAY_HOST:GATEWAY_PORT
-#                        (DEBITO_MIGRATE=1 migrates first: for a lone container only,
-#                        never for replicas, which would race each other)
+#                        (DEBITO_MIGRATE=1 migrates the gateway's schema first: its image
+#                        holds no service's migrations; for a lone container only, never
+#                        for replicas, which would race each other)
 #   mandates | plans | payments | signing | reporting | scheduler
 #                        one nameko service in the foreground
 #   anything else        run as given, e.g. `debito merchant create ...`
@@ -21,7 +22,7 @@ case "$role" in
         ;;
     gateway)
         if [ "${DEBITO_MIGRATE:-0}" = 1 ]; then
-            debito migrate
+            debito migrate gateway
         fi
         exec debito gateway
         ;;

@@ -2,7 +2,9 @@
 adds each endpoint both to Flask and to the OpenAPI document (spec §6)."""
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, g, jsonify, request
+import json
+
+from flask import Blueprint, Response, g, jsonify, request
 
 from common.errors import Malformed, TooManyRequests, Unauthorized
 from gateway import accounts, schemas, throttle
@@ -33,6 +35,21 @@ def json_body():
     if not isinstance(data, dict):
         raise Malformed("the request body must be a JSON object", {"body": "not a JSON object"})
     return {key: value for key, value in data.items() if value is not None}
+
+
+class JsonText(str):
+    """A value a service sent already written as JSON text (a page PostgreSQL rendered)."""
+
+
+def json_object(members):
+    """The JSON text of an object from {key: value}; a JsonText value goes in as it is, unparsed.
+    The one place where the gateway splices JSON a service wrote into its answer."""
+    return "{" + ", ".join(json.dumps(key) + ": " + (value if isinstance(value, JsonText) else json.dumps(value))
+                           for key, value in members.items()) + "}"
+
+
+def json_object_response(members):
+    return Response(json_object(members), mimetype="application/json")
 
 
 @api.before_request

@@ -4,9 +4,9 @@ import base64
 
 from flask import Response, g, jsonify, request
 
-from common.json_pages import page_body
+from common.json_pages import page_data
 from gateway import bodies
-from gateway.api import json_body, operation
+from gateway.api import JsonText, json_body, json_object_response, operation
 from gateway.idempotency import call_key
 from gateway.rpc import call, call_together
 
@@ -36,44 +36,36 @@ def list_subscribers():
     return jsonify(call("mandates", "list_subscribers", g.merchant.id, query_filters(SUBSCRIBER_FILTERS)))
 
 
-def subscriber_with_everything(merchant_id, subscriber_id):
-    """The subscriber with its mandates, plans and latest payments."""
+def subscriber_pages(merchant_id, subscriber_id):
+    """(subscriber with its mandates, page of its plans, page of its latest payments), the pages as
+    their services rendered them (common.json_pages); the API and the dashboard read them so."""
     latest = {"subscriber_id": subscriber_id, "limit": 500}
-    subscriber, plans, payments = call_together([("mandates", "get_subscriber", merchant_id, subscriber_id),
-                                                 ("plans", "list_plans", merchant_id, latest),
-                                                 ("payments", "list_payments", merchant_id, latest)])
-    subscriber["plans"], subscriber["payments"] = plans["items"], payments["items"]
-    return subscriber
+    return call_together([("mandates", "get_subscriber", merchant_id, subscriber_id),
+                          ("plans", "list_plans_json", merchant_id, latest),
+                          ("payments", "list_payments_json", merchant_id, latest)])
 
 
-def json_response(body):
-    return Response(body, mimetype="application/json")
+def subscriber_with_everything(merchant_id, subscriber_id):
+    """The subscriber with its mandates, plans and latest payments, as data (for the dashboard)."""
+    subscriber, plans, payments = subscriber_pages(merchant_id, subscriber_id)
+    return dict(subscriber, plans=page_data(plans)["items"], payments=page_data(payments)["items"])
 
 
 def page_response(service, method, filter_names):
-    """A list's answer: the page `service.method` wrote for the query string's filters; in gzip
-    as the service compressed it when the client takes gzip (json_pages.answer)."""
-    takes_gzip = request.accept_encodings["gzip"] > 0
-    page = call(service, method, g.merchant.id, query_filters(filter_names), takes_gzip)
-    if "body_gzip" not in page:
-        return json_response(page_body(page))
-    response = Response(base64.b64decode(page["body_gzip"]), mimetype="application/json")
-    response.headers["Content-Encoding"] = "gzip"
-    response.vary.add("Accept-Encoding")
-    return response
+    """A list's answer: the page `service.method` rendered as JSON text (common.json_pages; the
+    list's one read path, which the dashboard reads through page_data) for the query string's
+    filters, spliced in as it is; Flask-Compress compresses it for a client that takes gzip."""
+    page = call(service, method, g.merchant.id, query_filters(filter_names))
+    return json_object_response({"items": JsonText(page["items_json"]), "next_cursor": page["next_cursor"]})
 
 
 @operation("/subscribers/<subscriber_id>", "GET", summary="A subscriber with its mandates, plans and payments",
            tag="subscribers")
 def get_subscriber(subscriber_id):
     # as subscriber_with_everything, the plans and payments as the JSON text their services wrote
-    latest = {"subscriber_id": subscriber_id, "limit": 500}
-    subscriber, plans, payments = call_together([
-        ("mandates", "get_subscriber_json", g.merchant.id, subscriber_id),
-        ("plans", "list_plans_json", g.merchant.id, latest),
-        ("payments", "list_payments_json", g.merchant.id, latest)])
-    return json_response(subscriber[:-1] + ', "plans": ' + plans["items_json"] + ', "payments": '
-                         + payments["items_json"] + "}")
+    subscriber, plans, payments = subscriber_pages(g.merchant.id, subscriber_id)
+    return json_object_response(dict(subscriber, plans=JsonText(plans["items_json"]),
+                                     payments=JsonText(payments["items_json"])))
 
 
 @operation("/mandates", "POST", summary="Import an already signed mandate (paper, phone, web)",

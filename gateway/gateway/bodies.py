@@ -1,12 +1,12 @@
 """The JSON bodies of the API's POSTs and PATCHes as the OpenAPI document shows them. Where a
-service validates the body the gateway forwards, the document shows that service's own input
-schema (one definition: what the document promises is what is checked); the few bodies the
-gateway shapes itself are described here."""
+service validates the body the gateway forwards, the document shows the contract's input schema
+that service loads it with (one definition: what the document promises is what is checked); the
+few bodies the gateway shapes itself are described here."""
 from marshmallow import Schema, fields, validate
 
-from mandates.schemas import BankDetailsIn, MandateImportIn, RevokeIn, SubscriberIn  # noqa: F401 - re-exported
-from payments.schemas import PayoutIn, ReplayIn  # noqa: F401 - re-exported
-from plans.schemas import MAX_AMOUNT, PlanChangesIn, PlanIn
+from contracts.mandates import BankDetailsIn, MandateImportIn, RevokeIn, SubscriberIn  # noqa: F401 - re-exported
+from contracts.payments import PayoutIn, ReplayIn  # noqa: F401 - re-exported
+from contracts.plans import MAX_AMOUNT, PlanChangesIn, PlanIn
 
 EXPORT_SECTIONS = ("subscribers", "mandates", "plans", "payments", "r-transactions", "payouts", "statement",
                    "signature-orders")

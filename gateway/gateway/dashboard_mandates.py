@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 
 from common.csv import iter_csv_rows
 from common.errors import DebitoError
+from common.json_pages import page_data
 from common.sepa import mask_iban
 from gateway.api_mandates import (MANDATE_FILTERS, SUBSCRIBER_FILTERS, mandate_pdf_response,
                                   mandate_scan_response, query_filters, subscriber_with_everything)
@@ -55,7 +56,7 @@ def export_name(section):
 @login_required
 def mandates():
     filters = query_filters(MANDATE_FILTERS)
-    page = call("mandates", "list_mandates", g.merchant.id, filters)
+    page = page_data(call("mandates", "list_mandates_json", g.merchant.id, filters))
     return render_template("dashboard/mandates.html", section="mandates", page=page,
                            filters=filters, statuses=MANDATE_STATUSES)
 

@@ -8,11 +8,11 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from common.errors import DebitoError, Invalid
 from common.money import parse_amount
+from contracts.plans import FREQUENCIES
 from gateway.api_mandates import query_filters
 from gateway.api_signing import ORDER_FILTERS, create_order, evidence, resend
 from gateway.dashboard import dashboard, login_required
 from gateway.dashboard_mandates import SUBSCRIBER_FIELDS, PostForm, form_fields, page_action
-from gateway.dashboard_plans import FREQUENCIES
 from gateway.rpc import call
 
 ORDER_STATUSES = ("pending", "otp_sent", "signed", "expired", "failed", "cancelled")

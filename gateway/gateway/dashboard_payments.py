@@ -3,6 +3,7 @@ away), the payment page with its R-transaction, reason and replay chain and a
 « Rejouer » button, the R-transactions list, CSV exports."""
 from flask import g, render_template, url_for
 
+from common.json_pages import page_data
 from gateway.api_mandates import query_filters
 from gateway.api_payments import PAYMENT_FILTERS, R_TRANSACTION_FILTERS
 from gateway.dashboard import dashboard, login_required
@@ -18,7 +19,7 @@ R_TRANSACTION_TYPES = ("reject", "return", "refund", "refusal", "reversal", "rev
 @login_required
 def payments():
     filters = query_filters(PAYMENT_FILTERS)
-    page = call("payments", "list_payments", g.merchant.id, filters)
+    page = page_data(call("payments", "list_payments_json", g.merchant.id, filters))
     return render_template("dashboard/payments.html", section="payments", page=page, filters=filters,
                            statuses=PAYMENT_STATUSES)
 
@@ -51,7 +52,7 @@ def payment_replay(payment_id):
 @login_required
 def r_transactions():
     filters = query_filters(R_TRANSACTION_FILTERS)
-    page = call("payments", "list_r_transactions", g.merchant.id, filters)
+    page = page_data(call("payments", "list_r_transactions_json", g.merchant.id, filters))
     unmatched = call("payments", "list_unmatched", g.merchant.id)
     return render_template("dashboard/r_transactions.html", section="payments", page=page,
                            filters=filters, types=R_TRANSACTION_TYPES, unmatched=unmatched)

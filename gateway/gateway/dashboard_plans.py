@@ -4,7 +4,9 @@ schedule, edit form, pause, resume and cancel."""
 from flask import flash, g, redirect, render_template, request, url_for
 
 from common.errors import DebitoError, Invalid
+from common.json_pages import page_data
 from common.money import format_amount, parse_amount
+from contracts.plans import FREQUENCIES, STATUSES as PLAN_STATUSES
 from gateway.api_mandates import query_filters
 from gateway.api_plans import PLAN_FILTERS, actor
 from gateway.dashboard import dashboard, login_required
@@ -12,8 +14,6 @@ from gateway.dashboard_mandates import PostForm, form_fields, page_action
 from gateway.idempotency import call_key
 from gateway.rpc import call
 
-FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
-PLAN_STATUSES = ("active", "paused", "completed", "cancelled")
 PLAN_FIELDS = ("mandate_id", "label", "amount", "frequency", "start_date", "count", "end_date",
                "day_of_month")
 
@@ -41,7 +41,7 @@ def plan_payload(names):
 @login_required
 def plans():
     filters = query_filters(PLAN_FILTERS)
-    page = call("plans", "list_plans", g.merchant.id, filters)
+    page = page_data(call("plans", "list_plans_json", g.merchant.id, filters))
     return render_template("dashboard/plans.html", section="plans", page=page, filters=filters,
                            statuses=PLAN_STATUSES, frequencies=FREQUENCIES)
 

@@ -8,11 +8,12 @@ connection lost during a call drops the proxy and answers 503.
 """
 import queue
 import select
+import threading
 from contextlib import contextmanager
 
 from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout
-from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.standalone.rpc import ClusterRpcProxy, SingleThreadedReplyListener
 
 from common.errors import Unavailable
 
@@ -29,7 +30,7 @@ class RpcPool:
             self._slots.put(None)
 
     def _open(self, timeout):
-        context = ClusterRpcProxy(self.config, timeout=timeout)
+        context = Proxy(self.config, timeout=timeout)
         return context, context.start()
 
     @contextmanager
@@ -89,12 +90,37 @@ class RpcPool:
             _close(context)
 
 
+class ReplyListener(SingleThreadedReplyListener):
+    """nameko's reply listener of a standalone proxy, which tells which kombu connection its
+    replies come on: the proxy's start() sets it up in the calling thread."""
+    started = threading.local()
+
+    def setup(self):
+        super().setup()
+        ReplyListener.started.connection = self.queue_consumer.connection
+
+
+class Proxy(ClusterRpcProxy):
+    """A cluster proxy that knows its reply connection (nameko keeps its listener to itself)."""
+
+    def __init__(self, config, timeout):
+        super().__init__(config, timeout=timeout, reply_listener_cls=ReplyListener)
+        self.reply_connection = None
+
+    def start(self):
+        cluster = super().start()
+        self.reply_connection = ReplyListener.started.connection
+        return cluster
+
+
 def _idle_connection_intact(context):
     """An idle proxy's reply connection has nothing to read (no heartbeats, no call pending):
     anything readable there is the broker's Close frame or the end of the socket."""
+    connection = context.reply_connection
+    if not connection.connected:  # kombu's own view: closed, or never opened
+        return False
     try:
-        sock = context._reply_listener.queue_consumer.connection._connection.sock
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable, _, _ = select.select([connection.connection.sock], [], [], 0)
     except Exception:  # noqa: BLE001 - no socket, a closed one: not intact
         return False
     return not readable

@@ -77,9 +77,9 @@ def test_plans_by_frequency_page_by_keyset_without_gaps_or_repeats(merchant):
 
 
 def test_a_long_page_comes_in_gzip_to_a_client_that_takes_it_and_plain_to_one_that_does_not(merchant):
-    """The service compresses a list page of 1 KB or more when the gateway says the client
-    takes gzip (json_pages.answer), and the gateway hands it on as it is; a client without
-    gzip gets the same JSON plainly, and so does every small answer."""
+    """The gateway (Flask-Compress) compresses a list page of 1 KB or more for a client that
+    takes gzip; a client without gzip gets the same JSON plainly, and so does every small
+    answer. The services answer the page as data, never compressed."""
     import gzip
     import json
 

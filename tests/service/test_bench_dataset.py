@@ -1,5 +1,6 @@
 """The bench dataset (bench/dataset.py) at a tiny scale: its counts, its tenancy (merchant
 B's rows never show in A's answers), and the services' own list functions read its rows.
+The lists read as the services answer them: JSON text rendered by PostgreSQL (common.json_pages).
 The load runs in a process of its own (COPY; psycopg2 is green under the suite)."""
 import json
 import subprocess
@@ -11,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from bench.common import throwaway_database
-from common.database import make_engine
+from common.database import keyset_page, make_engine
+from common.json_pages import page_data
 from common.schemas import dump_page, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,23 +69,24 @@ def test_counts_of_both_merchants(loaded):
 
 
 def test_the_other_merchant_never_shows(loaded):
-    from mandates.mandates import list_mandates
-    from mandates.schemas import MandateFiltersIn
-    from payments.payments import list_payments
-    from payments.schemas import PaymentFiltersIn
+    from mandates.mandates import list_mandates_json
+    from contracts.mandates import MandateFiltersIn
+    from payments.payments import list_payments_json
+    from contracts.payments import PaymentFiltersIn
 
     _, data, _ = loaded
     # the same customer reference exists at both merchants: each sees its own subscriber only
     with session_of(loaded, "mandates") as session:
-        mine = list_mandates(session, data["merchant_id"], load(MandateFiltersIn, {"customer_reference": "C-0000008"}))
-        theirs = list_mandates(session, data["other_merchant_id"],
-                               load(MandateFiltersIn, {"customer_reference": "C-0000008"}))
-        assert len(mine.items) == 1 and len(theirs.items) == 1
-        assert mine.items[0].id != theirs.items[0].id
-        assert {m.merchant_id for m in mine.items} == {data["merchant_id"]}
+        def owner(merchant_id):
+            (mandate,) = page_data(list_mandates_json(session, merchant_id, load(MandateFiltersIn, {
+                "customer_reference": "C-0000008"})))["items"]
+            return session.execute(text("SELECT merchant_id FROM mandates WHERE id = :id"),
+                                   {"id": mandate["id"]}).scalar_one()
+        assert owner(data["merchant_id"]) == data["merchant_id"]
+        assert owner(data["other_merchant_id"]) == data["other_merchant_id"]
     with session_of(loaded, "payments") as session:
-        page = list_payments(session, data["merchant_id"], load(PaymentFiltersIn, {"limit": 500}))
-        assert {p.merchant_id for p in page.items} == {data["merchant_id"]}
+        page = page_data(list_payments_json(session, data["merchant_id"], load(PaymentFiltersIn, {"limit": 500})))
+        assert {p["merchant_id"] for p in page["items"]} == {data["merchant_id"]}
     with session_of(loaded, "payments") as session:
         for table in ("payments", "r_transactions", "ledger_entries"):
             merchants = set(session.execute(text(f"SELECT DISTINCT merchant_id FROM {table}")).scalars())
@@ -91,18 +94,18 @@ def test_the_other_merchant_never_shows(loaded):
 
 
 def test_the_services_list_calls_read_the_rows(loaded):
-    from mandates.mandates import get_mandate, list_mandates
-    from mandates.schemas import MandateFiltersIn, MandateListItemOut, SubscriberDetailOut, SubscriberFiltersIn
-    from mandates.subscribers import get_subscriber, get_subscriber_json, list_subscribers
-    from payments.payments import get_payment, list_payments, list_r_transactions
-    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
-    from plans.plans import get_plan, list_plans
-    from plans.schemas import PlanFiltersIn, PlanOut
+    from mandates.mandates import get_mandate, list_mandates_json
+    from contracts.mandates import MandateFiltersIn, SubscriberDetailOut, SubscriberFiltersIn
+    from mandates.subscribers import get_subscriber, list_subscribers
+    from payments.payments import get_payment, list_payments_json, list_r_transactions_json
+    from contracts.payments import PaymentFiltersIn, RTransactionFiltersIn
+    from plans.plans import get_plan, list_plans_json
+    from contracts.plans import PlanFiltersIn
 
     _, data, _ = loaded
     merchant = data["merchant_id"]
     with session_of(loaded, "mandates") as session:
-        page = dump_page(MandateListItemOut, list_mandates(session, merchant, load(MandateFiltersIn, {
+        page = page_data(list_mandates_json(session, merchant, load(MandateFiltersIn, {
             "customer_reference": "C-000001"})))  # a prefix: C-0000010 … C-0000019
         assert sorted(m["customer_reference"] for m in page["items"]) == [f"C-00000{n}" for n in range(10, 20)]
         assert all(m["iban"] and m["reference"].startswith("DBT-") for m in page["items"])
@@ -110,41 +113,39 @@ def test_the_services_list_calls_read_the_rows(loaded):
         found = list_subscribers(session, merchant, load(SubscriberFiltersIn, {"q": "zoe"}))
         assert found.items and all("Zoë" in s.name for s in found.items)
         subscriber = SubscriberDetailOut().dump(get_subscriber(session, merchant, data["sample"]["subscriber_id"]))
-        assert json.loads(get_subscriber_json(session, merchant, data["sample"]["subscriber_id"])) == subscriber
         assert subscriber["customer_reference"] == data["sample"]["customer_reference"]
         assert len(subscriber["mandates"]) == 1
     with session_of(loaded, "payments") as session:
-        rejected = list_payments(session, merchant, load(PaymentFiltersIn, {"status": "rejected"}))
-        assert len(rejected.items) == 50 and rejected.next_cursor
-        second = list_payments(session, merchant, load(PaymentFiltersIn, {"status": "rejected",
-                                                                           "cursor": rejected.next_cursor}))
-        assert len(second.items) == 50 and not {p.id for p in second.items} & {p.id for p in rejected.items}
-        PaymentOut(many=True).dump(rejected.items)
-        detail = get_payment(session, merchant, rejected.items[0].id)
+        def payments(**filters):
+            return page_data(list_payments_json(session, merchant, load(PaymentFiltersIn, filters)))
+        rejected = payments(status="rejected")
+        assert len(rejected["items"]) == 50 and rejected["next_cursor"]
+        second = payments(status="rejected", cursor=rejected["next_cursor"])
+        assert len(second["items"]) == 50 and not {p["id"] for p in second["items"]} & {
+            p["id"] for p in rejected["items"]}
+        detail = get_payment(session, merchant, rejected["items"][0]["id"])
         assert len(detail["r_transactions"]) == 1 and detail["r_transactions"][0]["reason_code"]
-        returns = list_r_transactions(session, merchant, load(RTransactionFiltersIn, {"reason_code": "MD06"}))
-        assert returns.items and {r.type for r in returns.items} == {"refund"}
-        RTransactionOut(many=True).dump(returns.items)
-        by_subscriber = list_payments(session, merchant, load(PaymentFiltersIn, {
-            "subscriber_id": data["sample"]["subscriber_id"]}))
-        assert by_subscriber.items
+        returns = page_data(list_r_transactions_json(session, merchant, load(RTransactionFiltersIn, {
+            "reason_code": "MD06"})))
+        assert returns["items"] and {r["type"] for r in returns["items"]} == {"refund"}
+        assert payments(subscriber_id=data["sample"]["subscriber_id"])["items"]
     with session_of(loaded, "plans") as session:
-        quarterly = list_plans(session, merchant, load(PlanFiltersIn, {"frequency": "quarterly"}))
-        assert quarterly.items and {p.frequency for p in quarterly.items} == {"quarterly"}
-        PlanOut(many=True).dump(quarterly.items)
-        plan = get_plan(session, merchant, quarterly.items[0].id)
+        def plans(**filters):
+            return page_data(list_plans_json(session, merchant, load(PlanFiltersIn, filters)))
+        quarterly = plans(frequency="quarterly")
+        assert quarterly["items"] and {p["frequency"] for p in quarterly["items"]} == {"quarterly"}
+        plan = get_plan(session, merchant, quarterly["items"][0]["id"])
         assert plan is not None
-        mine = list_plans(session, merchant, load(PlanFiltersIn, {"subscriber_id": data["sample"]["subscriber_id"]}))
-        assert len(mine.items) == 1
+        assert len(plans(subscriber_id=data["sample"]["subscriber_id"])["items"]) == 1
 
 
 def test_a_status_in_a_due_date_window_pages_by_keyset_without_gaps_or_repeats(loaded):
-    """payments.list_payments with a status and from/to reads the window first, then pages it
+    """payments.list_payments_json with a status and from/to reads the window first, then pages it
     newest first: the pages, followed by cursor, are exactly the window's rows in id order."""
     from datetime import date, timedelta
 
-    from payments.payments import list_payments
-    from payments.schemas import PaymentFiltersIn
+    from payments.payments import list_payments_json
+    from contracts.payments import PaymentFiltersIn
 
     _, data, _ = loaded
     merchant, today = data["merchant_id"], date.fromisoformat(data["today"])
@@ -157,41 +158,53 @@ def test_a_status_in_a_due_date_window_pages_by_keyset_without_gaps_or_repeats(l
         seen, cursor = [], None
         while True:
             filters = {"status": "rejected", "from": start.isoformat(), "to": end.isoformat(), "limit": 7}
-            page = list_payments(session, merchant, load(PaymentFiltersIn, {**filters, **(
-                {"cursor": cursor} if cursor else {})}))
-            assert all(p.status == "rejected" and start <= p.due_date <= end for p in page.items)
-            seen += [p.id for p in page.items]
-            cursor = page.next_cursor
+            page = page_data(list_payments_json(session, merchant, load(PaymentFiltersIn, {**filters, **(
+                {"cursor": cursor} if cursor else {})})))
+            assert all(p["status"] == "rejected" and start <= date.fromisoformat(p["due_date"]) <= end
+                       for p in page["items"])
+            seen += [p["id"] for p in page["items"]]
+            cursor = page["next_cursor"]
             if not cursor:
                 break
         assert seen == expected
-        other = list_payments(session, data["other_merchant_id"], load(PaymentFiltersIn, {
-            "status": "paid", "from": start.isoformat(), "to": end.isoformat(), "limit": 500}))
-        assert other.items and {p.merchant_id for p in other.items} == {data["other_merchant_id"]}
+        other = page_data(list_payments_json(session, data["other_merchant_id"], load(PaymentFiltersIn, {
+            "status": "paid", "from": start.isoformat(), "to": end.isoformat(), "limit": 500})))
+        assert other["items"] and {p["merchant_id"] for p in other["items"]} == {data["other_merchant_id"]}
 
 
 def test_the_api_pages_rendered_by_postgresql_are_the_schemas_pages(loaded):
     """list_*_json (common.json_pages: JSON text written by PostgreSQL) gives, page after page,
-    exactly what the marshmallow schema gives for the same rows, and the same cursors."""
-    import json
+    exactly what the marshmallow schema gives for the rows the ORM reads of the same query
+    (common.database.keyset_page), and the same cursors."""
+    from mandates.mandates import list_mandates_json, mandates_query
+    from mandates.models import Mandate
+    from contracts.mandates import MandateFiltersIn, MandateListItemOut
+    from payments.models import Payment, RTransaction
+    from payments.payments import list_payments_json, list_r_transactions_json, payments_query, r_transactions_query
+    from contracts.payments import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
+    from plans.models import Plan
+    from plans.plans import list_plans_json, plans_query
+    from contracts.plans import PlanFiltersIn, PlanOut
 
-    from mandates.mandates import list_mandates, list_mandates_json
-    from mandates.schemas import MandateFiltersIn, MandateListItemOut
-    from payments.payments import list_payments, list_payments_json, list_r_transactions, list_r_transactions_json
-    from payments.schemas import PaymentFiltersIn, PaymentOut, RTransactionFiltersIn, RTransactionOut
-    from plans.plans import list_plans, list_plans_json
-    from plans.schemas import PlanFiltersIn, PlanOut
+    def orm(query_of, id_column, with_filters=False):
+        """The page keyset_page reads of the list's query (payments_query also answers its filters)."""
+        def listed(session, merchant_id, filters):
+            query, filters = query_of(merchant_id, filters) if with_filters else (query_of(merchant_id, filters),
+                                                                                  filters)
+            return keyset_page(session, query, id_column, filters)
+        return listed
 
     _, data, _ = loaded
     cases = [
-        ("payments", list_payments, list_payments_json, PaymentOut, PaymentFiltersIn,
+        ("payments", orm(payments_query, Payment.id, with_filters=True), list_payments_json, PaymentOut, PaymentFiltersIn,
          [{"status": "rejected", "limit": 40}, {"limit": 500}, {"subscriber_id": data["sample"]["subscriber_id"]},
           {"status": "rejected", "from": "2020-01-01", "to": data["today"], "limit": 30}]),
-        ("payments", list_r_transactions, list_r_transactions_json, RTransactionOut, RTransactionFiltersIn,
+        ("payments", orm(r_transactions_query, RTransaction.id), list_r_transactions_json, RTransactionOut,
+         RTransactionFiltersIn,
          [{"limit": 30}, {"reason_code": "am04"}]),
-        ("mandates", list_mandates, list_mandates_json, MandateListItemOut, MandateFiltersIn,
+        ("mandates", orm(mandates_query, Mandate.id), list_mandates_json, MandateListItemOut, MandateFiltersIn,
          [{"customer_reference": "C-00001"}, {"status": "revoked", "limit": 20}, {"q": "zoë"}]),
-        ("plans", list_plans, list_plans_json, PlanOut, PlanFiltersIn,
+        ("plans", orm(plans_query, Plan.id), list_plans_json, PlanOut, PlanFiltersIn,
          [{"frequency": "quarterly", "limit": 20}, {"status": "cancelled"}]),
     ]
     for owner, listed, rendered, schema, filters_in, variants in cases:
@@ -203,7 +216,7 @@ def test_the_api_pages_rendered_by_postgresql_are_the_schemas_pages(loaded):
                     expected = dump_page(schema, listed(session, data["merchant_id"], filters))
                 with session_of(loaded, owner) as session:
                     page = rendered(session, data["merchant_id"], filters)
-                assert json.loads(page["items_json"]) == expected["items"], (listed.__name__, variant)
+                assert json.loads(page["items_json"]) == expected["items"], (rendered.__name__, variant)
                 assert page["next_cursor"] == expected["next_cursor"]
                 assert expected["items"] or pages  # each variant finds rows
                 cursor, pages = expected["next_cursor"], pages + 1

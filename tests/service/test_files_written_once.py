@@ -16,7 +16,7 @@ from common.migrations import upgrade
 from common.schemas import load
 from payments import collection, ledger, payments
 from payments.models import BankFile, LedgerEntry, Payout
-from payments.schemas import CreditorIn
+from contracts.payments import CreditorIn
 
 A = "MEfileonce0000000000"
 PROFILE = {"name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"}

@@ -1,7 +1,7 @@
 """The API's list pages on PostgreSQL (common.json_pages.json_page) compile their SQL once per
 shape (the filters present, a cursor or not) and run it as text with each call's values:
 a call must get its own values' rows, never the previous call's, and the very page the
-ORM's keyset_page reads (the dashboard's path). A pooled connection PostgreSQL dropped
+ORM's keyset_page reads of the same query, as the schema dumps it. A pooled connection PostgreSQL dropped
 fails one call and is not handed out again."""
 import json
 import time
@@ -16,7 +16,7 @@ from common.migrations import upgrade
 from common.schemas import list_dumper
 from payments import payments
 from payments.models import Payment
-from payments.schemas import PaymentOut
+from contracts.payments import PaymentOut
 
 A, B = "MEA" + "0" * 21, "MEB" + "0" * 21
 MOMENT = datetime(2030, 1, 8, 6, 30, tzinfo=timezone.utc)
@@ -55,7 +55,8 @@ def _newest(engine, merchant_id, filters):
 
 def _orm_page(engine, merchant_id, filters):
     with Session(engine) as session:
-        page = payments.list_payments(session, merchant_id, filters)
+        query, filters = payments.payments_query(merchant_id, filters)
+        page = database.keyset_page(session, query, Payment.id, filters)
         return list_dumper(PaymentOut)(page.items), page.next_cursor
 
 
@@ -129,7 +130,7 @@ def test_a_services_first_call_a_search_whose_pattern_escapes_its_own_percent_si
     literals (the LIKE's escape character) as this server reads them."""
     from mandates import mandates
     from mandates.models import Mandate, Subscriber
-    from mandates.schemas import MandateListItemOut
+    from contracts.mandates import MandateListItemOut
 
     with infrastructure.database("debito_json_pages_mandates") as url:
         engine = database.make_engine("mandates", url)
@@ -153,7 +154,8 @@ def test_a_services_first_call_a_search_whose_pattern_escapes_its_own_percent_si
                                         ({"q": "0%", "limit": 10}, ["D-10", "C_10%x", "C-1001", "C-10", "C-10%"])):
                 with Session(fresh) as session:
                     page = mandates.list_mandates_json(session, A, filters)
-                    orm = list_dumper(MandateListItemOut)(mandates.list_mandates(session, A, filters).items)
+                    orm = list_dumper(MandateListItemOut)(database.keyset_page(
+                        session, mandates.mandates_query(A, filters), Mandate.id, filters).items)
                 got = json.loads(page["items_json"])
                 assert [item["customer_reference"] for item in got] == references, filters
                 assert got == orm

@@ -11,6 +11,7 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from common.database import make_engine
 from common.errors import Conflict, Invalid, NotFound
+from common.json_pages import page_data
 from common.migrations import upgrade
 from mandates.service import MandatesService
 
@@ -117,14 +118,16 @@ def test_search_finds_by_prefix_and_accentless_name_on_postgresql(containers, me
     service, _ = containers
     for reference in ("C-10", "C-1001", "C-2"):
         call(service, "import_mandate", merchant, import_payload(reference))
-    page = call(service, "list_mandates", merchant, {"customer_reference": "C-10", "limit": "1"})
+    page = page_data(call(service, "list_mandates_json", merchant, {"customer_reference": "C-10", "limit": "1"}))
     assert [m["customer_reference"] for m in page["items"]] == ["C-1001"] and page["next_cursor"]
-    rest = call(service, "list_mandates", merchant, {"customer_reference": "C-10", "cursor": page["next_cursor"]})
+    rest = page_data(call(service, "list_mandates_json", merchant, {"customer_reference": "C-10",
+                                                                    "cursor": page["next_cursor"]}))
     assert [m["customer_reference"] for m in rest["items"]] == ["C-10"] and rest["next_cursor"] is None
     assert rest["items"][0]["name"] == "Émilie Dupré"
-    assert len(call(service, "list_mandates", merchant, {"q": "EMILIE dupre"})["items"]) == 3
+    assert len(page_data(call(service, "list_mandates_json", merchant, {"q": "EMILIE dupre"}))["items"]) == 3
     assert len(call(service, "list_subscribers", merchant, {"q": "émilie"})["items"]) == 3
-    assert call(service, "list_mandates", "ME-SOMEONE-ELSE", {"customer_reference": "C-10"})["items"] == []
+    assert page_data(call(service, "list_mandates_json", "ME-SOMEONE-ELSE",
+                          {"customer_reference": "C-10"}))["items"] == []
 
 
 def test_amendment_and_revocation_emit_their_events(containers, merchant):
@@ -164,7 +167,7 @@ def test_errors_reach_the_caller_as_common_errors(containers, merchant, rabbit_c
         with pytest.raises(Conflict):
             mandates.revoke_mandate(merchant, mandate["id"], {})
     # nothing of the refused imports was kept
-    assert [m["reference"] for m in call(service, "list_mandates", merchant, {})["items"]] == ["DUP-1"]
+    assert [m["reference"] for m in page_data(call(service, "list_mandates_json", merchant, {}))["items"]] == ["DUP-1"]
 
 
 def test_daily_dormancy_expires_a_mandate_36_months_after_its_last_collection(containers, merchant):

@@ -14,6 +14,7 @@ from pypdf import PdfReader
 
 from common.database import make_engine
 from common.errors import Invalid, NotFound
+from common.json_pages import page_data
 from common.migrations import upgrade
 from mandates.service import MandatesService
 
@@ -69,7 +70,7 @@ def test_a_signed_mandate_is_active_with_its_evidence_and_emits_mandate_signed(c
     event = signed.get()
     assert (event["mandate_id"], event["signature_method"], event["order_id"]) == (mandate["id"], "electronic", "SO1")
     assert call(service, "get_mandate", merchant, mandate["id"])["evidence"] == mandate["evidence"]
-    listed = call(service, "list_mandates", merchant, {})["items"]
+    listed = page_data(call(service, "list_mandates_json", merchant, {}))["items"]
     assert [m["id"] for m in listed] == [mandate["id"]]
 
 
@@ -78,7 +79,7 @@ def test_the_same_order_answers_the_same_mandate(containers, merchant):
     first = call(service, "sign_mandate", merchant, payload("SO2"))
     again = call(service, "sign_mandate", merchant, payload("SO2", iban="DE89370400440532013000"))
     assert again == first
-    assert len(call(service, "list_mandates", merchant, {})["items"]) == 1
+    assert len(page_data(call(service, "list_mandates_json", merchant, {}))["items"]) == 1
     other = "ME" + uuid.uuid4().hex[:20].upper()  # the order id is unique per merchant only
     assert call(service, "sign_mandate", other, payload("SO2"))["id"] != first["id"]
 
@@ -94,7 +95,7 @@ def test_simultaneous_calls_for_one_order_make_one_mandate(containers, merchant,
         calls = [eventlet.spawn(sign, f"SOSIM{attempt}", f"SIM-{attempt}") for _ in range(4)]
         answers = [green.wait() for green in calls]
         assert len({answer["id"] for answer in answers}) == 1
-    assert len(call(service, "list_mandates", merchant, {})["items"]) == 3
+    assert len(page_data(call(service, "list_mandates_json", merchant, {}))["items"]) == 3
 
 
 def test_an_existing_customer_reference_gets_the_mandate(containers, merchant):
@@ -124,7 +125,7 @@ def test_bad_input_is_refused_with_its_field(containers, merchant):
         other = call(service, "create_subscriber", "ME" + uuid.uuid4().hex[:20].upper(),
                      {"customer_reference": "C-1", "name": "X"})
         call(service, "sign_mandate", merchant, {**payload("SO6"), "subscriber": None, "subscriber_id": other["id"]})
-    assert call(service, "list_mandates", merchant, {})["items"] == []
+    assert page_data(call(service, "list_mandates_json", merchant, {}))["items"] == []
 
 
 def test_imported_mandates_have_no_evidence_and_the_pdf_shows_a_signed_ones(containers, merchant):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from common.database import make_engine
 from common.errors import Conflict, Invalid
+from common.json_pages import page_data
 from common.migrations import upgrade
 from payments.iso20022 import xsd
 from payments.service import PaymentsService
@@ -137,19 +138,19 @@ def test_collect_twice_for_a_day_schedules_and_submits_once(containers, merchant
     files = sorted(bank["outbox"].glob(f"pain008-{merchant}-*.xml"))
     assert len(files) == 1
     xsd.validate_file(files[0], "pain.008.001.02")
-    items = call(service, "list_payments", merchant, {})["items"]
+    items = page_data(call(service, "list_payments_json", merchant, {}))["items"]
     assert sorted((p["due_date"], p["status"], p["sequence_type"]) for p in items) == [
         ("2030-01-08", "submitted", "FRST"), ("2030-02-08", "scheduled", "RCUR")]
     mails = list((bank["outbox"].parent.parent / "var" / "outbox-mail").glob("*.eml"))
     assert len(mails) == 2
     with pytest.raises(Invalid):
-        call(service, "list_payments", merchant, {"status": "lost"})
+        call(service, "list_payments_json", merchant, {"status": "lost"})
 
 
 def test_a_credit_from_the_bank_is_booked_and_told_to_plans_and_mandates(containers, merchant, bank):
     service, listener = containers
     call(service, "collect", AS_OF.isoformat())
-    payment = next(p for p in call(service, "list_payments", merchant, {"status": "submitted"})["items"])
+    payment = page_data(call(service, "list_payments_json", merchant, {"status": "submitted"}))["items"][0]
     (bank["inbox"] / "camt.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn>'
@@ -190,7 +191,7 @@ def test_revocation_delivered_twice_cancels_scheduled_payments_once(containers, 
             dispatch("mandates", "mandate_revoked", event)
         assert second.get() == []
     assert cancelled.get()["merchant_id"] == merchant
-    statuses = sorted(p["status"] for p in call(service, "list_payments", merchant, {})["items"])
+    statuses = sorted(p["status"] for p in page_data(call(service, "list_payments_json", merchant, {}))["items"])
     assert statuses == ["cancelled", "submitted"]
 
 
@@ -198,7 +199,7 @@ def test_a_payout_of_available_funds_is_written_and_a_second_beyond_is_refused(c
                                                                                monkeypatch):
     service, _ = containers
     call(service, "collect", AS_OF.isoformat())
-    payment = next(p for p in call(service, "list_payments", merchant, {"status": "submitted"})["items"])
+    payment = page_data(call(service, "list_payments_json", merchant, {"status": "submitted"}))["items"][0]
     (bank["inbox"] / "camt.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"><BkToCstmrDbtCdtNtfctn>'

@@ -14,7 +14,7 @@ from common.schemas import load
 from payments import events as payment_events
 from plans import plans
 from plans.models import Instalment
-from plans.schemas import PlanIn
+from contracts.plans import PlanIn
 from reporting import figures
 from reporting.models import Fact
 

@@ -11,7 +11,7 @@ from schwifty import IBAN
 from common.errors import Conflict, Invalid, Malformed, NotFound
 from mandates import mandates, subscribers
 from common.schemas import load
-from mandates.schemas import BankDetailsIn, MandateDetailOut, MandateImportIn, RevokeIn, SubscriberIn
+from contracts.mandates import BankDetailsIn, MandateDetailOut, MandateImportIn, RevokeIn, SubscriberIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN_FR = "FR7630006000011234567890189"  # Crédit Agricole, AGRIFRPPXXX

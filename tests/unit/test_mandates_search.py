@@ -6,8 +6,9 @@ from sqlalchemy import select
 from common.errors import Invalid
 from mandates import mandates, subscribers
 from mandates.models import Subscriber
-from common.schemas import dump_page, load
-from mandates.schemas import MandateFiltersIn, MandateImportIn, MandateListItemOut, SubscriberFiltersIn
+from common.json_pages import page_data
+from common.schemas import load
+from contracts.mandates import MandateFiltersIn, MandateImportIn, SubscriberFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN = "FR7630006000011234567890189"
@@ -27,8 +28,8 @@ def import_(session, customer_reference, name="Jean Martin", email=None, merchan
 
 
 def find(session, merchant=A, **filters):
-    page = mandates.list_mandates(session, merchant, load(MandateFiltersIn, filters))
-    return [m.subscriber.customer_reference for m in page.items]
+    page = page_data(mandates.list_mandates_json(session, merchant, load(MandateFiltersIn, filters)))
+    return [m["customer_reference"] for m in page["items"]]
 
 
 def find_subscribers(session, merchant=A, **filters):
@@ -80,7 +81,7 @@ def test_reference_status_subscriber_and_signature_dates_filter(book):
 
 
 def test_list_items_carry_the_subscriber_reference_and_name(book):
-    page = dump_page(MandateListItemOut, mandates.list_mandates(book, A, load(MandateFiltersIn, {"q": "emilie"})))
+    page = page_data(mandates.list_mandates_json(book, A, load(MandateFiltersIn, {"q": "emilie"})))
     (item,) = page["items"]
     assert (item["customer_reference"], item["name"], item["iban"]) == ("C-10", "Émilie Dupré", IBAN)
     assert page["next_cursor"] is None
@@ -91,10 +92,10 @@ def test_keyset_pages_cover_every_mandate_once_newest_first(session):
     seen, cursor, pages = [], None, 0
     while True:
         filters = {"limit": "4", **({"cursor": cursor} if cursor else {})}
-        page = mandates.list_mandates(session, A, load(MandateFiltersIn, filters))
-        seen += [m.id for m in page.items]
+        page = page_data(mandates.list_mandates_json(session, A, load(MandateFiltersIn, filters)))
+        seen += [m["id"] for m in page["items"]]
         pages += 1
-        cursor = page.next_cursor
+        cursor = page["next_cursor"]
         if cursor is None:
             break
     assert pages == 3 and seen == sorted(imported, reverse=True)
@@ -106,8 +107,8 @@ def test_keyset_pages_cover_every_mandate_once_newest_first(session):
 def test_default_limit_is_50(session):
     for n in range(51):
         import_(session, f"L-{n}")
-    page = mandates.list_mandates(session, A, load(MandateFiltersIn, {}))
-    assert len(page.items) == 50 and page.next_cursor == page.items[-1].id
+    page = page_data(mandates.list_mandates_json(session, A, load(MandateFiltersIn, {})))
+    assert len(page["items"]) == 50 and page["next_cursor"] == page["items"][-1]["id"]
 
 
 @pytest.mark.parametrize("filters, field", [

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from common.errors import Conflict, Invalid, NotFound
 from payments import collection, payments
 from payments.models import BankFile, Payment, RTransaction
+from common.json_pages import page_data
 from common.schemas import load
-from payments.schemas import CreditorIn, PaymentFiltersIn
+from contracts.payments import CreditorIn, PaymentFiltersIn
 
 A, B = "MEaaaa", "MEbbbb"
 IBAN_AGRI = "FR7630006000011234567890189"  # Crédit Agricole, AGRIFRPP
@@ -298,12 +299,14 @@ def test_amendment_before_the_first_debit_changes_only_the_account(session):
 def test_payments_are_listed_per_merchant_with_filters_and_keyset_pages(session):
     schedule(session, instalment(sequence_no=1), instalment(sequence_no=2, due_date="2027-03-01"),
              instalment(plan_id="PL9", merchant=B))
-    page = payments.list_payments(session, A, load(PaymentFiltersIn, {"limit": 1}))
-    assert len(page.items) == 1 and page.next_cursor
-    rest = payments.list_payments(session, A, load(PaymentFiltersIn, {"limit": 5, "cursor": page.next_cursor}))
-    assert len(rest.items) == 1 and rest.next_cursor is None
-    march = payments.list_payments(session, A, load(PaymentFiltersIn, {"from": "2027-02-15", "status": "scheduled"}))
-    assert [p.instalment_key for p in march.items] == ["PL1:2"]
+    def listed(filters):
+        return page_data(payments.list_payments_json(session, A, load(PaymentFiltersIn, filters)))
+    page = listed({"limit": 1})
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    rest = listed({"limit": 5, "cursor": page["next_cursor"]})
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    march = listed({"from": "2027-02-15", "status": "scheduled"})
+    assert [p["instalment_key"] for p in march["items"]] == ["PL1:2"]
     with pytest.raises(Invalid) as error:
         load(PaymentFiltersIn, {"status": "lost"})
     assert "status" in error.value.fields

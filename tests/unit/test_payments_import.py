@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from payments import collection, payments
 from payments.inbox import import_inbox
 from payments.models import BankFile, LedgerEntry, Payment, RTransaction, UnmatchedEntry
+from common.json_pages import page_data
 from common.schemas import load
-from payments.schemas import CreditorIn, RTransactionFiltersIn
+from contracts.payments import CreditorIn, RTransactionFiltersIn
 
 A = "MEaaaa"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active", "reference": "DBT-MD1",
@@ -108,8 +109,9 @@ def test_reject_makes_the_payment_rejected_with_an_r_transaction(session, inbox,
     assert (r_transaction.type, r_transaction.reason_code, r_transaction.reason, r_transaction.retryable,
             r_transaction.status, r_transaction.amount) == ("reject", "AM04", "insufficient funds", True, "open", 2990)
     assert (inbox / "processed" / "status.xml").exists() and not (inbox / "status.xml").exists()
-    page = payments.list_r_transactions(session, A, load(RTransactionFiltersIn, {"reason_code": "am04"}))
-    assert [r.id for r in page.items] == [r_transaction.id]
+    page = page_data(payments.list_r_transactions_json(session, A, load(RTransactionFiltersIn,
+                                                                         {"reason_code": "am04"})))
+    assert [r["id"] for r in page["items"]] == [r_transaction.id]
 
 
 def test_a_whole_file_rejected_rejects_each_of_its_payments(session, inbox, submitted):

@@ -15,7 +15,7 @@ from payments.inbox import import_inbox
 from payments.iso20022 import xsd
 from payments.models import BankFile, LedgerEntry, Payout, RTransaction
 from common.schemas import load
-from payments.schemas import CreditorIn, PayoutIn, StatementIn
+from contracts.payments import CreditorIn, PayoutIn, StatementIn
 
 A, B = "MEaaaa", "MEbbbb"
 PROFILE = {"name": "Acme SAS", "creditor_id": "FR72ZZZ123456", "iban": "FR7630006000011234567890189"}

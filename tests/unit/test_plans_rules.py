@@ -7,8 +7,9 @@ import pytest
 
 from common.errors import Conflict, Invalid, NotFound
 from plans import plans
+from common.json_pages import page_data
 from common.schemas import load
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn
+from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn
 
 A, B = "MEaaaa", "MEbbbb"
 MANDATE = {"id": "MD1", "subscriber_id": "SB1", "status": "active"}
@@ -206,7 +207,7 @@ def test_another_merchants_plan_is_not_found(session):
             action(session, B, plan.id)
     with pytest.raises(NotFound):
         update(session, plan, merchant=B, amount=100)
-    assert plans.list_plans(session, B, load(PlanFiltersIn, {})).items == []
+    assert page_data(plans.list_plans_json(session, B, load(PlanFiltersIn, {})))["items"] == []
 
 
 def test_list_filters_and_pages_newest_first(session):
@@ -214,14 +215,17 @@ def test_list_filters_and_pages_newest_first(session):
     weekly = create(session, frequency="weekly", start_date="2027-03-01")
     plans.pause_plan(session, A, weekly.id)
 
+    def page(**filters):
+        return page_data(plans.list_plans_json(session, A, load(PlanFiltersIn, filters)))
+
     def ids(**filters):
-        return [p.id for p in plans.list_plans(session, A, load(PlanFiltersIn, filters)).items]
+        return [p["id"] for p in page(**filters)["items"]]
     assert ids() == [weekly.id, monthly.id]
     assert ids(status="paused") == [weekly.id] and ids(frequency="monthly") == [monthly.id]
     assert ids(**{"from": "2027-02-15"}) == [weekly.id] and ids(to="2027-02-15") == [monthly.id]
-    page = plans.list_plans(session, A, load(PlanFiltersIn, {"limit": 1}))
-    assert [p.id for p in page.items] == [weekly.id] and page.next_cursor == weekly.id
-    assert ids(cursor=page.next_cursor) == [monthly.id]
+    first = page(limit=1)
+    assert [p["id"] for p in first["items"]] == [weekly.id] and first["next_cursor"] == weekly.id
+    assert ids(cursor=first["next_cursor"]) == [monthly.id]
     with pytest.raises(Invalid):
         load(PlanFiltersIn, {"limit": 501})
 

@@ -18,15 +18,15 @@ def db(tmp_path, monkeypatch, db_session):
 
 def test_an_export_is_asked_for_then_run_by_its_event_and_read_in_chunks(db, tmp_path):
     service = worker_factory(ReportingService, db=db)
-    service.plans.list_plans.return_value = {
-        "items": [{"id": "PL1", "label": "Yoga", "amount": 2990, "frequency": "monthly", "count": 4}],
+    service.plans.list_plans_json.return_value = {
+        "items_json": '[{"id": "PL1", "label": "Yoga", "amount": 2990, "frequency": "monthly", "count": 4}]',
         "next_cursor": None}
     job = service.create_export("MEa", {"section": "plans", "filters": {"status": "active"}, "decimal": "."})
     assert job["status"] == "pending" and job["rows_done"] == 0 and job["id"].startswith("EX")
     service.dispatch.assert_called_once_with("export_requested", {"export_id": job["id"], "merchant_id": "MEa"})
 
     assert service.on_export_requested({"export_id": job["id"], "merchant_id": "MEa"}) == "done"
-    service.plans.list_plans.assert_called_once_with("MEa", {"status": "active", "limit": 500})
+    service.plans.list_plans_json.assert_called_once_with("MEa", {"status": "active", "limit": 500})
     done = service.get_export("MEa", job["id"])
     assert (done["status"], done["rows_done"], done["rows_total"]) == ("done", 1, 1)
     assert (tmp_path / "exports" / "MEa" / f"{job['id']}.csv").exists()
@@ -42,7 +42,7 @@ def test_an_export_is_asked_for_then_run_by_its_event_and_read_in_chunks(db, tmp
 
 def test_the_source_services_refusal_ends_the_job_failed(db):
     service = worker_factory(ReportingService, db=db)
-    service.payments.list_payments.side_effect = Invalid("status: not a status", {"status": "not a status"})
+    service.payments.list_payments_json.side_effect = Invalid("status: not a status", {"status": "not a status"})
     job = service.create_export("MEa", {"section": "payments", "filters": {"status": "lost"}})
     assert service.on_export_requested({"export_id": job["id"], "merchant_id": "MEa"}) == "failed"
     failed = service.get_export("MEa", job["id"])

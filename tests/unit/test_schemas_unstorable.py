@@ -4,7 +4,7 @@ import pytest
 
 from common.errors import Invalid
 from common.schemas import load
-from mandates.schemas import MandateImportIn, SubscriberIn
+from contracts.mandates import MandateImportIn, SubscriberIn
 
 
 @pytest.mark.parametrize("schema, payload, field", [

@@ -244,3 +244,22 @@ def test_the_signing_url_is_under_public_url(monkeypatch):
     monkeypatch.delenv("PUBLIC_URL")
     monkeypatch.setenv("GATEWAY_PORT", "8123")
     assert orders.signing_url("T") == "http://127.0.0.1:8123/sign/T"
+
+
+def test_the_rules_the_service_applied_itself_are_orders_functions():
+    link = an_order(method="link", status="signed", mandate_id="MD1")
+    with pytest.raises(Gone, match="already signed"):
+        orders.check_link_open(link)
+    with pytest.raises(Conflict):
+        orders.check_signed_by_operator(link)
+    assert orders.signed_mandate(link, NOW)["mandate_id"] == "MD1"
+    with pytest.raises(NotFound):
+        orders.signed_mandate(link, NOW + timedelta(days=2))
+    with pytest.raises(Invalid, match="no email"):
+        orders.check_subscriber_reachable({"phone": "+33612345678", "email": None}, "link")
+    operator = an_order(method="operator", iban=None, subscriber_id="SB1", name="Known Name")
+    with pytest.raises(Conflict, match="IBAN first"):
+        orders.check_bank_details_given(operator)
+    orders.set_bank_details(operator, {"iban": "FR7630006000011234567890189", "name": "Someone Else"})
+    assert (operator.iban, operator.bic, operator.name) == ("FR7630006000011234567890189", None, "Known Name")
+    assert orders.lang_shown("en", operator) == "en" and orders.lang_shown("de", operator) == operator.lang

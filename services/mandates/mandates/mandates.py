@@ -12,7 +12,7 @@ from common import clock
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.sepa import bic_from_iban, generate_umr
-from common.database import ListQuery, keyset_page
+from common.database import ListQuery
 from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
 from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable, starts_with
 
@@ -183,15 +183,11 @@ def get_scan(session, merchant_id, mandate_id):
     return mandate, scan.content
 
 
-def list_mandates(session, merchant_id, filters):
-    """A keyset page of mandates, newest first (MandateFiltersIn data); each with its subscriber."""
-    return keyset_page(session, mandates_query(merchant_id, filters), Mandate.id, filters)
-
-
 def list_mandates_json(session, merchant_id, filters):
-    """The same page as JSON text (common.json_pages), for the API."""
+    """A keyset page of mandates, newest first (MandateFiltersIn data), each with its subscriber's
+    name and reference, as JSON text (common.json_pages): the list's one read path."""
     from common.json_pages import json_page
-    from mandates.schemas import MandateListItemOut
+    from contracts.mandates import MandateListItemOut
 
     return json_page(session, mandates_query(merchant_id, filters), Mandate.id, filters, MandateListItemOut,
                      ("mandates t", "subscribers s", "s.id = t.subscriber_id"),

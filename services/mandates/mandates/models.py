@@ -5,11 +5,9 @@ from sqlalchemy.orm import DeclarativeBase, relationship
 
 from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
+from contracts.mandates import IMPORT_METHODS, SEQUENCES, STATUSES  # noqa: F401 - the columns' values
 
 SIGNATURE_METHODS = ("electronic", "paper", "phone", "web")
-IMPORT_METHODS = ("paper", "phone", "web")
-SEQUENCES = ("recurrent", "one_off")
-STATUSES = ("pending_signature", "active", "revoked", "expired", "failed")
 
 
 class Base(DeclarativeBase):

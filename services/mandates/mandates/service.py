@@ -6,33 +6,24 @@ Emits: mandates.subscriber_created, mandates.mandate_signed (imports too),
 mandates.mandate_amended, mandates.mandate_revoked, mandates.mandate_expired.
 Listens to: nothing.
 RPC `mandates`: ping, create_subscriber, list_subscribers, get_subscriber,
-import_mandate, sign_mandate, list_mandates, get_mandate, get_mandates, get_mandate_scan,
+import_mandate, sign_mandate, list_mandates_json, get_mandate, get_mandates, get_mandate_scan,
 render_mandate_pdf, amend_bank_details, revoke_mandate, record_collection,
 record_collections, expire_dormant. Every call but record_collections (whose items
 name their merchant) and expire_dormant takes the caller's
 `merchant_id` and every query filters by it.
 """
 import base64
-from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import Invalid
-from common.json_pages import answer
 from common.idempotency import remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events, rpc_calls
-from common.schemas import dump_page, load
-from mandates.schemas import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateListItemOut, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
+from common.schemas import dump_page, iso_date, load
+from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
 
 class MandatesService(DebitoService):
@@ -54,11 +45,6 @@ class MandatesService(DebitoService):
     @rpc
     def get_subscriber(self, merchant_id, subscriber_id):
         return SubscriberDetailOut().dump(subscribers.get_subscriber(self.db, merchant_id, subscriber_id))
-
-    @rpc
-    def get_subscriber_json(self, merchant_id, subscriber_id):
-        """get_subscriber as JSON text written by PostgreSQL (common.json_pages), for the API."""
-        return subscribers.get_subscriber_json(self.db, merchant_id, subscriber_id)
 
     @rpc
     def import_mandate(self, merchant_id, payload, idempotency_key=None):
@@ -95,16 +81,11 @@ class MandatesService(DebitoService):
         return MandateDetailOut().dump(mandate)
 
     @rpc
-    def list_mandates(self, merchant_id, filters=None):
-        page = mandates.list_mandates(self.db, merchant_id, load(MandateFiltersIn, filters or {}))
-        return dump_page(MandateListItemOut, page)
-
-    @rpc
-    def list_mandates_json(self, merchant_id, filters=None, gzipped=False):
-        """list_mandates as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_mandates_json(self, merchant_id, filters=None):
+        """A page of mandates as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
         filters = load(MandateFiltersIn, filters or {})
-        return answer(mandates.list_mandates_json(self.db, merchant_id, filters), gzipped)
+        return mandates.list_mandates_json(self.db, merchant_id, filters)
 
     @rpc
     def get_mandate(self, merchant_id, mandate_id):

@@ -1,5 +1,4 @@
 """Subscribers (debtors): creation and search. Plain functions taking a session."""
-import functools
 import unicodedata
 
 from sqlalchemy import select
@@ -80,28 +79,3 @@ def list_subscribers(session, merchant_id, filters):
     if filters.get("q"):
         query = query.where(Subscriber.search_text.like(contains(searchable(filters["q"])), escape="\\"))
     return keyset_page(session, query, Subscriber.id, filters)
-
-
-def get_subscriber_json(session, merchant_id, subscriber_id):
-    """get_subscriber as SubscriberDetailOut writes it, as JSON text written by PostgreSQL in one
-    statement (common.json_pages): the subscriber's page asks it on every view."""
-    from common.json_pages import read_only
-
-    found = read_only(session, _subscriber_json_sql(), {"merchant": merchant_id, "subscriber": subscriber_id})
-    if not found:
-        raise NotFound(f"no subscriber {subscriber_id}", {"subscriber_id": "not found"})
-    return found[0][0]
-
-
-@functools.cache
-def _subscriber_json_sql():
-    """get_subscriber_json's statement (psycopg2's %(name)s parameters), written once."""
-    from common.json_pages import row_json_sql
-    from mandates.schemas import MandateOut, SubscriberOut
-
-    mandate = row_json_sql(MandateOut, {"has_scan": "t.scan_filename IS NOT NULL"}).removesuffix("::text")
-    subscriber = row_json_sql(SubscriberOut, alias="s").removesuffix(")::text")
-    assert "%" not in mandate + subscriber, "a literal % would need doubling for psycopg2"
-    return (f"SELECT ({subscriber}, 'mandates', coalesce((SELECT json_agg({mandate} ORDER BY t.id DESC) "
-            "FROM mandates t WHERE t.merchant_id = %(merchant)s AND t.subscriber_id = s.id), '[]'::json)))::text "
-            "FROM subscribers s WHERE s.merchant_id = %(merchant)s AND s.id = %(subscriber)s")

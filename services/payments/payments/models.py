@@ -6,14 +6,11 @@ from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
+from contracts.payments import PAYOUT_STATUSES, R_STATUSES, R_TYPES, STATUSES  # noqa: F401 - the columns' values
 
-STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
 SEQUENCE_TYPES = ("FRST", "RCUR", "FNAL", "OOFF")
-R_TYPES = ("reject", "return", "refund", "refusal", "reversal", "revocation", "request_for_cancellation")
-R_STATUSES = ("open", "replayed", "closed")
 LEDGER_CODES = ("SDD", "REJ", "RET", "REF", "PAYOUT", "FEE")
 FILE_KINDS = ("pain.008", "pain.002", "camt.054", "pain.001")
-PAYOUT_STATUSES = ("pending", "sent", "paid", "failed")
 
 
 class Base(DeclarativeBase):

@@ -6,12 +6,12 @@ from sqlalchemy import Date, bindparam, cast, func, literal_column, select, true
 
 from common import clock
 from common.sepa import bic_from_iban
-from common.database import ListQuery, keyset_page, merchant_list_query
+from common.database import ListQuery, merchant_list_query
 from common.json_pages import json_page, quoted
-from payments import reason_codes
+from contracts.payments import REASONS, UNKNOWN
 from payments.collection import find_payment
 from payments.models import Creditor, Payment, RTransaction, UnmatchedEntry
-from payments.schemas import PaymentOut, RTransactionOut
+from contracts.payments import PaymentOut, RTransactionOut
 
 
 
@@ -33,14 +33,9 @@ def register_creditor(session, merchant_id, profile):
     return creditor
 
 
-def list_payments(session, merchant_id, filters):
-    """A keyset page of payments, newest first (PaymentFiltersIn data; from/to: due date)."""
-    query, filters = payments_query(merchant_id, filters)
-    return keyset_page(session, query, Payment.id, filters)
-
-
 def list_payments_json(session, merchant_id, filters):
-    """The same page as JSON text (common.json_pages), for the API."""
+    """A keyset page of payments, newest first (PaymentFiltersIn data; from/to: due date), as JSON
+    text (common.json_pages): the list's one read path."""
     query, filters = payments_query(merchant_id, filters)
     return json_page(session, query, Payment.id, filters, PaymentOut, "payments t", _PAYMENT_JSON)
 
@@ -132,20 +127,16 @@ def get_payment(session, merchant_id, payment_id):
     return payment_detail(session, find_payment(session, merchant_id, payment_id))
 
 
-def list_r_transactions(session, merchant_id, filters):
-    """A keyset page of R-transactions, newest first (from/to: the day received)."""
-    return keyset_page(session, r_transactions_query(merchant_id, filters), RTransaction.id, filters)
-
-
 def list_r_transactions_json(session, merchant_id, filters):
-    """The same page as JSON text (common.json_pages), for the API."""
+    """A keyset page of R-transactions, newest first (from/to: the day received), as JSON text
+    (common.json_pages): the list's one read path."""
     return json_page(session, r_transactions_query(merchant_id, filters), RTransaction.id, filters,
                      RTransactionOut, "r_transactions t", _R_TRANSACTION_JSON)
 
 
 _R_TRANSACTION_JSON = {"reason_fr": "CASE upper(t.reason_code) " + " ".join(
-    f"WHEN {quoted(code)} THEN {quoted(reason.fr)}" for code, reason in reason_codes.REASONS.items())
-    + f" ELSE {quoted(reason_codes.UNKNOWN.fr)} END"}
+    f"WHEN {quoted(code)} THEN {quoted(reason.fr)}" for code, reason in REASONS.items())
+    + f" ELSE {quoted(UNKNOWN.fr)} END"}
 
 
 def r_transactions_query(merchant_id, filters):

@@ -17,7 +17,7 @@ Calls: plans.due_instalments (a page at a time), plans.acknowledge_instalments,
 plans.record_collected_many, mandates.get_mandates, mandates.get_mandate,
 mandates.record_collections (a bank file's credits EVENT_BATCH at a time).
 RPC `payments`: ping, register_creditor, get_creditor, collect, import_inbox,
-list_payments, get_payment, replay_payment, list_r_transactions,
+list_payments_json, get_payment, replay_payment, list_r_transactions_json,
 list_unmatched, get_balance, get_statement, statement_page, request_payout (an idempotency key
 remembered in rpc_calls), list_payouts.
 Every call but collect, import_inbox and list_unmatched takes the caller's
@@ -34,30 +34,21 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.config import env, var_dir
-from common.json_pages import answer
-from common.errors import Invalid, NotFound
+from common.errors import NotFound
 from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
-from common.schemas import dump_page, load
+from common.schemas import dump_page, iso_date, load
 from common.service import DebitoService, rpc
 from payments import collection, events, inbox, ledger, payments, scheduling
 from payments.models import Creditor, Payout, outbox_events, processed_events, rpc_calls
 from payments.prenotification import send_prenotification
-from payments.schemas import (CreditorIn, CreditorOut, PaymentFiltersIn, PaymentOut, PayoutFiltersIn,
-                              PayoutIn, PayoutOut, ReplayIn, RTransactionFiltersIn, RTransactionOut,
-                              StatementIn, UnmatchedOut)
+from contracts.payments import (CreditorIn, CreditorOut, PaymentFiltersIn, PayoutFiltersIn, PayoutIn, PayoutOut,
+                              ReplayIn, RTransactionFiltersIn, StatementIn, UnmatchedOut)
 
 log = logging.getLogger(__name__)
 INBOX_INTERVAL = float(env("INBOX_INTERVAL", "60"))
 COLLECT_PAGE = 2000  # instalments asked of plans at a time by collect
 EVENT_BATCH = 1000  # payments per payments_scheduled / payments_submitted event
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 def bank_outbox():
@@ -252,16 +243,11 @@ class PaymentsService(DebitoService):
     # --- reading and replays ----------------------------------------------
 
     @rpc
-    def list_payments(self, merchant_id, filters=None):
-        return dump_page(PaymentOut, payments.list_payments(self.db, merchant_id,
-                                                            load(PaymentFiltersIn, filters or {})))
-
-    @rpc
-    def list_payments_json(self, merchant_id, filters=None, gzipped=False):
-        """list_payments as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_payments_json(self, merchant_id, filters=None):
+        """A page of payments as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
         filters = load(PaymentFiltersIn, filters or {})
-        return answer(payments.list_payments_json(self.db, merchant_id, filters), gzipped)
+        return payments.list_payments_json(self.db, merchant_id, filters)
 
     @rpc
     def get_payment(self, merchant_id, payment_id):
@@ -281,16 +267,11 @@ class PaymentsService(DebitoService):
         return payments.payment_detail(self.db, again)
 
     @rpc
-    def list_r_transactions(self, merchant_id, filters=None):
-        return dump_page(RTransactionOut, payments.list_r_transactions(
-            self.db, merchant_id, load(RTransactionFiltersIn, filters or {})))
-
-    @rpc
-    def list_r_transactions_json(self, merchant_id, filters=None, gzipped=False):
-        """list_r_transactions as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
+    def list_r_transactions_json(self, merchant_id, filters=None):
+        """A page of R-transactions as JSON text rendered by PostgreSQL (common.json_pages): the one
+        read path of the list, for the API, the dashboard and the exports."""
         filters = load(RTransactionFiltersIn, filters or {})
-        return answer(payments.list_r_transactions_json(self.db, merchant_id, filters), gzipped)
+        return payments.list_r_transactions_json(self.db, merchant_id, filters)
 
     @rpc
     def list_unmatched(self, merchant_id=None):

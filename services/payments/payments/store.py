@@ -20,7 +20,7 @@ from sqlalchemy.types import String
 from common import clock
 from common.database import copy_in, transaction_rows
 from common.ids import IdMaker, new_id
-from payments import reason_codes
+from contracts.payments import reason as reason_of
 from payments.models import LedgerEntry, Payment, Payout, RTransaction, UnmatchedEntry
 
 MATCH_CHUNK = 5000
@@ -126,7 +126,7 @@ class Writes:
 
     def r_transaction(self, payment, kind, code, amount, received_on):
         """An R-transaction of `kind` (reject, return, refund) on `payment`."""
-        reason = reason_codes.reason(code)
+        reason = reason_of(code)
         values = dict(id=self.new_id("RT"), merchant_id=payment.merchant_id, payment_id=payment.id,
                       type=kind, reason_code=(code or "").upper(),
                       reason=reason.en, amount=amount, received_on=received_on, retryable=reason.retryable,

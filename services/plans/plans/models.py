@@ -5,8 +5,8 @@ from sqlalchemy.orm import DeclarativeBase, relationship
 
 from common.idempotency import processed_events_table, rpc_calls_table
 from common.outbox import outbox_table
+from contracts.plans import STATUSES  # noqa: F401 - the column's values
 
-STATUSES = ("active", "paused", "completed", "cancelled")
 INSTALMENT_STATUSES = ("issued", "collected", "failed", "cancelled")
 
 

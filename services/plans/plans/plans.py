@@ -23,10 +23,10 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
-from common.database import keyset_page, merchant_list_query
+from common.database import merchant_list_query
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
-from plans.schemas import InstalmentOut, PlanChangeOut, PlanOut
+from contracts.plans import InstalmentOut, PlanChangeOut, PlanOut
 
 UPCOMING = 12
 Due = namedtuple("Due", "sequence_no theoretical due_date")
@@ -157,15 +157,11 @@ def get_plan(session, merchant_id, plan_id):
     return plan_detail(find_plan(session, merchant_id, plan_id))
 
 
-def list_plans(session, merchant_id, filters):
-    """A keyset page of plans, newest first (PlanFiltersIn data)."""
-    return keyset_page(session, plans_query(merchant_id, filters), Plan.id, filters)
-
-
 def list_plans_json(session, merchant_id, filters):
-    """The same page as JSON text (common.json_pages), for the API."""
+    """A keyset page of plans, newest first (PlanFiltersIn data), as JSON text (common.json_pages):
+    the list's one read path."""
     from common.json_pages import json_page
-    from plans.schemas import PlanOut
+    from contracts.plans import PlanOut
 
     return json_page(session, plans_query(merchant_id, filters), Plan.id, filters, PlanOut, "plans t")
 

@@ -26,9 +26,9 @@ from datetime import date, timedelta
 from itertools import count as _count, islice
 
 from common.calendar import next_business_day
+from contracts.plans import FREQUENCIES, MONTH_BASED
 
-MONTHS = {"monthly": 1, "bimonthly": 2, "quarterly": 3, "semiannual": 6, "annual": 12}
-FREQUENCIES = ("once", "weekly", *MONTHS)
+MONTHS = dict(zip(MONTH_BASED, (1, 2, 3, 6, 12)))  # months between two dates
 LAST_DAY = -1
 
 

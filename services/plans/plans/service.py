@@ -9,7 +9,7 @@ list; the collection does not rely on it).
 Listens to: mandates.mandate_revoked and mandates.mandate_expired (the
 mandate's active and paused plans are cancelled; a redelivered event does
 nothing twice).
-RPC `plans`: ping, create_plan, list_plans, get_plan, update_plan,
+RPC `plans`: ping, create_plan, list_plans_json, get_plan, update_plan,
 pause_plan, resume_plan, cancel_plan, due_instalments, record_collected,
 record_collected_many.
 Every call but due_instalments, acknowledge_instalments and record_collected_many
@@ -22,7 +22,6 @@ issued once, in the same transaction that answers it, under the key
 "{plan_id}:{sequence_no}" (unique here, and the key payments stores so that
 it never debits twice).
 """
-from datetime import date
 
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy
@@ -30,21 +29,13 @@ from sqlalchemy.exc import IntegrityError
 
 from common import clock
 from common.errors import Invalid
-from common.json_pages import answer
 from common.idempotency import first_delivery, remember, remembered, remembered_after_conflict
 from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from plans import events, plans
 from plans.models import outbox_events, processed_events, rpc_calls
-from common.schemas import dump_page, load
-from plans.schemas import PlanChangesIn, PlanFiltersIn, PlanIn, PlanOut
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
+from common.schemas import dump_page, iso_date, load
+from contracts.plans import PlanChangesIn, PlanFiltersIn, PlanIn
 
 
 class PlansService(DebitoService):
@@ -87,15 +78,10 @@ class PlansService(DebitoService):
         return self.create_plan(merchant_id, payload, actor, idempotency_key)
 
     @rpc
-    def list_plans(self, merchant_id, filters=None):
-        page = plans.list_plans(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
-        return dump_page(PlanOut, page)
-
-    @rpc
-    def list_plans_json(self, merchant_id, filters=None, gzipped=False):
-        """list_plans as JSON text rendered by PostgreSQL (common.json_pages), for the API;
-        in gzip when `gzipped` (json_pages.answer)."""
-        return answer(plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {})), gzipped)
+    def list_plans_json(self, merchant_id, filters=None):
+        """A page of plans as JSON text rendered by PostgreSQL (common.json_pages): the one read
+        path of the list, for the API, the dashboard and the exports."""
+        return plans.list_plans_json(self.db, merchant_id, load(PlanFiltersIn, filters or {}))
 
     @rpc
     def get_plan(self, merchant_id, plan_id):

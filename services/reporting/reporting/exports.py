@@ -7,7 +7,9 @@ complete file is renamed to its final name, so a job that failed midway
 leaves nothing to download. Files live under `EXPORT_DIR/<merchant_id>/`.
 
 Nothing here knows nameko: the caller passes `fetch_page(filters)`, which
-answers a list page `{items, next_cursor}` (for the statement, a page of
+answers a list page `{items, next_cursor}`, or `{items_json, next_cursor}` for
+the lists whose one read path is JSON text rendered by PostgreSQL
+(common.json_pages: mandates, plans, payments, R-transactions) (for the statement, a page of
 payments.statement_page: `{columns, rows, lines, opening_balance,
 closing_balance, next_cursor}`, its rows as CSV lines).
 """
@@ -28,6 +30,7 @@ from common.config import env, var_dir
 from common.csv import Amount, CsvWriter
 from common.errors import Conflict, DebitoError, Invalid, NotFound
 from common.ids import new_id
+from common.json_pages import page_data
 from common.schemas import to_utc
 from reporting.models import ExportJob
 
@@ -54,21 +57,21 @@ SECTIONS = {
     "subscribers": Section("mandates", "list_subscribers",
                            ("customer_reference", "name", "email", "phone", "address", "created_at"),
                            ("q",)),
-    "mandates": Section("mandates", "list_mandates",
+    "mandates": Section("mandates", "list_mandates_json",
                         ("reference", "customer_reference", "name", "iban", "bic", "status",
                          "signature_method", "signed_at", "signed_place", "sequence",
                          "last_collected_on", "revoked_at", "revocation_reason"),
                         ("customer_reference", "reference", "status", "signed_from", "signed_to", "q",
                          "subscriber_id")),
-    "plans": Section("plans", "list_plans",
+    "plans": Section("plans", "list_plans_json",
                      ("id", "label", "mandate_id", "amount", "frequency", "start_date", "count", "end_date",
                       "day_of_month", "status", "next_due_date", "collected_count"),
                      ("status", "frequency", "from", "to", "mandate_id", "subscriber_id")),
-    "payments": Section("payments", "list_payments",
+    "payments": Section("payments", "list_payments_json",
                         ("id", "due_date", "amount", "status", "sequence_type", "debtor_name",
                          "mandate_reference", "end_to_end_id", "label", "plan_id", "replay_of", "attempt"),
                         ("status", "from", "to", "plan_id", "mandate_id", "subscriber_id")),
-    "r-transactions": Section("payments", "list_r_transactions",
+    "r-transactions": Section("payments", "list_r_transactions_json",
                               ("id", "received_on", "type", "reason_code", "reason", "amount", "status",
                                "retryable", "payment_id", "replayed_by"),
                               ("type", "reason_code", "status", "from", "to")),
@@ -186,7 +189,8 @@ def _list_pages(job, fetch_page, columns, start_page=None):
     filters = dict(job.filters, limit=PAGE_SIZE)
     while True:
         page = fetch_page(dict(filters))
-        yield [[_cell(c, _value(item, c)) for c in columns] for item in page["items"]], not page["next_cursor"]
+        items = page_data(page)["items"] if "items_json" in page else page["items"]
+        yield [[_cell(c, _value(item, c)) for c in columns] for item in items], not page["next_cursor"]
         if not page["next_cursor"]:
             return
         filters["cursor"] = page["next_cursor"]

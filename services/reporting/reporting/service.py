@@ -22,7 +22,6 @@ filters by it. Which day each fact counts on: see reporting.figures.
 """
 import base64
 import logging
-from datetime import date
 
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy
@@ -30,21 +29,14 @@ from nameko.timer import timer
 
 from common import clock
 from common.config import env
-from common.errors import Invalid
 from common.idempotency import first_delivery
 from common.outbox import Outbox
+from common.schemas import iso_date
 from common.service import DebitoService, rpc
 from reporting import exports, figures
 from reporting.models import outbox_events, processed_events
 
 log = logging.getLogger(__name__)
-
-
-def iso_date(value, field):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{field}: an ISO date (YYYY-MM-DD)", {field: "an ISO date (YYYY-MM-DD)"}) from None
 
 
 class ReportingService(DebitoService):

@@ -3,7 +3,7 @@ English, and its hash: the evidence keeps the hash of exactly what was shown.
 Pure functions: the same inputs give the same text, byte for byte."""
 import hashlib
 
-LANGS = ("fr", "en")
+from contracts.signing import LANGS
 
 TEXTS = {
     "fr": {

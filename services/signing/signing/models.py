@@ -4,9 +4,8 @@ from sqlalchemy.orm import DeclarativeBase
 
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
+from contracts.signing import METHODS, STATUSES  # noqa: F401 - the columns' values
 
-METHODS = ("link", "operator")
-STATUSES = ("pending", "otp_sent", "signed", "expired", "failed", "cancelled")
 OPEN_STATUSES = ("pending", "otp_sent")  # what can still be signed, cancelled or expire
 
 

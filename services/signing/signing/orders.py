@@ -10,6 +10,7 @@ from common.database import keyset_page
 from common.errors import Conflict, Gone, Invalid, NotFound
 from common.ids import new_id
 from common.schemas import to_utc
+from contracts.signing import LANGS
 from signing import document, otp, tokens
 from signing.models import OPEN_STATUSES, SignatureOrder
 
@@ -97,6 +98,61 @@ def check_open(order, link=False):
     messages = {"signed": "is already signed", "cancelled": "was cancelled",
                 "failed": "failed after too many wrong codes"}
     raise Conflict(f"signature order {order.id} {messages[order.status]}", {"status": order.status})
+
+
+def check_link_open(order):
+    """Gone, saying why, for an order its link can no longer sign (the debtor's page)."""
+    if order.status in OPEN_STATUSES:
+        return
+    reasons = {"signed": "this mandate is already signed", "expired": "this signing link expired",
+               "cancelled": "this signing request was cancelled",
+               "failed": "this signing request failed after too many wrong codes"}
+    raise Gone(reasons[order.status], {"status": order.status})
+
+
+def check_signed_by_operator(order):
+    """The order, if an operator signs it; a link order is signed by the subscriber (Conflict)."""
+    if order.method != "operator":
+        raise Conflict(f"signature order {order.id} is signed by the subscriber through its link",
+                       {"method": order.method})
+    return order
+
+
+def check_subscriber_reachable(subscriber, method):
+    """An existing subscriber (mandates' answer) the order can reach: a phone for the code, an
+    email for a link; Invalid naming subscriber_id otherwise."""
+    if not subscriber.get("phone"):
+        raise Invalid("subscriber_id: the subscriber has no phone number for the SMS code",
+                      {"subscriber_id": "the subscriber has no phone number"})
+    if method == "link" and not subscriber.get("email"):
+        raise Invalid("subscriber_id: the subscriber has no email for the link",
+                      {"subscriber_id": "the subscriber has no email address"})
+    return subscriber
+
+
+def set_bank_details(order, data):
+    """The account to debit ({iban, bic?, name?}); the name is the account holder's only for a
+    new subscriber (a known one keeps the name mandates has)."""
+    order.iban, order.bic = data["iban"], data.get("bic")
+    if data.get("name") and not order.subscriber_id:
+        order.name = data["name"]
+
+
+def check_bank_details_given(order):
+    if not order.iban:
+        raise Conflict("give your name and IBAN first", {"iban": "not given yet"})
+
+
+def lang_shown(lang, order):
+    """The language the debtor's page is shown in: the one asked for, else the order's."""
+    return lang if lang in LANGS else order.lang
+
+
+def signed_mandate(order, now):
+    """What a used link still gives until it expires: the signed mandate's ids and creditor."""
+    if order.status != "signed" or now >= to_utc(order.expires_at):
+        raise NotFound("no signed mandate behind this link", {"token": "not found"})
+    return {"merchant_id": order.merchant_id, "mandate_id": order.mandate_id, "creditor": order.creditor}
 
 
 def issue_link(order, now, key=None):

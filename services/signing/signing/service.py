@@ -52,15 +52,14 @@ from nameko.timer import timer
 
 from common import clock
 from common.config import env
-from common.errors import Conflict, DebitoError, Gone, Invalid, NotFound, Unavailable
+from common.errors import DebitoError, Invalid, NotFound, Unavailable
 from common.mail import send_mail
 from common.outbox import Outbox
-from common.schemas import dump_page, load, to_utc
+from common.schemas import dump_page, load
 from common.service import DebitoService, rpc
 from signing import document, events, orders, sms, tokens
 from signing.models import outbox_events
-from signing.document import LANGS
-from signing.schemas import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
+from contracts.signing import (CreditorIn, EvidenceIn, LinkDetailsIn, LinkSignIn, OrderFiltersIn, OrderIn,
                              OrderOut, SignIn, plan_wire)
 
 log = logging.getLogger(__name__)
@@ -71,10 +70,6 @@ def _dump(order, signing_url=None):
     out = OrderOut().dump(order)
     out["signing_url"] = signing_url
     return out
-
-
-def _lang(lang, order):
-    return lang if lang in LANGS else order.lang
 
 
 class SigningService(DebitoService):
@@ -130,15 +125,10 @@ class SigningService(DebitoService):
     def sign(self, merchant_id, order_id, payload, evidence=None):
         data = load(SignIn, payload)
         seen = load(EvidenceIn, evidence or {})
-        order = orders.find_order(self.db, merchant_id, order_id, lock=True)
-        if order.method != "operator":
-            raise Conflict(f"signature order {order.id} is signed by the subscriber through its link",
-                           {"method": order.method})
+        order = orders.check_signed_by_operator(orders.find_order(self.db, merchant_id, order_id, lock=True))
         order = self._live(order)
         self._check_code(order, data["otp"])
-        order.iban, order.bic = data["iban"], data.get("bic")
-        if data.get("name") and not order.subscriber_id:
-            order.name = data["name"]
+        orders.set_bank_details(order, data)
         self._sign(order, seen)
         return _dump(order)
 
@@ -186,12 +176,8 @@ class SigningService(DebitoService):
     def open_link(self, token, lang=None):
         order = orders.order_by_token(self.db, token)
         self._expire_if_due(order)
-        if order.status not in ("pending", "otp_sent"):
-            reasons = {"signed": "this mandate is already signed", "expired": "this signing link expired",
-                       "cancelled": "this signing request was cancelled",
-                       "failed": "this signing request failed after too many wrong codes"}
-            raise Gone(reasons[order.status], {"status": order.status})
-        if lang in LANGS and lang != order.lang:
+        orders.check_link_open(order)
+        if orders.lang_shown(lang, order) != order.lang:
             order.lang = lang  # the evidence hashes the text in the language shown
             self.db.commit()
         return self._page(order)
@@ -200,10 +186,8 @@ class SigningService(DebitoService):
     def submit_link_details(self, token, payload, lang=None):
         data = load(LinkDetailsIn, payload)
         order = self._live(orders.order_by_token(self.db, token, lock=True), link=True)
-        if not order.subscriber_id:
-            order.name = data["name"]
-        order.iban, order.bic = data["iban"], data.get("bic")
-        order.lang = _lang(lang, order)
+        orders.set_bank_details(order, data)
+        order.lang = orders.lang_shown(lang, order)
         self._send_code(order)
         return self._page(order)
 
@@ -212,19 +196,15 @@ class SigningService(DebitoService):
         data = load(LinkSignIn, payload)
         seen = load(EvidenceIn, evidence or {})
         order = self._live(orders.order_by_token(self.db, token, lock=True), link=True)
-        if not order.iban:
-            raise Conflict("give your name and IBAN first", {"iban": "not given yet"})
-        order.lang = _lang(lang, order)
+        orders.check_bank_details_given(order)
+        order.lang = orders.lang_shown(lang, order)
         self._check_code(order, data["otp"])
         self._sign(order, seen)
         return self._page(order)
 
     @rpc
     def signed_mandate_for_link(self, token):
-        order = orders.order_by_token(self.db, token)
-        if order.status != "signed" or clock.now() >= to_utc(order.expires_at):
-            raise NotFound("no signed mandate behind this link", {"token": "not found"})
-        return {"merchant_id": order.merchant_id, "mandate_id": order.mandate_id, "creditor": order.creditor}
+        return orders.signed_mandate(orders.order_by_token(self.db, token), clock.now())
 
     # --- steps --------------------------------------------------------------
 
@@ -233,13 +213,7 @@ class SigningService(DebitoService):
             found = self.mandates.get_subscriber(merchant_id, data["subscriber_id"])
         except NotFound:
             raise Invalid("subscriber_id: no such subscriber", {"subscriber_id": "not found"}) from None
-        if not found.get("phone"):
-            raise Invalid("subscriber_id: the subscriber has no phone number for the SMS code",
-                          {"subscriber_id": "the subscriber has no phone number"})
-        if data["method"] == "link" and not found.get("email"):
-            raise Invalid("subscriber_id: the subscriber has no email for the link",
-                          {"subscriber_id": "the subscriber has no email address"})
-        return found
+        return orders.check_subscriber_reachable(found, data["method"])
 
     def _expire(self, as_of, merchant_id=None):
         expired = 0

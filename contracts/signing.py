@@ -9,21 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from common import clock
 from common.schemas import In, Identifier, Instant, Phone, StrictInt, Text
 from common.sepa import validate_bic, validate_iban
-from signing.document import LANGS
-from signing.models import METHODS, STATUSES
+from contracts.plans import FREQUENCY, MONTH_BASED, Cents
 
-FREQUENCIES = ("once", "weekly", "monthly", "bimonthly", "quarterly", "semiannual", "annual")
-MONTH_BASED = ("monthly", "bimonthly", "quarterly", "semiannual", "annual")
-MAX_AMOUNT = 10_000_000  # cents, the plans service's cap per debit
+LANGS = ("fr", "en")
+METHODS = ("link", "operator")
+STATUSES = ("pending", "otp_sent", "signed", "expired", "failed", "cancelled")
 
-
-class Cents(fields.Field):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("an integer number of cents")
-        if not 0 < value <= MAX_AMOUNT:
-            raise ValidationError(f"between 1 and {MAX_AMOUNT} cents")
-        return value
 
 
 class Code(fields.String):
@@ -52,8 +43,7 @@ class PlanIn(In):
     label = Text(required=True, validate=validate.Length(max=140))
     amount = Cents(required=True)
     currency = fields.String(validate=validate.Equal("EUR", error="only EUR"))
-    frequency = fields.String(required=True, validate=validate.OneOf(
-        FREQUENCIES, error="one of " + ", ".join(FREQUENCIES)))
+    frequency = fields.String(required=True, validate=FREQUENCY)
     start_date = fields.Date(required=True)
     count = StrictInt(validate=validate.Range(1, 1000))
     end_date = fields.Date()

@@ -9,7 +9,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from common.schemas import In, Identifier, Instant, Phone, Text, to_utc
 from common.sepa import validate_bic, validate_iban, validate_umr
-from mandates.models import IMPORT_METHODS, SEQUENCES, STATUSES
+
+IMPORT_METHODS = ("paper", "phone", "web")
+SEQUENCES = ("recurrent", "one_off")
+STATUSES = ("pending_signature", "active", "revoked", "expired", "failed")
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024
 # Sniffed from the bytes, never trusted from the file name.

@@ -2,13 +2,47 @@
 fields (null counts as left out, spec §6), output schemas with ISO dates and
 UTC instants."""
 import json
+from collections import namedtuple
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from common.schemas import Identifier, In, Instant, StrictBool, Text
 from common.sepa import validate_bic, validate_creditor_id, validate_iban
-from payments import reason_codes
-from payments.models import PAYOUT_STATUSES, R_STATUSES, R_TYPES, STATUSES
+
+STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
+R_TYPES = ("reject", "return", "refund", "refusal", "reversal", "revocation", "request_for_cancellation")
+R_STATUSES = ("open", "replayed", "closed")
+PAYOUT_STATUSES = ("pending", "sent", "paid", "failed")
+
+# The ISO reason codes of R-transactions (spec §3): what the merchant reads beside the code, in
+# English and French, and whether a replay may succeed.
+Reason = namedtuple("Reason", "en fr retryable")
+
+REASONS = {
+    "AM04": Reason("insufficient funds", "provision insuffisante", True),
+    "MS03": Reason("reason not specified", "raison non communiquée", True),
+    "AC01": Reason("account identifier incorrect", "identifiant de compte incorrect", False),
+    "AC04": Reason("account closed", "compte clôturé", False),
+    "AC06": Reason("account blocked", "compte bloqué", False),
+    "AG01": Reason("direct debit forbidden on this account", "prélèvement interdit sur ce compte", False),
+    "AM05": Reason("duplicate collection", "prélèvement en double", False),
+    "MD01": Reason("no valid mandate", "pas de mandat valide", False),
+    "MD02": Reason("mandate data missing or incorrect", "données du mandat absentes ou incorrectes", False),
+    "MD06": Reason("refund requested by debtor", "remboursement demandé par le débiteur", False),
+    "MD07": Reason("debtor deceased", "débiteur décédé", False),
+    "MS02": Reason("refused by debtor", "refusé par le débiteur", False),
+    "SL01": Reason("specific service offered by debtor bank", "service spécifique de la banque du débiteur",
+                   False),
+    "BE05": Reason("creditor identifier incorrect", "identifiant créancier incorrect", False),
+    "FF01": Reason("file format invalid", "format de fichier invalide", False),
+    **{f"RR0{n}": Reason("regulatory reason", "raison réglementaire", False) for n in range(1, 5)},
+}
+UNKNOWN = Reason("reason code unknown to Debito", "code motif inconnu de Debito", False)
+
+
+def reason(code):
+    """The Reason of `code`; an unknown code is shown as such and never retried."""
+    return REASONS.get((code or "").upper(), UNKNOWN)
 
 
 class CreditorIn(In):
@@ -114,7 +148,7 @@ class RTransactionOut(Schema):
     type = fields.String()
     reason_code = fields.String()
     reason = fields.String()
-    reason_fr = fields.Function(lambda r: reason_codes.reason(r.reason_code).fr)
+    reason_fr = fields.Function(lambda r: reason(r.reason_code).fr)
     amount = fields.Integer()
     received_on = fields.Date()
     retryable = fields.Boolean()

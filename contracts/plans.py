@@ -6,8 +6,10 @@ import json
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from common.schemas import In, Instant, StrictInt, Text
-from plans.models import STATUSES
-from plans.schedule import FREQUENCIES
+
+MONTH_BASED = ("monthly", "bimonthly", "quarterly", "semiannual", "annual")
+FREQUENCIES = ("once", "weekly", *MONTH_BASED)
+STATUSES = ("active", "paused", "completed", "cancelled")
 
 MAX_AMOUNT = 10_000_000  # cents: 100 000 €, a sane cap per debit
 
