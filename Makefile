@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-fast chromium translations translations-update clean bench bench-pain008 bench-statement
+.PHONY: install run test test-slow test-fast test-dates chromium faketime translations translations-update clean bench bench-pain008 bench-statement
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +34,41 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Debian's faketime (libfaketime) for TEST_DATE and `make test-dates`: it moves the date for pytest and
+# every process pytest starts (the cluster's services, Chromium); RabbitMQ and PostgreSQL keep the real one.
+faketime:
+	@command -v faketime >/dev/null 2>&1 || { \
+	  echo "installing Debian's faketime for make test-dates"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
+
+# TEST_DATE=2026-12-12: the tests run on that day from 10:00 UTC (`make test-fast TEST_DATE=2026-12-12`).
+ON_TEST_DATE = $(if $(TEST_DATE),faketime '$(TEST_DATE) 10:00:00')
+
+test: install chromium $(if $(TEST_DATE),faketime)
+	$(ON_TEST_DATE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make test` on days when a date built from the wall clock goes wrong: a weekend,
+# Christmas Eve, Good Friday, a Friday before a month end, a leap day. Every day runs, then the verdict.
+TEST_DATES := 2026-12-12 2026-12-13 2026-12-24 2027-03-26 2027-01-29 2028-02-29
+
+test-dates: install chromium faketime
+	@failed=""; summary=""; \
+	for day in $(TEST_DATES); do \
+	  echo "=== make test-dates: the suite on $$day"; \
+	  if $(MAKE) --no-print-directory test TEST_DATE=$$day; then result=passed; \
+	  else result=FAILED; failed="$$failed $$day"; fi; \
+	  echo "=== make test-dates: $$day $$result"; \
+	  summary="$$summary=== make test-dates: $$day $$result\n"; \
+	done; \
+	printf "$$summary"; \
+	if [ -n "$$failed" ]; then echo "=== make test-dates: failed on$$failed"; exit 1; fi
 
 # The long reliability runs (crashes, broker restarts), marked slow: CI runs them after `make test`.
-test-slow: install
-	$(BIN)/python -m pytest --slow -m slow $(PYTEST_ARGS)
+test-slow: install $(if $(TEST_DATE),faketime)
+	$(ON_TEST_DATE) $(BIN)/python -m pytest --slow -m slow $(PYTEST_ARGS)
 
-test-fast: install
-	$(BIN)/python -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
+test-fast: install $(if $(TEST_DATE),faketime)
+	$(ON_TEST_DATE) $(BIN)/python -m pytest -m "not cluster and not browser" $(PYTEST_ARGS)
 
 # Every figure of docs/performance.md, each beside its anchor (PostgreSQL and RabbitMQ here);
 # BENCH_SCALE=0.1 for a quick look. Writes var/bench/results.json.

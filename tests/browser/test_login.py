@@ -4,6 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from common import clock
 from harness.dashboard import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -51,3 +52,15 @@ def test_logout_ends_the_session(page, cluster):
     expect(page).to_have_url(re.compile(r"/login"))
     page.goto("/dashboard/payments")
     expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_the_browser_stands_on_the_gateways_time_so_the_session_cookie_lives(page, cluster):
+    """Chromium reads the clock the test and the gateway read (under `make test-dates` faketime
+    reaches it too): the session cookie the gateway stamps to expire in 12 hours is not
+    already past for the browser, whatever day the suite runs on."""
+    log_in(page, cluster.create_merchant())
+    expect(page).to_have_url(re.compile(r"/dashboard/overview$"))
+    browser_now = page.evaluate("Date.now() / 1000")
+    assert abs(browser_now - clock.now().timestamp()) < 120
+    session = [cookie for cookie in page.context.cookies() if cookie["name"] == "session"]
+    assert session and 11 * 3600 < session[0]["expires"] - browser_now <= 12 * 3600 + 120

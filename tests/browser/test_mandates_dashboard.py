@@ -4,12 +4,12 @@ import csv
 import io
 import re
 import uuid
-from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
 from harness.dashboard import log_in
+from harness.days import days_ago, days_ahead, today
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -22,7 +22,7 @@ def test_search_by_customer_reference_open_download_pdf_and_revoke(page, cluster
         response = api.post("/mandates", json={
             "subscriber": {"customer_reference": reference + suffix, "name": name},
             "iban": "DE89370400440532013000", "signature_method": "paper", "signed_place": "Dijon",
-            "signed_at": (date.today() - timedelta(days=1)).isoformat()})
+            "signed_at": days_ago(1).isoformat()})
         assert response.status_code == 201, response.text
     log_in(page, merchant)
     page.click("nav a[data-section=mandates]")
@@ -60,11 +60,11 @@ def test_paper_mandate_is_imported_from_the_form(page, cluster):
     page.fill("input[name=customer_reference]", f"P-{uuid.uuid4().hex[:6]}")
     page.fill("input[name=name]", "Jean Valjean")
     page.fill("input[name=iban]", "FR7630006000011234567890189")
-    page.fill("input[name=signed_at]", (date.today() + timedelta(days=5)).isoformat())
+    page.fill("input[name=signed_at]", days_ahead(5).isoformat())
     page.fill("input[name=signed_place]", "Montreuil")
     page.click("#import button[type=submit]")
     expect(page.locator(".field-error[data-field=signed_at]")).to_be_visible()
-    page.fill("input[name=signed_at]", date.today().isoformat())
+    page.fill("input[name=signed_at]", today().isoformat())
     page.click("#import button[type=submit]")
     expect(page.locator("[role=status]")).to_contain_text("imported")
     expect(page.locator("[data-field=iban]")).to_have_text("FR7630006000011234567890189")
@@ -76,7 +76,7 @@ def test_subscriber_page_gathers_its_mandates(page, cluster):
     mandate = api.post("/mandates", json={
         "subscriber": {"customer_reference": f"S-{uuid.uuid4().hex[:6]}", "name": "Lucie Aubrac"},
         "iban": "DE89370400440532013000", "signature_method": "phone",
-        "signed_at": date.today().isoformat()}).json()
+        "signed_at": today().isoformat()}).json()
     log_in(page, merchant)
     page.click("nav a[data-section=subscribers]")
     page.fill("input[name=q]", "lucie aubrac")
@@ -93,7 +93,7 @@ def test_export_button_runs_a_job_with_the_filters_shows_progress_and_downloads_
         api.post("/mandates", json={
             "subscriber": {"customer_reference": f"E-{tag}-{name[:4]}", "name": name},
             "iban": "DE89370400440532013000", "signature_method": "web",
-            "signed_at": date.today().isoformat()})
+            "signed_at": today().isoformat()})
     log_in(page, merchant)
     page.goto(f"/dashboard/mandates?customer_reference=E-{tag}")
     with page.expect_download() as download:

@@ -1,15 +1,14 @@
 """Accounting filters the rejected debits one click away, reads the reason,
 and replays one with « Rejouer »."""
 import re
-from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
-from common.calendar import next_business_day
 from harness.api import import_mandate, unique
 from harness.bank import walk
 from harness.dashboard import log_in
+from harness.days import business_day_ahead
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
@@ -18,7 +17,7 @@ def test_filter_rejected_payments_read_the_reason_and_replay(bank_page, bank_clu
     page, cluster = bank_page, bank_cluster
     merchant = cluster.create_merchant(name="Piscine Molitor")
     api = cluster.api(merchant["api_key"])
-    due = next_business_day(date.today() + timedelta(days=20))
+    due = business_day_ahead(20)
     for iban in ("FR7630006000010000000040116", "DE89370400440532013000"):
         mandate = import_mandate(api, iban=iban, subscriber={"customer_reference": unique("P"),
                                                              "name": f"Nageur {iban[-4:]}"})

@@ -2,11 +2,10 @@
 (authenticated like every list, reaches a service, no database), a subscriber's page built
 from three services at once, and keyset pages of plans by frequency and of a subscriber's
 payments and plans across page boundaries."""
-from datetime import date
-
 import pytest
 
 from harness.api import assert_error, import_mandate
+from harness.days import next_year
 
 pytestmark = pytest.mark.cluster
 
@@ -35,7 +34,7 @@ def test_ping_needs_the_api_key_and_answers_from_a_service(cluster, merchant):
 def test_subscriber_page_gathers_mandates_plans_and_payments_and_404s_for_others(cluster, merchant):
     api = merchant["api"]
     mandate = merchant["mandate"]
-    start = date(date.today().year + 1, 3, 2).isoformat()
+    start = next_year(3, 2).isoformat()
     plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Natation", "amount": 4200,
                                     "frequency": "quarterly", "start_date": start, "count": 2})
     assert plan.status_code == 201, plan.text
@@ -53,7 +52,7 @@ def test_subscriber_page_gathers_mandates_plans_and_payments_and_404s_for_others
 
 def test_plans_by_frequency_page_by_keyset_without_gaps_or_repeats(merchant):
     api = merchant["api"]
-    start = date(date.today().year + 1, 1, 15).isoformat()
+    start = next_year(1, 15).isoformat()
     made = {"quarterly": [], "annual": []}
     for n in range(7):
         frequency = "quarterly" if n % 3 else "annual"
@@ -84,7 +83,7 @@ def test_a_long_page_comes_in_gzip_to_a_client_that_takes_it_and_plain_to_one_th
     import json
 
     api = merchant["api"]
-    start = date(date.today().year + 1, 2, 10).isoformat()
+    start = next_year(2, 10).isoformat()
     for n in range(6):
         response = api.post("/plans", json={"mandate_id": merchant["mandate"]["id"], "label": f"Cours « {n} »",
                                             "amount": 1500 + n, "frequency": "monthly", "start_date": start,

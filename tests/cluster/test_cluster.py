@@ -6,6 +6,8 @@ import time
 import pytest
 import requests
 
+from harness import days
+
 pytestmark = pytest.mark.cluster
 
 SERVICES = {"mandates", "plans", "payments", "signing", "reporting"}
@@ -119,3 +121,12 @@ def test_session_cookie_is_http_only_and_same_site(cluster):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert browser.get(cluster.url + "/dashboard/mandates", timeout=10).status_code == 200
+
+
+def test_the_services_stand_on_the_day_the_test_builds_its_data_from(cluster):
+    """Their clock is the test's: under `make test-dates` faketime's day reaches every process
+    the cluster starts, so a due date a test computes is judged on the day it was computed for."""
+    api = cluster.api(cluster.create_merchant()["api_key"])
+    today = days.today().isoformat()
+    assert api.get("/balance").json()["as_of"] == today  # the payments service's today
+    assert api.get("/overview").json()["series"][-1]["day"] == today  # the reporting service's

@@ -4,8 +4,8 @@ spec §4 ends where the bank sends it, replays included, and running a day
 twice does nothing twice. A cluster of its own: the walk moves the clock of
 every merchant, so it must not share data with other tests."""
 import json
-from pathlib import Path
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -13,6 +13,7 @@ from lxml import etree
 from common.calendar import add_business_days, next_business_day
 from harness.api import import_mandate, unique
 from harness.bank import walk
+from harness.days import business_day_ahead, next_year
 
 pytestmark = pytest.mark.cluster
 
@@ -37,7 +38,7 @@ def test_every_sandbox_iban_ends_where_the_bank_sends_it(bank_cluster):
     cluster = bank_cluster
     merchant = cluster.create_merchant(name="Théâtre du Rond-Point")
     api = cluster.api(merchant["api_key"])
-    due = next_business_day(date.today() + timedelta(days=30))
+    due = business_day_ahead(30)
     mandates = {}
     for iban in OUTCOMES:
         mandate = import_mandate(api, iban=iban, subscriber={"customer_reference": unique("W"),
@@ -133,7 +134,7 @@ def test_a_monthly_plan_is_walked_through_its_months_to_completion(bank_cluster)
     merchant = cluster.create_merchant(name="Conservatoire Ravel")
     api = cluster.api(merchant["api_key"])
     mandate = import_mandate(api, iban="DE89370400440532013000")
-    start = date(date.today().year + 1, 4, 10)
+    start = next_year(4, 10)
     plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Cours de piano",
                                     "amount": 6500, "frequency": "monthly", "start_date": start.isoformat(),
                                     "count": 3}).json()

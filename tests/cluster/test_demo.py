@@ -4,9 +4,10 @@ replay, payouts, plans of several frequencies, and a dashboard that is not
 empty today. On the bank cluster: the demo walks the cluster's clock."""
 import json
 import time
-from datetime import date
 
 import pytest
+
+from harness import days
 
 pytestmark = pytest.mark.cluster
 
@@ -33,7 +34,7 @@ def test_demo_makes_a_merchant_with_history(bank_cluster):
     assert out["dashboard_url"] == login
 
     # the history is behind us: the walk ended today and the clock is the real one again
-    today = date.today().isoformat()
+    today = days.today().isoformat()
     assert out["history"]["history_to"] == today and out["history"]["history_from"] < today
     assert not (bank_cluster.var_dir / "clock").exists()
     assert all(p["due_date"] <= today for p in payments if p["status"] in ("paid", "rejected"))

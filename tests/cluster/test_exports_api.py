@@ -3,15 +3,16 @@ exported with its list's filters, progresses to done and downloads as the
 spec's CSV; bad requests are 422; another merchant's export is 404."""
 import csv
 import io
-from datetime import date, timedelta
 
 import pytest
 
+from common.calendar import add_business_days
 from harness.api import assert_error, finished, import_mandate, unique
+from harness.days import business_day_ahead, days_ago, today
 
 pytestmark = pytest.mark.cluster
 
-PERIOD = {"from": (date.today() - timedelta(days=30)).isoformat(), "to": date.today().isoformat()}
+PERIOD = {"from": days_ago(30).isoformat(), "to": today().isoformat()}
 SECTIONS = {  # section: (its list path, the filters sent to both)
     "subscribers": ("/subscribers", {"q": "Export"}),
     "mandates": ("/mandates", {"status": "active"}),
@@ -31,7 +32,7 @@ def merchant(cluster):
         mandate = import_mandate(api, subscriber={"customer_reference": unique("X"),
                                                   "name": '=HYPERLINK("http://x")' if n == 0 else f"Export {n}",
                                                   "email": "x@example.test", "phone": "+33612345678"})
-        due = (date.today() + timedelta(days=40 + n)).isoformat()
+        due = add_business_days(business_day_ahead(40), n).isoformat()  # three business days in a row
         response = api.post("/payments", json={"mandate_id": mandate["id"], "amount": 1250 + n,
                                                "due_date": due, "label": "Export"})
         assert response.status_code == 201, response.text

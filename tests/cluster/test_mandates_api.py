@@ -3,12 +3,12 @@ meets them: every endpoint, every bad input, another merchant's ids."""
 import base64
 import io
 import time
-from datetime import date, timedelta
 
 import pytest
 from pypdf import PdfReader
 
 from harness.api import DEBTOR_IBAN, PNG, assert_error, import_mandate, unique
+from harness.days import days_ago, days_ahead, next_year, today
 
 pytestmark = pytest.mark.cluster
 
@@ -59,7 +59,7 @@ def test_mandates_are_found_by_customer_reference_umr_status_and_dates(merchant)
     base = unique("CUST")
     first = import_mandate(api, subscriber={"customer_reference": base, "name": "Anne Martin"})
     second = import_mandate(api, subscriber={"customer_reference": base + "7", "name": "Bob Martin"},
-                            signed_at=(date.today() - timedelta(days=40)).isoformat())
+                            signed_at=days_ago(40).isoformat())
     exact = api.get("/mandates", params={"customer_reference": base + "7"}).json()["items"]
     assert [m["id"] for m in exact] == [second["id"]]
     prefix = api.get("/mandates", params={"customer_reference": base}).json()["items"]
@@ -67,8 +67,8 @@ def test_mandates_are_found_by_customer_reference_umr_status_and_dates(merchant)
     by_umr = api.get("/mandates", params={"reference": first["reference"]}).json()["items"]
     assert [m["id"] for m in by_umr] == [first["id"]]
     recent = api.get("/mandates", params={"customer_reference": base,
-                                          "signed_from": (date.today() - timedelta(days=10)).isoformat(),
-                                          "signed_to": date.today().isoformat()}).json()["items"]
+                                          "signed_from": days_ago(10).isoformat(),
+                                          "signed_to": today().isoformat()}).json()["items"]
     assert [m["id"] for m in recent] == [first["id"]]
     page = api.get("/mandates", params={"customer_reference": base, "limit": 1}).json()
     assert len(page["items"]) == 1 and page["next_cursor"]
@@ -120,7 +120,7 @@ def test_paper_scan_is_stored_and_downloadable(merchant):
     ({"bic": "COBAXXFF"}, "bic"),
     ({"reference": "UMR_WITH_UNDERSCORE"}, "reference"),
     ({"reference": "A" * 36}, "reference"),
-    ({"signed_at": (date.today() + timedelta(days=2)).isoformat()}, "signed_at"),
+    ({"signed_at": days_ahead(2).isoformat()}, "signed_at"),
     ({"signature_method": "telepathy"}, "signature_method"),
     ({"scan": {"filename": "x.txt", "content_base64": base64.b64encode(b"hello").decode()}}, "scan"),
     ({"scan": {"filename": "big.png",
@@ -131,7 +131,7 @@ def test_bad_mandate_input_is_refused_naming_the_field_and_changes_nothing(merch
     customer_reference = unique("BAD")
     body = {"subscriber": {"customer_reference": customer_reference, "name": "Bad Input"},
             "iban": DEBTOR_IBAN, "signature_method": "paper", "signed_place": "Lyon",
-            "signed_at": date.today().isoformat()}
+            "signed_at": today().isoformat()}
     body.update(overrides)
     assert_error(api.post("/mandates", json=body), 422, field)
     assert api.get("/subscribers", params={"q": customer_reference}).json()["items"] == []
@@ -142,7 +142,7 @@ def test_duplicate_umr_and_customer_reference_answer_409(merchant):
     mandate = import_mandate(api)
     assert_error(api.post("/mandates", json={
         "subscriber": {"customer_reference": unique("D"), "name": "Dup"}, "iban": DEBTOR_IBAN,
-        "signature_method": "phone", "signed_at": date.today().isoformat(),
+        "signature_method": "phone", "signed_at": today().isoformat(),
         "reference": mandate["reference"]}), 409, "reference")
     reference = unique("DUP")
     assert api.post("/subscribers", json={"customer_reference": reference, "name": "A"}).status_code == 201
@@ -166,7 +166,7 @@ def test_another_merchants_objects_answer_404_and_never_show(merchant, other):
     assert_error(api.post(f"/mandates/{mandate['id']}/bank-details", json={"iban": DEBTOR_IBAN}), 404)
     assert_error(api.post("/mandates", json={"subscriber_id": mandate["subscriber_id"], "iban": DEBTOR_IBAN,
                                              "signature_method": "paper", "signed_place": "Paris",
-                                             "signed_at": date.today().isoformat()}), 404)
+                                             "signed_at": today().isoformat()}), 404)
     listed = api.get("/mandates", params={"reference": mandate["reference"]}).json()["items"]
     assert listed == []
     assert merchant["api"].get(f"/mandates/{mandate['id']}").json()["status"] == "active"
@@ -191,7 +191,7 @@ def test_daily_cycle_expires_a_mandate_at_36_months_and_not_a_day_earlier(cluste
     mandate = import_mandate(api, signed_at="2019-03-14", signature_method="phone")
     plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Adhésion", "amount": 1500,
                                     "frequency": "annual",
-                                    "start_date": date(date.today().year + 1, 6, 1).isoformat()}).json()
+                                    "start_date": next_year(6, 1).isoformat()}).json()
     cluster.debito("collect", "--as-of", "2022-03-13")
     assert api.get(f"/mandates/{mandate['id']}").json()["status"] == "active"
     cluster.debito("collect", "--as-of", "2022-03-14")

@@ -1,12 +1,13 @@
 """Balance, statement and payouts through the API, after debits went through
 the bank: the statement reconciles, payouts never exceed what is available."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from common.calendar import add_business_days, next_business_day
 from harness.api import assert_error, import_mandate, unique
 from harness.bank import walk
+from harness.days import business_day_ahead
 
 pytestmark = pytest.mark.cluster
 
@@ -15,7 +16,7 @@ def test_statement_and_balance_follow_the_ledger(bank_cluster):
     cluster = bank_cluster
     merchant = cluster.create_merchant(name="Atelier Calder")
     api = cluster.api(merchant["api_key"])
-    due = next_business_day(date.today() + timedelta(days=25))
+    due = business_day_ahead(25)
     for iban, amount in (("DE89370400440532013000", 4990), ("FR7630006000010000000060292", 2500)):
         mandate = import_mandate(api, iban=iban, subscriber={"customer_reference": unique("M"),
                                                              "name": "Débiteur " + iban[-4:]})
@@ -71,7 +72,7 @@ def test_a_payout_through_the_api_is_idempotent_sent_to_the_bank_and_paid(bank_c
     (twice the same Idempotency-Key: one payout), the bank pays it the next business day."""
     cluster = bank_cluster
     api = cluster.api(cluster.create_merchant(name="Atelier Payout")["api_key"])
-    due = next_business_day(date.today() + timedelta(days=25))
+    due = business_day_ahead(25)
     mandate = import_mandate(api, subscriber={"customer_reference": unique("P"), "name": "Zoë Faure"})
     assert api.post("/payments", json={"mandate_id": mandate["id"], "amount": 12345,
                                        "due_date": due.isoformat(), "label": "Stage"}).status_code == 201

@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from common.calendar import next_business_day
-
+from common.calendar import add_business_days
 from harness.api import assert_error, import_mandate
+from harness.days import business_day_ahead, days_ago, days_ahead, next_year, today
 
 pytestmark = pytest.mark.cluster
 
@@ -19,13 +19,9 @@ def merchant(cluster):
     return created
 
 
-def next_year(month, day):
-    return date(date.today().year + 1, month, day).isoformat()
-
-
 def monthly(mandate_id, **overrides):
     body = {"mandate_id": mandate_id, "label": "Abonnement yoga", "amount": 2990,
-            "frequency": "monthly", "start_date": next_year(1, 31), "count": 4}
+            "frequency": "monthly", "start_date": next_year(1, 31).isoformat(), "count": 4}
     body.update(overrides)
     return body
 
@@ -71,7 +67,7 @@ def test_plans_are_filtered_by_status_frequency_and_mandate(merchant):
 
 
 def test_one_off_debit_is_a_once_plan(merchant):
-    due = next_business_day(date.today() + timedelta(days=30)).isoformat()
+    due = business_day_ahead(30).isoformat()
     response = merchant["api"].post("/payments", json={"mandate_id": merchant["mandate"]["id"],
                                                        "amount": 12500, "due_date": due,
                                                        "label": "Stage d'été"})
@@ -82,14 +78,14 @@ def test_one_off_debit_is_a_once_plan(merchant):
 
 
 def next_saturday():
-    day = date.today() + timedelta(days=30)
+    day = days_ahead(30)
     return day + timedelta(days=(5 - day.weekday()) % 7)
 
 
 @pytest.mark.parametrize("due_date", [
     next_saturday().isoformat(),
-    date(date.today().year + 1, 12, 25).isoformat(),
-    (date.today() + timedelta(days=3)).isoformat(),
+    next_year(12, 25).isoformat(),
+    add_business_days(today(), 2).isoformat(),  # open, but before the pre-notification allows
     "2020-01-06",
 ])
 def test_one_off_debit_on_a_closed_day_or_too_early_answers_422(merchant, due_date):
@@ -106,10 +102,10 @@ def test_one_off_debit_on_a_closed_day_or_too_early_answers_422(merchant, due_da
     ({"amount": 12.5}, "amount"),
     ({"amount": 10_000_000_000}, "amount"),
     ({"frequency": "daily"}, "frequency"),
-    ({"count": 3, "end_date": next_year(6, 1)}, None),
+    ({"count": 3, "end_date": next_year(6, 1).isoformat()}, None),
     ({"count": None, "end_date": "2020-01-01"}, "end_date"),
     ({"day_of_month": 31}, "day_of_month"),
-    ({"start_date": (date.today() - timedelta(days=1)).isoformat()}, "start_date"),
+    ({"start_date": days_ago(1).isoformat()}, "start_date"),
 ])
 def test_bad_plan_input_answers_422_and_creates_nothing(merchant, overrides, field):
     api = merchant["api"]
@@ -146,7 +142,7 @@ def test_another_merchants_plan_answers_404(cluster, merchant):
 def test_one_off_debit_with_an_idempotency_key_is_created_once(merchant):
     api, mandate_id = merchant["api"], merchant["mandate"]["id"]
     body = {"mandate_id": mandate_id, "amount": 8000, "label": "Stage",
-            "due_date": next_business_day(date.today() + timedelta(days=40)).isoformat()}
+            "due_date": business_day_ahead(40).isoformat()}
     headers = {"Idempotency-Key": f"stage-{mandate_id}"}
     first = api.post("/payments", json=body, headers=headers)
     second = api.post("/payments", json=body, headers=headers)

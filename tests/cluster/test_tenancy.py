@@ -1,13 +1,13 @@
 """Tenancy (issue 9): every endpoint of the OpenAPI document that takes an id answers 404 to
 another merchant's id, whatever the method, and changes nothing; no list shows another
 merchant's rows. The paths come from the document itself, so a new endpoint is covered."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
 
-from common.calendar import next_business_day
 from harness.api import DEBTOR_IBAN, import_mandate, unique
+from harness.days import business_day_ahead, next_year
 
 pytestmark = pytest.mark.cluster
 
@@ -15,8 +15,7 @@ pytestmark = pytest.mark.cluster
 BODIES = {
     ("post", "/mandates/{mandate_id}/bank-details"): {"iban": "FR7630006000011234567890189"},
     ("post", "/mandates/{mandate_id}/revoke"): {"reason": "asked by the debtor"},
-    ("post", "/payments/{payment_id}/replay"): {"due_date": next_business_day(date.today() + timedelta(days=20))
-                                                .isoformat()},
+    ("post", "/payments/{payment_id}/replay"): {"due_date": business_day_ahead(20).isoformat()},
     ("patch", "/plans/{plan_id}"): {"amount": 1500},
     ("post", "/signature-orders/{order_id}/sign"): {"otp": "123456", "iban": DEBTOR_IBAN},
 }
@@ -30,11 +29,11 @@ def owned(cluster):
     owner = cluster.create_merchant(name="Merchant A")
     api = cluster.api(owner["api_key"])
     mandate = import_mandate(api)
-    start = date(date.today().year + 1, 3, 10)
+    start = next_year(3, 10)
     plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": "Yoga", "amount": 3000,
                                     "frequency": "monthly", "start_date": start.isoformat(), "count": 3})
     assert plan.status_code == 201, plan.text
-    due = next_business_day(date.today() + timedelta(days=30))
+    due = business_day_ahead(30)
     one_off = api.post("/payments", json={"mandate_id": mandate["id"], "amount": 4990, "label": "Stage",
                                           "due_date": due.isoformat()})
     assert one_off.status_code == 201, one_off.text

@@ -8,15 +8,15 @@ import json
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import requests
 
-from common.calendar import next_business_day
 from common.sepa import mask_iban
 from harness.api import DEBTOR_IBAN, finished, import_mandate, unique
 from harness.cluster import ROOT
+from harness.days import business_day_ahead, days_ago, days_ahead, next_year
 from harness.signing import csrf_token, new_subscriber
 
 pytestmark = pytest.mark.cluster
@@ -39,8 +39,7 @@ ID_ROUTES = {
     ("POST", "/dashboard/plans/<plan_id>/edit"): {"amount": "15,00"},
     ("POST", "/dashboard/plans/<plan_id>/<action>"): {},
     ("GET", "/dashboard/payments/<payment_id>"): None,
-    ("POST", "/dashboard/payments/<payment_id>/replay"): {"due_date": next_business_day(
-        date.today() + timedelta(days=20)).isoformat()},
+    ("POST", "/dashboard/payments/<payment_id>/replay"): {"due_date": business_day_ahead(20).isoformat()},
     ("GET", "/dashboard/orders/<order_id>"): None,
     ("POST", "/dashboard/orders/<order_id>/otp"): {},
     ("POST", "/dashboard/orders/<order_id>/sign"): {"otp": "123456", "iban": DEBTOR_IBAN},
@@ -82,11 +81,11 @@ def owner(cluster):
     mandate = import_mandate(api, subscriber={"customer_reference": unique("TA"), "name": name,
                                               "email": "zoe@example.test", "phone": "+33612345678"})
     label = unique("Yoga")
-    start = date(date.today().year + 1, 3, 10)
+    start = next_year(3, 10)
     plan = api.post("/plans", json={"mandate_id": mandate["id"], "label": label, "amount": 3000,
                                     "frequency": "monthly", "start_date": start.isoformat(), "count": 3})
     assert plan.status_code == 201, plan.text
-    due = next_business_day(date.today() + timedelta(days=30))
+    due = business_day_ahead(30)
     one_off = api.post("/payments", json={"mandate_id": mandate["id"], "amount": 4990, "label": unique("Stage"),
                                           "due_date": due.isoformat()})
     assert one_off.status_code == 201, one_off.text
@@ -168,7 +167,6 @@ def test_another_merchants_lists_searches_statement_and_exports_never_show_the_o
     ids, mandate = owner["ids"], owner["mandate"]
     subscriber = mandate["subscriber"]
     browser = log_in(cluster, cluster.create_merchant(name="Locataire D"))
-    today = date.today()
     pages = [
         ("/dashboard/mandates", {}), ("/dashboard/mandates", {"q": subscriber["name"]}),
         ("/dashboard/mandates", {"customer_reference": subscriber["customer_reference"]}),
@@ -184,8 +182,8 @@ def test_another_merchants_lists_searches_statement_and_exports_never_show_the_o
         ("/dashboard/orders", {}), ("/dashboard/orders", {"method": "operator"}),
         ("/dashboard/r-transactions", {}), ("/dashboard/overview", {}), ("/dashboard/monitoring", {}),
         ("/dashboard/monitoring/audit", {}),
-        ("/dashboard/monitoring/statement.csv", {"from": (today - timedelta(days=400)).isoformat(),
-                                                 "to": (today + timedelta(days=400)).isoformat()}),
+        ("/dashboard/monitoring/statement.csv", {"from": days_ago(400).isoformat(),
+                                                 "to": days_ahead(400).isoformat()}),
     ]
     for path, params in pages:
         answer = browser.get(cluster.url + path, params=params, timeout=30)
@@ -198,8 +196,8 @@ def test_another_merchants_lists_searches_statement_and_exports_never_show_the_o
     token = csrf_token(browser.get(cluster.url + "/dashboard/mandates", timeout=10).text)
     filters = {"mandates": {"filter_subscriber_id": ids["subscriber_id"]},
                "plans": {"filter_mandate_id": ids["mandate_id"]}, "payments": {"filter_plan_id": ids["plan_id"]},
-               "statement": {"filter_from": (today - timedelta(days=400)).isoformat(),
-                             "filter_to": (today + timedelta(days=400)).isoformat()}}
+               "statement": {"filter_from": days_ago(400).isoformat(),
+                             "filter_to": days_ahead(400).isoformat()}}
     for section in EXPORT_SECTIONS:
         started = browser.post(cluster.url + "/dashboard/exports", allow_redirects=False, timeout=30,
                                data=dict(filters.get(section, {}), section=section, csrf_token=token))

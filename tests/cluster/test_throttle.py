@@ -1,12 +1,13 @@
 """Guessing is refused (issue 9): past the failures allowed in a window, a login and an API
 key answer 429 with Retry-After, even with the right password or key, until the window
 moves on; what is counted is hashed, and a success forgets the email's failures."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import delete, select
 
+from common import clock
 from common.database import make_engine
 from gateway.models import FailedAttempt
 from harness.signing import csrf_token
@@ -44,7 +45,7 @@ def test_too_many_wrong_passwords_lock_the_login_for_a_while(cluster, failures):
     with failures.connect() as connection:
         keys = connection.execute(select(FailedAttempt.key).where(FailedAttempt.kind == "login")).scalars().all()
     assert keys and not any(email in key or "127.0.0.1" in key for key in keys)  # hashed
-    with cluster.clock_at(datetime.now(timezone.utc) + timedelta(seconds=901)):
+    with cluster.clock_at(clock.now() + timedelta(seconds=901)):
         assert login(cluster, email, merchant["password"]).status_code == 302
 
 
@@ -57,5 +58,5 @@ def test_too_many_wrong_api_keys_from_an_address_answer_429(cluster, failures):
     refused = cluster.api(merchant["api_key"]).get("/merchant")
     assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 300
     assert refused.json()["error"]["code"] == "too_many_requests"
-    with cluster.clock_at(datetime.now(timezone.utc) + timedelta(seconds=301)):
+    with cluster.clock_at(clock.now() + timedelta(seconds=301)):
         assert cluster.api(merchant["api_key"]).get("/merchant").status_code == 200
