@@ -178,6 +178,11 @@ def run():
     if old:
         fail(f"{var_dir()} holds the SQLite files of an older Debito ({', '.join(p.name for p in old)}), "
              f"which now keeps its data in PostgreSQL: remove them (rm {var_dir()}/*.db) to start fresh")
+    stale = use_cluster_clock_file()  # before the supervisor copies the environment
+    if stale.exists():  # a demo stopped half-way: back to the real time
+        logging.getLogger("debito").warning("removing %s (%s): the cluster runs on the real time",
+                                            stale, stale.read_text().strip())
+        stale.unlink()
     supervisor = Supervisor(cluster_children(), database=None if env("DATABASE_URL") else EmbeddedPostgres())
     supervisor.start_database()  # DATABASE_URL names it from here on, for this process and the children
     try:
@@ -186,11 +191,6 @@ def run():
     except BaseException:
         supervisor.stop()
         raise
-    stale = use_cluster_clock_file()
-    if stale.exists():  # a demo stopped half-way: back to the real time
-        logging.getLogger("debito").warning("removing %s (%s): the cluster runs on the real time",
-                                            stale, stale.read_text().strip())
-        stale.unlink()
     empty = _no_merchant_yet()
     signal.signal(signal.SIGTERM, _interrupt)  # from the first child on: SIGTERM stops them all
     try:

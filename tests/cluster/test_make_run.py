@@ -1,5 +1,5 @@
-"""`make run` on an empty database: everything starts on SQLite files under
-var/, and a demo merchant is made so the first look at the dashboard is not
+"""`make run` on an empty database: everything starts on the embedded PostgreSQL under
+var/postgres/, and a demo merchant is made so the first look at the dashboard is not
 empty; its login works. `debito run` killed while it is still starting leaves
 no process behind.
 
@@ -90,7 +90,7 @@ def test_first_run_makes_a_demo_merchant_whose_login_works(infrastructure, tmp_p
         print(f"debito run to the demo's login: {time.monotonic() - started:.1f}s")
         login = re.search(r"demo login\s+(\S+)\n\s+password\s+(\S+)", text)
         assert login, text[-3000:]
-        assert (tmp_path / "var" / "payments.db").exists()  # SQLite by default
+        assert (tmp_path / "var" / "postgres" / "PG_VERSION").exists()  # the embedded PostgreSQL by default
         session = requests.Session()
         form = session.get(f"http://127.0.0.1:{port}/login", timeout=10).text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)

@@ -272,7 +272,7 @@ def test_the_gateways_file_set_installs_and_runs_the_gateway_without_any_service
                           capture_output=True, text=True, check=True).stdout.strip()
     (Path(site) / "third_party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SECRET_KEY": "test", "DEBITO_VAR": str(tmp_path / "var"),
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}"}
+           "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/gateway"}  # never reached
     install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                               "--no-compile", "-e", "."], cwd=app, env=env, capture_output=True, text=True,
                              timeout=300)

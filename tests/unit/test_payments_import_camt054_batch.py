@@ -7,14 +7,11 @@ import json
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from common.database import make_engine
-from common.migrations import upgrade
 from payments import inbox as bank_inbox
 from payments.inbox import import_inbox, read_bank_file
-from payments.models import (Base, BankFile, Creditor, LedgerEntry, Payment, Payout, RTransaction,
+from payments.models import (BankFile, Creditor, LedgerEntry, Payment, Payout, RTransaction,
                              UnmatchedEntry)
 
 A, B = "MEaaaa", "MEbbbb"
@@ -57,25 +54,10 @@ def camt054(message_id, *entries):
         f"{''.join(entries)}</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request, monkeypatch):
+@pytest.fixture
+def session(monkeypatch, db_session):
     monkeypatch.setenv("DEBITO_CLOCK", CLOCK)
-    if request.param == "sqlite":
-        engine = create_engine("sqlite://")
-        Base.metadata.create_all(engine)
-        with Session(engine) as session:
-            yield session
-        engine.dispose()
-        return
-    infrastructure = request.getfixturevalue("infrastructure")
-    with infrastructure.database("debito_camt_batch") as url:
-        upgrade("payments", make_engine("payments", url))
-        engine = make_engine("payments", url)
-        try:
-            with Session(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
+    return db_session("payments")
 
 
 @pytest.fixture

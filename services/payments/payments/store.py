@@ -13,7 +13,7 @@ import json
 from datetime import date
 from types import SimpleNamespace
 
-from sqlalchemy import any_, bindparam, insert, select, update
+from sqlalchemy import any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
@@ -35,15 +35,9 @@ class ImportedRTransaction(SimpleNamespace):
     """An R-transaction as the import inserted it (the report's record, not a session object)."""
 
 
-def _postgresql(session):
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _among(column, values, postgresql):
-    """`column = ANY(:array)` on PostgreSQL (one parameter), `column IN (...)` elsewhere."""
-    if postgresql:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(list(values))
+def _among(column, values):
+    """`column = ANY(:array)`: one parameter, whatever the number of values."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
 
 
 def payments_by_e2e(session, end_to_end_ids):
@@ -55,18 +49,9 @@ def locked_rows(session, end_to_end_ids):
     """(columns, rows) of the payments the ids name, locked FOR UPDATE (fetched: the connection
     is free again)."""
     wanted = sorted({e2e for e2e in end_to_end_ids if e2e})
-    postgresql, keys, rows = _postgresql(session), tuple(Payment.__table__.columns.keys()), []
-    table = Payment.__table__
-    if postgresql:  # psycopg2's tuples: SQLAlchemy's rows cost as much as PostgreSQL's work here
-        for start in range(0, len(wanted), MATCH_CHUNK):
-            rows += transaction_rows(session, _locked_rows_sql(), {"ids": wanted[start:start + MATCH_CHUNK]})
-        return keys, rows
-    for start in range(0, len(wanted), MATCH_CHUNK):
-        chunk = wanted[start:start + MATCH_CHUNK]
-        result = session.execute(select(table).where(_among(table.c.end_to_end_id, chunk, postgresql))
-                                 .order_by(table.c.id).with_for_update())
-        keys = tuple(result.keys())
-        rows += result.all()
+    keys, rows = tuple(Payment.__table__.columns.keys()), []
+    for start in range(0, len(wanted), MATCH_CHUNK):  # psycopg2's tuples: SQLAlchemy's rows cost as much
+        rows += transaction_rows(session, _locked_rows_sql(), {"ids": wanted[start:start + MATCH_CHUNK]})
     return keys, rows
 
 
@@ -150,25 +135,22 @@ class Writes:
         """Write what was recorded, then forget it."""
         session = self.session
         session.flush()  # what the ORM holds (the bank file's row, unmatched entries, payouts) first
-        postgresql = _postgresql(session)
         groups = {}
         for payment_id, values in self.changed.items():
             groups.setdefault(tuple(sorted(values.items())), []).append(payment_id)
         for values, ids in groups.items():
             for start in range(0, len(ids), MATCH_CHUNK):
-                session.execute(update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK], postgresql))
+                session.execute(update(Payment).where(_among(Payment.id, ids[start:start + MATCH_CHUNK]))
                                 .values(dict(values)).execution_options(synchronize_session=False))
         created = self.now.isoformat()
         for model, columns, line, rows in ((RTransaction, R_TRANSACTION_COLUMNS, _r_transaction_line,
                                             self.r_transactions),
                                            (LedgerEntry, LEDGER_COLUMNS, _ledger_line, self.ledger)):
-            if rows and postgresql:
+            if rows:
                 buffer = io.StringIO()
                 buffer.writelines([line(row, created) for row in rows])
                 buffer.seek(0)
                 copy_in(session.connection(), model.__tablename__, columns, buffer)
-            elif rows:
-                session.execute(insert(model), rows)
         self.changed, self.r_transactions, self.ledger = {}, [], []
 
 
