@@ -26,12 +26,12 @@ autovacuum would have left a year of rows (statistics, and the visibility map in
 scans need).
 """
 import argparse
-import base64
 import functools
 import time
 from datetime import date, datetime, timedelta, timezone
 
 from common import clock
+from contracts.payments import reason
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 FIRST = ("Zoë", "Jürgen", "Émilie", "François", "Łukasz", "Søren", "Inés", "Björn", "Chloé", "Ана",
@@ -331,8 +331,6 @@ class Shape:
         return due - timedelta(days=1) if kind == "reject" else _business(due + timedelta(days=3 + n % 5))
 
     def r_row(self, k):
-        from payments.reason_codes import reason
-
         n = k * self.r_step + self.r_step // 2
         kind, code = self.r_kind(k)
         received = self.r_received(n)
