@@ -14,7 +14,7 @@ commits publishes it again: delivery is at least once, and every handler records
 
 So: call `self.dispatch(...)` before `self.db.commit()`: the worker's events are written in
 multi-row INSERTs (up to WRITE_ROWS rows or WRITE_BYTES of payloads each) into its
-transaction. A payload given as `JsonText` is stored as the JSON text it is.
+transaction, as JSON text (a payload is a dict).
 An event dispatched and never committed is dropped with its transaction, and logged as an
 error if the worker ended normally.
 """
@@ -48,13 +48,8 @@ def _columns():
 outbox_table, create_outbox_events = shared_table("outbox_events", _columns)
 
 
-class JsonText(str):
-    """A payload already written as JSON text: stored as it is, not encoded again."""
-
-
 def row(event_type, payload):
-    text = payload if isinstance(payload, JsonText) else dumps(payload)
-    return {"event_type": event_type, "payload": text, "created_at": clock.now()}
+    return {"event_type": event_type, "payload": dumps(payload), "created_at": clock.now()}
 
 
 def relay(connection, table, publish, limit=RELAY_BATCH):

@@ -197,3 +197,100 @@ class CreditorOut(Schema):
     prenotification_days = fields.Integer()
     availability_delay_days = fields.Integer()
     updated_at = Instant()
+
+
+# --- events: what `payments` dispatches, as its handlers receive it -------------------------
+# The builders of services/payments/payments/events.py write these dicts in plain Python, key
+# for key in the order declared here (tests/unit/test_payments_event_contracts.py holds them
+# to it); a consumer may load a payload with its schema. Every field is always present; the
+# ones that may be null say allow_none.
+
+class PaymentEvent(Schema):
+    """payment_paid, payment_rejected (single events of earlier versions) and each item of a
+    payments_* batch: the payment as it was when the event was decided."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    payment_id = fields.String(required=True)
+    plan_id = fields.String(required=True, allow_none=True)
+    mandate_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True, allow_none=True)
+    amount = fields.Integer(required=True, strict=True)
+    currency = fields.String(required=True)
+    due_date = fields.Date(required=True)
+    sequence_type = fields.String(required=True)
+    end_to_end_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    replay_of = fields.String(required=True, allow_none=True)
+    attempt = fields.Integer(required=True, strict=True)
+    bank_file_id = fields.String(required=True, allow_none=True)
+    at = Instant(required=True)
+
+
+class PaymentCancelledEvent(PaymentEvent):
+    """payment_cancelled: `reason` is the mandate's event that cancelled it."""
+    reason = fields.String(required=True, validate=validate.OneOf(("mandate_revoked", "mandate_expired")))
+
+
+class PaymentsEvent(Schema):
+    """payments_scheduled, payments_submitted, payments_paid, payments_rejected: a batch of one
+    merchant's payments, each keeping its own event_id."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    payments = fields.List(fields.Nested(PaymentEvent), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def one_merchant(self, data, **kwargs):
+        if any(item["merchant_id"] != data["merchant_id"] for item in data["payments"]):
+            raise ValidationError("every payment is the batch's merchant's", "payments")
+
+
+class RTransactionEvent(Schema):
+    """r_transaction_received (a single event of earlier versions) and each item of an
+    r_transactions_received batch."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    r_transaction_id = fields.String(required=True)
+    payment_id = fields.String(required=True)
+    plan_id = fields.String(required=True, allow_none=True)
+    mandate_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True, allow_none=True)
+    type = fields.String(required=True, validate=validate.OneOf(R_TYPES))
+    reason_code = fields.String(required=True)
+    reason = fields.String(required=True)
+    retryable = StrictBool(required=True)
+    amount = fields.Integer(required=True, strict=True)
+    received_on = fields.Date(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(R_STATUSES))
+
+
+class RTransactionsEvent(Schema):
+    """r_transactions_received: a batch of one merchant's R-transactions."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    r_transactions = fields.List(fields.Nested(RTransactionEvent), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def one_merchant(self, data, **kwargs):
+        if any(item["merchant_id"] != data["merchant_id"] for item in data["r_transactions"]):
+            raise ValidationError("every R-transaction is the batch's merchant's", "r_transactions")
+
+
+class PayoutEvent(Schema):
+    """payout_requested, payout_paid."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    payout_id = fields.String(required=True)
+    amount = fields.Integer(required=True, strict=True)
+    currency = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(PAYOUT_STATUSES))
+    end_to_end_id = fields.String(required=True)
+    paid_on = fields.Date(required=True, allow_none=True)
+    at = Instant(required=True)
+
+
+EVENTS = {"payments_scheduled": PaymentsEvent, "payments_submitted": PaymentsEvent,
+          "payments_paid": PaymentsEvent, "payments_rejected": PaymentsEvent,
+          "r_transactions_received": RTransactionsEvent, "payment_cancelled": PaymentCancelledEvent,
+          "payout_requested": PayoutEvent, "payout_paid": PayoutEvent,
+          # single events of earlier versions, still handled by reporting
+          "payment_paid": PaymentEvent, "payment_rejected": PaymentEvent, "r_transaction_received": RTransactionEvent}

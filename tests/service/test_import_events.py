@@ -1,9 +1,10 @@
 """A bank file's import announces its paid and rejected payments and its R-transactions in
-batch events (payments.events.announce_import), their JSON text written while the file is
-applied (events.ImportEvents, chunk by chunk) and stored in the outbox as it is: they must be
-the very payloads the Python builders make (payment_event, r_transaction_received), item for
-item, whatever the timestamps' microseconds, the NULLs, the texts to escape, the merchants
-and the batch size (batches of at most `size` items of one merchant)."""
+batch events (payments.events.announce_import), built from the decisions noted while the
+file is applied (events.ImportEvents) and stored in the outbox as JSON: they must be the very
+payloads the Python builders make (payment_event, r_transaction_received), item for item,
+whatever the timestamps' microseconds, the NULLs, the texts to escape, the merchants and the
+batch size (batches of at most `size` items of one merchant), and each must load through its
+wire schema (contracts.payments.EVENTS)."""
 import json
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from common.database import make_engine
 from common.migrations import upgrade
 from common.outbox import Staged, row
+from contracts.payments import EVENTS
 from payments import collection, events
 from payments.inbox import import_inbox
 from payments.models import Creditor, Payment, RTransaction, outbox_events
@@ -72,9 +74,12 @@ def _dispatch(session):
 
 
 def _outbox(session):
-    """{event_type: [payload, ...]} in the outbox, and the event types in their order."""
+    """{event_type: [payload, ...]} in the outbox, and the event types in their order; each
+    payload loads through its event type's wire schema."""
     written = [(r.event_type, json.loads(r.payload))
                for r in session.execute(select(outbox_events).order_by(outbox_events.c.id))]
+    for event_type, payload in written:
+        EVENTS[event_type]().load(payload)
     by_kind = {}
     for event_type, payload in written:
         by_kind.setdefault(event_type, []).append(payload)
@@ -119,14 +124,13 @@ def test_the_import_s_json_text_is_what_the_python_builders_make_in_batches_per_
                                                          status="paid", end_to_end_id="PO1E2E",
                                                          paid_on=date(2030, 1, 8), paid_at=MOMENT, sent_at=None,
                                                          created_at=MOMENT)])
-    part.events = events.ImportEvents()  # as the inbox does: noted as decided, built chunk by chunk
+    part.events = events.ImportEvents()  # as the inbox does: noted as decided
     for start in range(0, 11, 4):  # chunks of 4: plain ones and ones with texts to escape
         for payment in paid[start:start + 4]:
             part.events.paid(payment)
         for payment, r_transaction in zip(rejected[start:start + 4], r_transactions[start:start + 4]):
             part.events.r_transaction(r_transaction, payment)
             part.events.rejected(payment)
-        part.events.build()
     events.announce_import(_dispatch(session), session, part, 4)
     session.commit()
 

@@ -1,7 +1,6 @@
 """The payments entrypoints with nameko's worker_factory on PostgreSQL (a rolled-back session): collect pulls
 the instalments once, fetches each mandate once, and reports its counts;
 an automatic retry follows a retryable reject when the merchant asked for it."""
-import json
 from datetime import date
 from unittest.mock import Mock, call
 
@@ -82,9 +81,8 @@ def test_automatic_retry_follows_a_retryable_reject(service, tmp_path):
     assert retry.due_date == collection.first_possible_due_date(service.db, A, date(2027, 2, 1))
     names = [c.args[0] for c in service.dispatch.call_args_list]
     assert {"payments_rejected", "r_transactions_received"} <= set(names)
-    # the import's batches are handed to the outbox as JSON text (events.ImportEvents)
-    rejected = next(json.loads(c.args[1]) for c in service.dispatch.call_args_list if c.args[0] == "payments_rejected")
-    received = next(json.loads(c.args[1]) for c in service.dispatch.call_args_list
-                    if c.args[0] == "r_transactions_received")
+    # the import's batches are handed to the outbox as its builders' dicts (events.ImportEvents)
+    rejected = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "payments_rejected")
+    received = next(c.args[1] for c in service.dispatch.call_args_list if c.args[0] == "r_transactions_received")
     assert [p["payment_id"] for p in rejected["payments"]] == [payment.id]
     assert [(r["payment_id"], r["reason_code"]) for r in received["r_transactions"]] == [(payment.id, "AM04")]

@@ -37,7 +37,7 @@ class Imported:
         self.files, self.failed, self.skipped = [], [], []
         self.paid, self.rejected, self.r_transactions, self.unmatched = [], [], [], []
         self.payouts_paid = []
-        self.events = ImportEvents()  # their JSON text, for events.announce_import
+        self.events = ImportEvents()  # the decisions their events state, for events.announce_import
         self.announce = announce or (lambda part: None)
 
     def add(self, part):
@@ -209,7 +209,6 @@ class _Notification:
         self.looked_up |= wanted
         for transaction in transactions:
             self.decide(transaction)
-        self.part.events.build()
         self.writes.flush()
 
     def decide(self, transaction):
@@ -282,7 +281,6 @@ def apply_status_report(session, bank_file, report, part, as_of):
         part.events.r_transaction(r_transaction, payment)
         part.rejected.append(payment)
         part.events.rejected(payment)
-    part.events.build()
     writes.flush()
 
 

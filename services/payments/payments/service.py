@@ -349,7 +349,7 @@ class PaymentsService(DebitoService):
             return []
         cancelled = collection.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"])
         for payment in cancelled:
-            self.dispatch("payment_cancelled", events.payment_event(payment, reason=handler))
+            self.dispatch("payment_cancelled", events.payment_cancelled(payment, handler))
         self.db.commit()
         return [payment.id for payment in cancelled]
 
