@@ -216,6 +216,9 @@ def run(scale=1.0, database_url=None, output=DEFAULT_OUTPUT, clients=10, request
     load_window = (min(w[0] for w in windows.values()), max(w[1] for w in windows.values()))
     loaded_spans = [span for span in phase["spans"] if load_window[0] <= span[1] < load_window[1]]
     idle_spans = before["spans"] + after["spans"]
+    if not loaded_spans or not idle_spans:
+        raise RuntimeError(f"{len(loaded_spans)} list calls sent while the cycle ran, {len(idle_spans)} idle: "
+                           "nothing to compare")
     idle, busy = _summary(idle_spans), _summary(loaded_spans)
     ratio = busy["p95_ms"] / idle["p95_ms"]
     collected, imported = results["collection"], results["import"]
