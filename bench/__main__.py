@@ -7,7 +7,8 @@ One figure after the other (never two at once: they share the machine's CPUs), e
 throwaway PostgreSQL database and RabbitMQ vhost, loaded in bulk at `scale` (1.0 = the sizes
 of issue 8: 200 000 subscribers and mandates, 1 000 000 payments and 50 000 R-transactions for
 the API, 100 000 due debits for pain.008, 1 000 000 ledger entries for the statement, 100 000
-instalments for the collection cycle, 10 000 returns in a camt.054 among 1 000 000 payments).
+instalments for the collection cycle, 10 000 returns in a camt.054 among 1 000 000 payments;
+the API's list mix while that collection and that import run, against the mix on the idle cluster).
 Each module writes its own `var/bench/<name>.json` with every timing; this one prints the
 table and writes `var/bench/results.json`: each figure's value, goal and verdict, and
 `peak_rss_mb`, the largest resident memory of any service process during the run.
@@ -73,6 +74,7 @@ FIGURES = {
     "api_p95_vs_ping": _module("api_p95_vs_ping"),
     "collection_vs_kombu": _module("collection_vs_kombu"),
     "camt054_import_vs_floor": _own_process("camt054_import_vs_floor"),
+    "api_p95_during_cycle": _module("api_p95_during_cycle"),
 }
 
 

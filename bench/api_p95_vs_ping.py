@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from datetime import date
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 import threading
 import time
 from pathlib import Path
@@ -136,12 +136,13 @@ def others_cpu_seconds():
 # --- the load --------------------------------------------------------------------
 
 class Client(threading.Thread):
-    """One dashboard user: `count` calls of `kind_of(n)`, each one timed."""
+    """One dashboard user: `count` calls of `kind_of(n)` (with `count` None: until the event
+    `until` is set), each one timed; `spans` holds (kind, start, end) of each (perf_counter)."""
 
-    def __init__(self, base, api_key, shape, count, anchor, seed, barrier):
+    def __init__(self, base, api_key, shape, count, anchor, seed, barrier, until=None):
         super().__init__(daemon=True)
         self.base, self.shape, self.count, self.anchor = base + "/api/v1", shape, count, anchor
-        self.rng, self.barrier = random.Random(seed), barrier
+        self.rng, self.barrier, self.until, self.spans = random.Random(seed), barrier, until, []
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_key}"
         self.timings = {kind: [] for kind in KINDS + ("ping",)}
@@ -176,7 +177,11 @@ class Client(threading.Thread):
 
     def run(self):
         self.barrier.wait()
-        for n in range(self.count):
+        n = -1
+        while self.count is None or n + 1 < self.count:
+            n += 1
+            if self.until is not None and self.until.is_set():
+                break
             kind = "ping" if self.anchor else KINDS[n % len(KINDS)]
             path, params = self.request(kind)
             begun = time.perf_counter()
@@ -186,7 +191,9 @@ class Client(threading.Thread):
             except requests.RequestException as error:
                 self.errors.append(f"{kind}: {error}")
                 continue
-            self.timings[kind].append(time.perf_counter() - begun)
+            ended = time.perf_counter()
+            self.timings[kind].append(ended - begun)
+            self.spans.append((kind, begun, ended))
             if response.status_code != 200:
                 self.errors.append(f"{kind} {path} {params}: {response.status_code} {body[:200]!r}")
                 continue
@@ -200,11 +207,18 @@ class Client(threading.Thread):
                 self.rows += 1 + len(answer["plans"]) + len(answer["payments"])
 
 
-def load_round(base, api_key, shape, clients, count, anchor, seed):
+def start_clients(base, api_key, shape, clients, count, anchor, seed, until=None):
+    """`clients` Client threads started, all waiting on the barrier returned with them (the
+    caller's wait() releases them)."""
     barrier = threading.Barrier(clients + 1)
-    threads = [Client(base, api_key, shape, count, anchor, seed * 1000 + n, barrier) for n in range(clients)]
+    threads = [Client(base, api_key, shape, count, anchor, seed * 1000 + n, barrier, until) for n in range(clients)]
     for thread in threads:
         thread.start()
+    return threads, barrier
+
+
+def load_round(base, api_key, shape, clients, count, anchor, seed):
+    threads, barrier = start_clients(base, api_key, shape, clients, count, anchor, seed)
     barrier.wait()
     begun = time.perf_counter()
     for thread in threads:
@@ -226,6 +240,32 @@ def check_tenancy(base, other_key, shape):
 
 # --- the run -------------------------------------------------------------------------
 
+def shape_of(data):
+    """The dataset.Shape of merchant A from what dataset.load returned (or its JSON)."""
+    merchant, subscribers, payments, r_transactions, today, salt = data["shape"]
+    return dataset.Shape(merchant, subscribers, payments, r_transactions, date.fromisoformat(str(today)), salt)
+
+
+@contextmanager
+def cluster(vhost, url, workdir, env=None):
+    """The cluster as in production on `vhost` and `url`: the five services and the gateway;
+    yields (the services' {name: Popen}, the gateway's base URL, {name: pid} of all six)."""
+    with common.services(SERVICES, vhost, url, workdir, env=env) as children:
+        gateway, base = start_gateway(vhost, url, workdir)
+        try:
+            pids = {name: child.pid for name, child in children.items()}
+            pids["gateway"] = gateway.pid
+            yield children, base, pids
+        finally:
+            stop(gateway)
+
+
+def warm_up(base, api_key, shape, clients):
+    """Connections, the RPC pool, the plans' caches, PostgreSQL's buffers: a few calls untimed."""
+    load_round(base, api_key, shape, clients, 8, False, seed=1)
+    load_round(base, api_key, shape, clients, 8, True, seed=2)
+
+
 def run(scale=1.0, database_url=None, output=DEFAULT_OUTPUT, clients=10, requests_per_client=None,
         amqp=None, rabbit_api=None, progress=print, loaded=None):
     """The figure (see the module's docstring). `loaded` = (database url, what dataset.load returned)
@@ -242,42 +282,33 @@ def run(scale=1.0, database_url=None, output=DEFAULT_OUTPUT, clients=10, request
         else:
             progress(f"loading the dataset at scale {scale}")
             data = dataset.load(url, scale, progress=progress)
-        merchant, subscribers, payments, r_transactions, today, salt = data["shape"]
-        shape = dataset.Shape(merchant, subscribers, payments, r_transactions, date.fromisoformat(str(today)), salt)
-        with common.services(SERVICES, vhost, url, workdir) as children:
-            gateway, base = start_gateway(vhost, url, workdir)
+        shape = shape_of(data)
+        with cluster(vhost, url, workdir) as (children, base, pids):
+            tenancy = check_tenancy(base, data["other_api_key"], shape)
+            warm_up(base, data["api_key"], shape, clients)
+            sampler = common.RssSampler(pids)
+            sampler.start()
             try:
-                pids = {name: child.pid for name, child in children.items()}
-                pids["gateway"] = gateway.pid
-                tenancy = check_tenancy(base, data["other_api_key"], shape)
-                # warm-up: connections, the RPC pool, the plans' caches, PostgreSQL's buffers
-                load_round(base, data["api_key"], shape, clients, 8, False, seed=1)
-                load_round(base, data["api_key"], shape, clients, 8, True, seed=2)
-                sampler = common.RssSampler(pids)
-                sampler.start()
-                try:
-                    for number, anchor in enumerate((False, True, False, True)):
-                        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-                        before.update(others_cpu_seconds())
-                        got, failed, listed, seconds = load_round(base, data["api_key"], shape, clients, count,
-                                                                  anchor, seed=10 + number)
-                        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-                        cpu.update({name: used - before[name] for name, used in others_cpu_seconds().items()})
-                        for kind, values in got.items():
-                            timings[kind].extend(values)
-                        errors.extend(failed)
-                        rows += listed
-                        done = sum(len(v) for v in got.values())
-                        rounds.append({"anchor": anchor, "requests": done, "seconds": seconds,
-                                       "requests_per_second": done / seconds,
-                                       "cpu_ms_per_request": {name: 1000 * used / done for name, used in cpu.items()}})
-                        progress(f"  round {number + 1} ({'ping' if anchor else 'list mix'}): {done} requests "
-                                 f"in {seconds:.1f} s; CPU ms per request: " + ", ".join(
-                                     f"{name} {1000 * used / done:.1f}" for name, used in cpu.items()))
-                finally:
-                    peaks = sampler.stop()
+                for number, anchor in enumerate((False, True, False, True)):
+                    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    before.update(others_cpu_seconds())
+                    got, failed, listed, seconds = load_round(base, data["api_key"], shape, clients, count,
+                                                              anchor, seed=10 + number)
+                    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+                    cpu.update({name: used - before[name] for name, used in others_cpu_seconds().items()})
+                    for kind, values in got.items():
+                        timings[kind].extend(values)
+                    errors.extend(failed)
+                    rows += listed
+                    done = sum(len(v) for v in got.values())
+                    rounds.append({"anchor": anchor, "requests": done, "seconds": seconds,
+                                   "requests_per_second": done / seconds,
+                                   "cpu_ms_per_request": {name: 1000 * used / done for name, used in cpu.items()}})
+                    progress(f"  round {number + 1} ({'ping' if anchor else 'list mix'}): {done} requests "
+                             f"in {seconds:.1f} s; CPU ms per request: " + ", ".join(
+                                 f"{name} {1000 * used / done:.1f}" for name, used in cpu.items()))
             finally:
-                stop(gateway)
+                peaks = sampler.stop()
     mix = [t for kind in KINDS for t in timings[kind]]
     mix_p95, ping_p95 = percentile(mix, 0.95), percentile(timings["ping"], 0.95)
     ratio = mix_p95 / ping_p95

@@ -563,8 +563,9 @@ def _read_models(cursor, merchant_id):
                    {"m": merchant_id})
 
 
-def load(url, scale=1.0, progress=print, migrated=False, workers=2):
-    """Migrate `url` and load merchant A at `scale` and the small merchant B.
+def load(url, scale=1.0, progress=print, migrated=False, workers=2, today=None):
+    """Migrate `url` and load merchant A at `scale` and the small merchant B, their data dated
+    around `today` (default the clock's day).
 
     Returns {"merchant_id", "api_key", "other_merchant_id", "other_api_key", "counts": {table: rows},
     "other_counts", "seconds", "scale", "today"}."""
@@ -573,7 +574,7 @@ def load(url, scale=1.0, progress=print, migrated=False, workers=2):
     started = time.monotonic()
     if not migrated:
         migrate(url)
-    today = clock.today()
+    today = today or clock.today()
     tag = format(int(time.time() * 1000), "x")
     merchant_id, api_key, name = create_merchant(url, "Société des Sports d'Île-de-France",
                                                  f"bench-a-{tag}@example.org")
