@@ -231,17 +231,22 @@ class PaymentCancelledEvent(PaymentEvent):
     reason = fields.String(required=True, validate=validate.OneOf(("mandate_revoked", "mandate_expired")))
 
 
-class PaymentsEvent(Schema):
-    """payments_scheduled, payments_submitted, payments_paid, payments_rejected: a batch of one
-    merchant's payments, each keeping its own event_id."""
+class OneMerchantBatch(Schema):
+    """A batch event: one merchant's items under `items`, each keeping its own event_id."""
+    items = None  # the name of the list field
     event_id = fields.String(required=True)
     merchant_id = fields.String(required=True)
-    payments = fields.List(fields.Nested(PaymentEvent), required=True, validate=validate.Length(min=1))
 
     @validates_schema
     def one_merchant(self, data, **kwargs):
-        if any(item["merchant_id"] != data["merchant_id"] for item in data["payments"]):
-            raise ValidationError("every payment is the batch's merchant's", "payments")
+        if any(item["merchant_id"] != data["merchant_id"] for item in data[self.items]):
+            raise ValidationError("every item is the batch's merchant's", self.items)
+
+
+class PaymentsEvent(OneMerchantBatch):
+    """payments_scheduled, payments_submitted, payments_paid, payments_rejected."""
+    items = "payments"
+    payments = fields.List(fields.Nested(PaymentEvent), required=True, validate=validate.Length(min=1))
 
 
 class RTransactionEvent(Schema):
@@ -263,16 +268,10 @@ class RTransactionEvent(Schema):
     status = fields.String(required=True, validate=validate.OneOf(R_STATUSES))
 
 
-class RTransactionsEvent(Schema):
-    """r_transactions_received: a batch of one merchant's R-transactions."""
-    event_id = fields.String(required=True)
-    merchant_id = fields.String(required=True)
+class RTransactionsEvent(OneMerchantBatch):
+    """r_transactions_received."""
+    items = "r_transactions"
     r_transactions = fields.List(fields.Nested(RTransactionEvent), required=True, validate=validate.Length(min=1))
-
-    @validates_schema
-    def one_merchant(self, data, **kwargs):
-        if any(item["merchant_id"] != data["merchant_id"] for item in data["r_transactions"]):
-            raise ValidationError("every R-transaction is the batch's merchant's", "r_transactions")
 
 
 class PayoutEvent(Schema):

@@ -28,8 +28,9 @@ class Cents(fields.Field):
 FREQUENCY = validate.OneOf(FREQUENCIES, error="one of " + ", ".join(FREQUENCIES))
 
 
-class PlanIn(In):
-    mandate_id = Text(required=True, validate=validate.Length(max=32))
+class PlanTermsIn(In):
+    """What a plan collects and when: `POST /plans` less the mandate, as a signature order
+    carries it before its mandate exists."""
     label = Text(required=True, validate=validate.Length(max=140))
     amount = Cents(required=True)
     currency = fields.String(validate=validate.Equal("EUR", error="only EUR"))
@@ -39,6 +40,10 @@ class PlanIn(In):
     end_date = fields.Date()
     day_of_month = StrictInt()
     prenotification_days = StrictInt(validate=validate.Range(1, 60))
+
+
+class PlanIn(PlanTermsIn):
+    mandate_id = Text(required=True, validate=validate.Length(max=32))
 
 
 class PlanChangesIn(In):

@@ -7,9 +7,9 @@ from datetime import date
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from common import clock
-from common.schemas import In, Identifier, Instant, Phone, StrictInt, Text
+from common.schemas import In, Identifier, Instant, Phone, Text
 from common.sepa import validate_bic, validate_iban
-from contracts.plans import FREQUENCY, MONTH_BASED, Cents
+from contracts.plans import MONTH_BASED, PlanTermsIn
 
 LANGS = ("fr", "en")
 METHODS = ("link", "operator")
@@ -38,17 +38,8 @@ class SubscriberIn(In):
     address = Text(validate=validate.Length(max=500))
 
 
-class PlanIn(In):
+class PlanIn(PlanTermsIn):
     """A plan as `POST /plans` takes it, less mandate_id (the mandate does not exist yet)."""
-    label = Text(required=True, validate=validate.Length(max=140))
-    amount = Cents(required=True)
-    currency = fields.String(validate=validate.Equal("EUR", error="only EUR"))
-    frequency = fields.String(required=True, validate=FREQUENCY)
-    start_date = fields.Date(required=True)
-    count = StrictInt(validate=validate.Range(1, 1000))
-    end_date = fields.Date()
-    day_of_month = StrictInt()
-    prenotification_days = StrictInt(validate=validate.Range(1, 60))
 
     @validates_schema
     def rules(self, data, **kwargs):
