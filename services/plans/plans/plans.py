@@ -24,6 +24,7 @@ from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
 from common.database import merchant_list_query
+from plans import events
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
 from contracts.plans import InstalmentOut, PlanChangeOut, PlanOut
@@ -339,16 +340,6 @@ _HORIZON_COLUMNS = (Plan.id, Plan.merchant_id, Plan.mandate_id, Plan.subscriber_
                     Plan.anchor_sequence)
 
 
-def _issued(plan, instalment_id, sequence_no, due_date, amount, is_last):
-    """An instalment handed over to payments (plan: a Plan or a row of _HORIZON_COLUMNS)."""
-    return {"key": f"{plan.id}:{sequence_no}", "instalment_id": instalment_id, "plan_id": plan.id,
-            "merchant_id": plan.merchant_id, "mandate_id": plan.mandate_id,
-            "subscriber_id": plan.subscriber_id, "sequence_no": sequence_no,
-            "due_date": due_date.isoformat(), "amount": amount,
-            "currency": plan.currency, "label": plan.label, "frequency": plan.frequency,
-            "is_last": is_last}
-
-
 def _rows(result):
     """Rows as plain objects: a Row's `count` is tuple.count, not the column."""
     return [SimpleNamespace(**row._mapping) for row in result]
@@ -369,7 +360,8 @@ def unacknowledged(session, excluded=(), limit=None):
         if f"{row.id}:{row.sequence_no}" in excluded:
             continue
         is_last = next(remaining(row), None) is None and row.sequence_no == row.next_sequence
-        found.append(_issued(row, row.instalment_id, row.sequence_no, row.due_date, row.instalment_amount, is_last))
+        found.append(events.instalment(row, row.instalment_id, row.sequence_no, row.due_date, row.instalment_amount,
+                                        is_last))
     return found if limit is None else found[:limit]
 
 
@@ -488,7 +480,8 @@ def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False, aft
             for instalment_id, step, is_last in new:
                 if instalment_id not in inserted:
                     break  # issued meanwhile by another worker: this plan waits for the next run
-                issued.append(_issued(plan, instalment_id, step.sequence_no, step.due_date, plan.amount, is_last))
+                issued.append(events.instalment(plan, instalment_id, step.sequence_no, step.due_date, plan.amount,
+                                                is_last))
                 last_sequence, first_new = step.sequence_no, first_new or step.due_date
             if last_sequence != plan.next_sequence + len(new):
                 # a conflict: the schedule continues after the last instalment really issued
