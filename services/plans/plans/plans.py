@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from itertools import islice
 
 from dateutil.relativedelta import relativedelta
+from psycopg2.extras import execute_values  # multi-row VALUES in one statement
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +24,7 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
+from common.json_pages import json_page
 from common.database import merchant_list_query
 from plans import events
 from plans.models import Instalment, Plan, PlanChange
@@ -161,9 +163,6 @@ def get_plan(session, merchant_id, plan_id):
 def list_plans_json(session, merchant_id, filters):
     """A keyset page of plans, newest first (PlanFiltersIn data), as JSON text (common.json_pages):
     the list's one read path."""
-    from common.json_pages import json_page
-    from contracts.plans import PlanOut
-
     return json_page(session, plans_query(merchant_id, filters), Plan.id, filters, PlanOut, "plans t")
 
 
@@ -375,8 +374,6 @@ def acknowledge(session, keys):
         return 0
     session.flush()
     now, count = clock.now(), 0
-    from psycopg2.extras import execute_values  # one UPDATE … FROM (VALUES …) per 1000 keys
-
     cursor = session.connection().connection.cursor()
     try:
         at = cursor.mogrify("%s", (now,)).decode()  # execute_values takes one placeholder, its VALUES
@@ -398,8 +395,6 @@ def _insert_instalments(session, rows):
     against a double issue); returns the ids inserted."""
     if not rows:
         return set()
-    from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
-
     columns = list(rows[0])
     cursor = session.connection().connection.cursor()
     try:
@@ -417,8 +412,6 @@ def _move_on(session, changes):
     for the batch."""
     if not changes:
         return
-    from psycopg2.extras import execute_values
-
     cursor = session.connection().connection.cursor()
     try:
         execute_values(cursor, "UPDATE plans SET next_sequence = v.next_sequence, issue_on = v.issue_on, "
