@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.schemas import In, Identifier, Instant, Phone, Text, to_utc
+from common.schemas import In, Identifier, Instant, Phone, StrictBool, Text, to_utc
 from common.sepa import validate_bic, validate_iban, validate_umr
 
 IMPORT_METHODS = ("paper", "phone", "web")
@@ -218,3 +218,67 @@ class MandateDetailOut(MandateOut):
 
 class SubscriberDetailOut(SubscriberOut):
     mandates = fields.List(fields.Nested(MandateOut))
+
+
+# --- events: what `mandates` dispatches, as its handlers receive it -------------------------
+# The builders of services/mandates/mandates/events.py write these dicts, key for key in the
+# order declared here (tests/unit/test_event_contracts.py holds them to it). Every field is
+# always present; the ones that may be null say allow_none.
+
+class SubscriberCreatedEvent(Schema):
+    """subscriber_created."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True)
+    customer_reference = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True, allow_none=True)
+    created_at = Instant(required=True)
+
+
+class MandateEvent(Schema):
+    """What every mandate_* event starts with."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    mandate_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True)
+    reference = fields.String(required=True)
+
+
+class MandateSignedEvent(MandateEvent):
+    """mandate_signed."""
+    iban = fields.String(required=True)
+    bic = fields.String(required=True, allow_none=True)
+    signature_method = fields.String(required=True)
+    signed_at = Instant(required=True)
+    sequence = fields.String(required=True, validate=validate.OneOf(SEQUENCES))
+    customer_reference = fields.String(required=True)
+    order_id = fields.String(required=True, allow_none=True)
+
+
+class MandateAmendedEvent(MandateEvent):
+    """mandate_amended."""
+    amendment_id = fields.String(required=True)
+    at = Instant(required=True)
+    old_iban = fields.String(required=True)
+    new_iban = fields.String(required=True)
+    old_bic = fields.String(required=True, allow_none=True)
+    new_bic = fields.String(required=True, allow_none=True)
+    same_bank = StrictBool(required=True)
+
+
+class MandateRevokedEvent(MandateEvent):
+    """mandate_revoked."""
+    revoked_at = Instant(required=True)
+    reason = fields.String(required=True, allow_none=True)
+
+
+class MandateExpiredEvent(MandateEvent):
+    """mandate_expired."""
+    expired_at = Instant(required=True)
+    last_collected_on = fields.Date(required=True, allow_none=True)
+
+
+EVENTS = {"subscriber_created": SubscriberCreatedEvent, "mandate_signed": MandateSignedEvent,
+          "mandate_amended": MandateAmendedEvent, "mandate_revoked": MandateRevokedEvent,
+          "mandate_expired": MandateExpiredEvent}

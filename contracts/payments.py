@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from common.schemas import Identifier, In, Instant, StrictBool, Text
 from common.sepa import validate_bic, validate_creditor_id, validate_iban
+from contracts.events import OneMerchantBatch
 
 STATUSES = ("scheduled", "submitted", "paid", "rejected", "cancelled")
 R_TYPES = ("reject", "return", "refund", "refusal", "reversal", "revocation", "request_for_cancellation")
@@ -201,7 +202,7 @@ class CreditorOut(Schema):
 
 # --- events: what `payments` dispatches, as its handlers receive it -------------------------
 # The builders of services/payments/payments/events.py write these dicts in plain Python, key
-# for key in the order declared here (tests/unit/test_payments_event_contracts.py holds them
+# for key in the order declared here (tests/unit/test_event_contracts.py holds them
 # to it); a consumer may load a payload with its schema. Every field is always present; the
 # ones that may be null say allow_none.
 
@@ -229,18 +230,6 @@ class PaymentEvent(Schema):
 class PaymentCancelledEvent(PaymentEvent):
     """payment_cancelled: `reason` is the mandate's event that cancelled it."""
     reason = fields.String(required=True, validate=validate.OneOf(("mandate_revoked", "mandate_expired")))
-
-
-class OneMerchantBatch(Schema):
-    """A batch event: one merchant's items under `items`, each keeping its own event_id."""
-    items = None  # the name of the list field
-    event_id = fields.String(required=True)
-    merchant_id = fields.String(required=True)
-
-    @validates_schema
-    def one_merchant(self, data, **kwargs):
-        if any(item["merchant_id"] != data["merchant_id"] for item in data[self.items]):
-            raise ValidationError("every item is the batch's merchant's", self.items)
 
 
 class PaymentsEvent(OneMerchantBatch):

@@ -5,7 +5,8 @@ import json
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.schemas import In, Instant, StrictInt, Text
+from common.schemas import In, Instant, StrictBool, StrictInt, Text
+from contracts.events import OneMerchantBatch
 
 MONTH_BASED = ("monthly", "bimonthly", "quarterly", "semiannual", "annual")
 FREQUENCIES = ("once", "weekly", *MONTH_BASED)
@@ -109,3 +110,71 @@ class PlanOut(Schema):
     cancelled_at = Instant()
 
 
+
+
+# --- events: what `plans` dispatches, as its handlers receive it ----------------------------
+# The builders of services/plans/plans/events.py write these dicts, key for key in the order
+# declared here (tests/unit/test_event_contracts.py holds them to it). A field that may be null
+# says allow_none; the two of PlanCancelledEvent that are not required are never both there.
+
+class PlanEvent(Schema):
+    """plan_completed; what every plan_* event starts with."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    plan_id = fields.String(required=True)
+    mandate_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    amount = fields.Integer(required=True, strict=True)
+    frequency = fields.String(required=True, validate=validate.OneOf(FREQUENCIES))
+    next_due_date = fields.Date(required=True, allow_none=True)
+
+
+class PlanActorEvent(PlanEvent):
+    """plan_created, plan_paused, plan_resumed: `actor` is who asked (null: the API key)."""
+    actor = fields.String(required=True, allow_none=True)
+
+
+class PlanUpdatedEvent(PlanActorEvent):
+    """plan_updated: `changes` is the request's body as the caller sent it."""
+    changes = fields.Dict(required=True)
+
+
+class PlanCancelledEvent(PlanEvent):
+    """plan_cancelled: by someone (`actor`), or by the mandate's event (`reason`)."""
+    actor = fields.String(allow_none=True)
+    reason = fields.String(validate=validate.OneOf(("mandate_revoked", "mandate_expired")))
+
+    @validates_schema
+    def actor_or_reason(self, data, **kwargs):
+        if ("actor" in data) == ("reason" in data):
+            raise ValidationError("either actor or reason", "reason")
+
+
+class InstalmentEvent(Schema):
+    """An instalment handed over to payments: an item of instalments_due, and of the answer of
+    the due_instalments RPC."""
+    key = fields.String(required=True)
+    instalment_id = fields.String(required=True)
+    plan_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    mandate_id = fields.String(required=True)
+    subscriber_id = fields.String(required=True)
+    sequence_no = fields.Integer(required=True, strict=True)
+    due_date = fields.Date(required=True)
+    amount = fields.Integer(required=True, strict=True)
+    currency = fields.String(required=True)
+    label = fields.String(required=True)
+    frequency = fields.String(required=True, validate=validate.OneOf(FREQUENCIES))
+    is_last = StrictBool(required=True)
+
+
+class InstalmentsDueEvent(OneMerchantBatch):
+    """instalments_due."""
+    items = "instalments"
+    instalments = fields.List(fields.Nested(InstalmentEvent), required=True, validate=validate.Length(min=1))
+
+
+EVENTS = {"plan_created": PlanActorEvent, "plan_paused": PlanActorEvent, "plan_resumed": PlanActorEvent,
+          "plan_updated": PlanUpdatedEvent, "plan_cancelled": PlanCancelledEvent, "plan_completed": PlanEvent,
+          "instalments_due": InstalmentsDueEvent}

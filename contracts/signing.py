@@ -142,3 +142,39 @@ class OrderOut(Schema):
     signed_at = Instant()
     created_by = fields.String()
     evidence = fields.Raw()
+
+
+# --- events: what `signing` dispatches, as its handlers receive it --------------------------
+# The builders of services/signing/signing/events.py write these dicts, key for key in the
+# order declared here (tests/unit/test_event_contracts.py holds them to it). Every field is
+# always present; the ones that may be null say allow_none.
+
+class OrderEvent(Schema):
+    """order_created, order_cancelled, expired, failed; what otp_sent and signed start with."""
+    event_id = fields.String(required=True)
+    merchant_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    subscriber_id = fields.String(required=True, allow_none=True)
+    customer_reference = fields.String(required=True, allow_none=True)
+    mandate_id = fields.String(required=True, allow_none=True)
+    plan_id = fields.String(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    expires_at = Instant(required=True, allow_none=True)
+    signed_at = Instant(required=True, allow_none=True)
+    failure_reason = fields.String(required=True, allow_none=True)
+
+
+class OtpSentEvent(OrderEvent):
+    """otp_sent: how many codes the order has been sent."""
+    otp_sends = fields.Integer(required=True, strict=True)
+
+
+class SignedEvent(OrderEvent):
+    """signed: the evidence kept with the mandate (signing.orders.evidence_of)."""
+    evidence = fields.Dict(required=True)
+
+
+EVENTS = {"order_created": OrderEvent, "order_cancelled": OrderEvent, "expired": OrderEvent, "failed": OrderEvent,
+          "otp_sent": OtpSentEvent, "signed": SignedEvent}

@@ -11,10 +11,13 @@ from sqlalchemy.orm import contains_eager, selectinload
 from common import clock
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
+from common.json_pages import json_page
+from common.schemas import to_utc
 from common.sepa import bic_from_iban, generate_umr
 from common.database import ListQuery
 from mandates.models import Mandate, MandateAmendment, MandateScan, Subscriber
 from mandates.subscribers import contains, create_subscriber, find_subscriber, searchable, starts_with
+from contracts.mandates import MandateListItemOut
 
 EVIDENCE_KEYS = ("signed_at", "ip_address", "user_agent", "phone", "order_id", "document_hash")
 DORMANCY = relativedelta(months=36)  # SDD Core rulebook: a mandate unused for 36 months lapses
@@ -157,8 +160,6 @@ def debit_views(session, merchant_id, mandate_ids):
     are left out): {id, subscriber_id, status, reference, iban, bic, sequence, signed_at,
     subscriber: {name, email}}. Two queries by primary key, plain rows, no schema per row:
     the collection cycle asks for a page of thousands at a time."""
-    from common.schemas import to_utc
-
     rows = session.execute(
         select(Mandate.id, Mandate.subscriber_id, Mandate.status, Mandate.reference, Mandate.iban, Mandate.bic,
                Mandate.sequence, Mandate.signed_at)
@@ -186,9 +187,6 @@ def get_scan(session, merchant_id, mandate_id):
 def list_mandates_json(session, merchant_id, filters):
     """A keyset page of mandates, newest first (MandateFiltersIn data), each with its subscriber's
     name and reference, as JSON text (common.json_pages): the list's one read path."""
-    from common.json_pages import json_page
-    from contracts.mandates import MandateListItemOut
-
     return json_page(session, mandates_query(merchant_id, filters), Mandate.id, filters, MandateListItemOut,
                      ("mandates t", "subscribers s", "s.id = t.subscriber_id"),
                      {"customer_reference": "s.customer_reference", "name": "s.name",

@@ -22,6 +22,7 @@ from common.outbox import Outbox
 from common.service import DebitoService, rpc
 from mandates import events, mandates, subscribers
 from mandates.models import outbox_events, rpc_calls
+from mandates.pdf import render_mandate_pdf
 from common.schemas import dump_page, iso_date, load
 from contracts.mandates import (BankDetailsIn, MandateDetailOut, MandateFiltersIn, MandateImportIn, MandateSignIn, MandateOut, RevokeIn, SubscriberDetailOut, SubscriberFiltersIn, SubscriberIn, SubscriberOut)
 
@@ -107,8 +108,6 @@ class MandatesService(DebitoService):
     @rpc
     def render_mandate_pdf(self, merchant_id, mandate_id, creditor, lang="fr"):
         """The mandate as a PDF, base64 text; `creditor` = {name, address, creditor_id}."""
-        from mandates.pdf import render_mandate_pdf
-
         if lang not in ("fr", "en"):
             raise Invalid("lang: fr or en", {"lang": "fr or en"})
         mandate = MandateDetailOut().dump(mandates.get_mandate(self.db, merchant_id, mandate_id))

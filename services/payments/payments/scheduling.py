@@ -15,7 +15,8 @@ import json
 import logging
 from types import SimpleNamespace
 
-from sqlalchemy import func, select
+from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
+from sqlalchemy import func, inspect, select
 
 from common import clock
 from common.ids import new_id
@@ -59,8 +60,6 @@ def _insert(session, rows):
     """Insert the payments whose instalment key is free; the ids inserted."""
     if not rows:
         return set()
-    from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
-
     columns = list(rows[0])
     cursor = session.connection().connection.cursor()
     try:
@@ -137,8 +136,6 @@ def schedule_due(session, instalments, mandates_by_id, as_of=None, lean=False):
 def reload(session, payments):
     """Read again, CHUNK at a time, payments a commit expired (their events and mails follow);
     plain objects (schedule_due's `lean`) need nothing."""
-    from sqlalchemy import inspect
-
     ids = [inspect(payment).identity[0] for payment in payments if isinstance(payment, Payment)]
     for chunk in _chunks(ids):
         session.scalars(select(Payment).where(Payment.id.in_(chunk))).all()

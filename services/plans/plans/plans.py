@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from itertools import islice
 
 from dateutil.relativedelta import relativedelta
+from psycopg2.extras import execute_values  # multi-row VALUES in one statement
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +24,9 @@ from common import clock
 from common.calendar import is_business_day, next_business_day
 from common.errors import Conflict, Invalid, NotFound
 from common.ids import new_id
+from common.json_pages import json_page
 from common.database import merchant_list_query
+from plans import events
 from plans.models import Instalment, Plan, PlanChange
 from plans.schedule import LAST_DAY, MONTHS, is_month_based, theoretical_dates
 from contracts.plans import InstalmentOut, PlanChangeOut, PlanOut
@@ -160,9 +163,6 @@ def get_plan(session, merchant_id, plan_id):
 def list_plans_json(session, merchant_id, filters):
     """A keyset page of plans, newest first (PlanFiltersIn data), as JSON text (common.json_pages):
     the list's one read path."""
-    from common.json_pages import json_page
-    from contracts.plans import PlanOut
-
     return json_page(session, plans_query(merchant_id, filters), Plan.id, filters, PlanOut, "plans t")
 
 
@@ -339,16 +339,6 @@ _HORIZON_COLUMNS = (Plan.id, Plan.merchant_id, Plan.mandate_id, Plan.subscriber_
                     Plan.anchor_sequence)
 
 
-def _issued(plan, instalment_id, sequence_no, due_date, amount, is_last):
-    """An instalment handed over to payments (plan: a Plan or a row of _HORIZON_COLUMNS)."""
-    return {"key": f"{plan.id}:{sequence_no}", "instalment_id": instalment_id, "plan_id": plan.id,
-            "merchant_id": plan.merchant_id, "mandate_id": plan.mandate_id,
-            "subscriber_id": plan.subscriber_id, "sequence_no": sequence_no,
-            "due_date": due_date.isoformat(), "amount": amount,
-            "currency": plan.currency, "label": plan.label, "frequency": plan.frequency,
-            "is_last": is_last}
-
-
 def _rows(result):
     """Rows as plain objects: a Row's `count` is tuple.count, not the column."""
     return [SimpleNamespace(**row._mapping) for row in result]
@@ -369,7 +359,8 @@ def unacknowledged(session, excluded=(), limit=None):
         if f"{row.id}:{row.sequence_no}" in excluded:
             continue
         is_last = next(remaining(row), None) is None and row.sequence_no == row.next_sequence
-        found.append(_issued(row, row.instalment_id, row.sequence_no, row.due_date, row.instalment_amount, is_last))
+        found.append(events.instalment(row, row.instalment_id, row.sequence_no, row.due_date, row.instalment_amount,
+                                        is_last))
     return found if limit is None else found[:limit]
 
 
@@ -383,8 +374,6 @@ def acknowledge(session, keys):
         return 0
     session.flush()
     now, count = clock.now(), 0
-    from psycopg2.extras import execute_values  # one UPDATE … FROM (VALUES …) per 1000 keys
-
     cursor = session.connection().connection.cursor()
     try:
         at = cursor.mogrify("%s", (now,)).decode()  # execute_values takes one placeholder, its VALUES
@@ -406,8 +395,6 @@ def _insert_instalments(session, rows):
     against a double issue); returns the ids inserted."""
     if not rows:
         return set()
-    from psycopg2.extras import execute_values  # multi-row VALUES, no per-row processing
-
     columns = list(rows[0])
     cursor = session.connection().connection.cursor()
     try:
@@ -425,8 +412,6 @@ def _move_on(session, changes):
     for the batch."""
     if not changes:
         return
-    from psycopg2.extras import execute_values
-
     cursor = session.connection().connection.cursor()
     try:
         execute_values(cursor, "UPDATE plans SET next_sequence = v.next_sequence, issue_on = v.issue_on, "
@@ -488,7 +473,8 @@ def due_instalments(session, as_of, batch_size=500, limit=None, fresh=False, aft
             for instalment_id, step, is_last in new:
                 if instalment_id not in inserted:
                     break  # issued meanwhile by another worker: this plan waits for the next run
-                issued.append(_issued(plan, instalment_id, step.sequence_no, step.due_date, plan.amount, is_last))
+                issued.append(events.instalment(plan, instalment_id, step.sequence_no, step.due_date, plan.amount,
+                                                is_last))
                 last_sequence, first_new = step.sequence_no, first_new or step.due_date
             if last_sequence != plan.next_sequence + len(new):
                 # a conflict: the schedule continues after the last instalment really issued

@@ -53,7 +53,7 @@ class PlansService(DebitoService):
             return plans.get_plan(self.db, merchant_id, previous["plan_id"])
         mandate = self.mandates.get_mandate(merchant_id, data["mandate_id"])
         plan = plans.create_plan(self.db, merchant_id, data, mandate)
-        self.dispatch("plan_created", events.plan_event(plan, actor=actor))
+        self.dispatch("plan_created", events.plan_acted(plan, actor=actor))
         try:
             remember(self.db, rpc_calls, merchant_id, "create_plan", idempotency_key, {"plan_id": plan.id})
             self.db.commit()
@@ -91,29 +91,29 @@ class PlansService(DebitoService):
     def update_plan(self, merchant_id, plan_id, payload, actor=None):
         changes = load(PlanChangesIn, payload)
         plan = plans.update_plan(self.db, merchant_id, plan_id, changes, actor)
-        self.dispatch("plan_updated", events.plan_event(plan, actor=actor, changes=payload))
+        self.dispatch("plan_updated", events.plan_updated(plan, actor, payload))
         if plan.status == "completed":
-            self.dispatch("plan_completed", events.plan_event(plan))
+            self.dispatch("plan_completed", events.plan_completed(plan))
         self.db.commit()
         return plans.plan_detail(plan)
 
-    def _transition(self, function, event, merchant_id, plan_id, actor):
+    def _transition(self, function, event, build, merchant_id, plan_id, actor):
         plan = function(self.db, merchant_id, plan_id, actor)
-        self.dispatch(event, events.plan_event(plan, actor=actor))
+        self.dispatch(event, build(plan, actor=actor))
         self.db.commit()
         return plans.plan_detail(plan)
 
     @rpc
     def pause_plan(self, merchant_id, plan_id, actor=None):
-        return self._transition(plans.pause_plan, "plan_paused", merchant_id, plan_id, actor)
+        return self._transition(plans.pause_plan, "plan_paused", events.plan_acted, merchant_id, plan_id, actor)
 
     @rpc
     def resume_plan(self, merchant_id, plan_id, actor=None):
-        return self._transition(plans.resume_plan, "plan_resumed", merchant_id, plan_id, actor)
+        return self._transition(plans.resume_plan, "plan_resumed", events.plan_acted, merchant_id, plan_id, actor)
 
     @rpc
     def cancel_plan(self, merchant_id, plan_id, actor=None):
-        return self._transition(plans.cancel_plan, "plan_cancelled", merchant_id, plan_id, actor)
+        return self._transition(plans.cancel_plan, "plan_cancelled", events.plan_cancelled, merchant_id, plan_id, actor)
 
     @rpc
     def due_instalments(self, as_of_iso, limit=None, fresh=False, after=None):
@@ -141,7 +141,7 @@ class PlansService(DebitoService):
     def record_collected(self, merchant_id, plan_id, sequence_no):
         plan, completed = plans.record_collected(self.db, merchant_id, plan_id, sequence_no)
         if completed:
-            self.dispatch("plan_completed", events.plan_event(plan))
+            self.dispatch("plan_completed", events.plan_completed(plan))
         self.db.commit()
         return plans.plan_detail(plan)
 
@@ -153,7 +153,7 @@ class PlansService(DebitoService):
             raise Invalid("items: a list of {merchant_id, plan_id, sequence_no}", {"items": "a list of objects"})
         recorded, completed, unknown = plans.record_collected_many(self.db, items)
         for plan in completed:
-            self.dispatch("plan_completed", events.plan_event(plan))
+            self.dispatch("plan_completed", events.plan_completed(plan))
         self.db.commit()
         return {"recorded": recorded, "completed": [plan.id for plan in completed], "unknown": unknown}
 
@@ -163,7 +163,7 @@ class PlansService(DebitoService):
         cancelled = plans.cancel_for_mandate(self.db, payload["merchant_id"], payload["mandate_id"],
                                              actor=f"mandates.{handler}")
         for plan in cancelled:
-            self.dispatch("plan_cancelled", events.plan_event(plan, reason=handler))
+            self.dispatch("plan_cancelled", events.plan_cancelled(plan, reason=handler))
         self.db.commit()
         return [plan.id for plan in cancelled]
 

@@ -32,6 +32,7 @@ from common.errors import Conflict, DebitoError, Invalid, NotFound
 from common.ids import new_id
 from common.json_pages import page_data
 from common.schemas import to_utc
+from reporting import events
 from reporting.models import ExportJob
 
 log = logging.getLogger(__name__)
@@ -395,7 +396,7 @@ def resume_stalled(session, stall_seconds, root=None):
         .execution_options(synchronize_session=False)).all()
     for export_id, merchant_id in stalled:
         _partial_path(session.get(ExportJob, export_id), root).unlink(missing_ok=True)
-    return [{"export_id": export_id, "merchant_id": merchant_id} for export_id, merchant_id in stalled]
+    return [events.export_requested(export_id, merchant_id) for export_id, merchant_id in stalled]
 
 
 def read_export(session, merchant_id, export_id, offset, size, root=None):

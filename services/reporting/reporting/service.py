@@ -33,7 +33,7 @@ from common.idempotency import first_delivery
 from common.outbox import Outbox
 from common.schemas import iso_date
 from common.service import DebitoService, rpc
-from reporting import exports, figures
+from reporting import events, exports, figures
 from reporting.models import outbox_events, processed_events
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class ReportingService(DebitoService):
     @rpc
     def create_export(self, merchant_id, payload=None):
         job = exports.create_export(self.db, merchant_id, payload)
-        self.dispatch("export_requested", {"export_id": job.id, "merchant_id": merchant_id})
+        self.dispatch("export_requested", events.export_requested(job.id, merchant_id))
         self.db.commit()
         return exports.dump(job)
 

@@ -255,7 +255,7 @@ class SigningService(DebitoService):
         except Unavailable:
             self.db.rollback()  # not sent: not counted, the previous code still stands
             raise
-        self.dispatch("otp_sent", events.order_event(order, otp_sends=order.otp_sends))
+        self.dispatch("otp_sent", events.otp_sent(order))
         self.db.commit()
 
     def _check_code(self, order, code):
@@ -281,7 +281,7 @@ class SigningService(DebitoService):
             except DebitoError as error:
                 log.warning("order %s signed, its plan refused: %s", order.id, error)
                 order.failure_reason = f"the plan was not created: {error.message}"[:255]
-        self.dispatch("signed", events.order_event(order, evidence=evidence))
+        self.dispatch("signed", events.signed(order, evidence))
         self.db.commit()
 
     def _page(self, order):

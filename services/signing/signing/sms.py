@@ -10,6 +10,11 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from requests import RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
 from common import clock
 from common.config import env, var_dir
 from common.errors import Unavailable
@@ -47,11 +52,6 @@ def send_sms(to, body, order_id=None):
 
 
 def _send_twilio(settings, to, body):
-    from requests import RequestException
-    from twilio.base.exceptions import TwilioException, TwilioRestException
-    from twilio.http.http_client import TwilioHttpClient
-    from twilio.rest import Client
-
     client = Client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"],
                     http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT))
     if env("TWILIO_API_URL"):
