@@ -47,7 +47,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.common import machine, reset_peak, status_mb, throwaway_database
-from common.ids import _base32
+from bench.pain008_vs_sepaxml import ACCOUNTS, FIRST, LABELS, LAST
+from common.ids import base32
 
 FIGURE = "camt054_import_vs_floor"
 GOAL = 3.0
@@ -65,15 +66,6 @@ CREDITORS = (
     {"merchant_id": OTHER, "name": "Großmann Fitness GmbH", "creditor_id": "DE98ZZZ09999999999",
      "iban": "DE89370400440532013000", "bic": "COBADEFFXXX"},
 )
-ACCOUNTS = (("DE89370400440532013000", "COBADEFFXXX"), ("FR7630006000011234567890189", "AGRIFRPP"),
-            ("FR7630004000011234567890173", "BNPAFRPP"), ("DE89370400440532013000", None),
-            ("FR7630006000011234567890189", None))
-FIRST = ("Zoë", "Jürgen", "Émilie", "François", "Łukasz", "Søren", "Inés", "Björn", "Chloé", "Ана",
-         "Mañuel", "Hélène", "Noël", "Ægir", "Giulia", "Dvořák")
-LAST = ("Müller-Lefèvre", "Østergaard", "Nuñez", "Dupont & Fils", "Großmann", "Çelik", "Ødegård",
-        "D'Artagnan", "Łęcki", "Schäfer", "Martin", "Żółkiewski", "O'Brien", "Pérez", "Kovač")
-LABELS = ("Abonnement yoga — mars", "Mitgliedsbeitrag März", "Cotisation été/automne",
-          "Cours de piano n°3", "Fitnessstudio Köln")
 # A return's reason, weighted as they come (per 100); MD06 (refund) only after a credit.
 REASONS = (("AM04", 46), ("MS02", 14), ("AC04", 8), ("MS03", 8), ("MD06", 10), ("AC01", 4), ("MD01", 4),
            ("AG01", 3), ("MD07", 2), ("SL01", 1))
@@ -114,7 +106,7 @@ def _instant(day, hour=6):
 def _payment(n, merchant, due, status, rng):
     """One payment row (as COPY reads it) and what the file needs of it."""
     created = _instant(due - timedelta(days=20), 3)
-    payment_id = "PM" + _base32(int(created.timestamp() * 1000) + n % 86_400_000, 10) + _base32(rng.getrandbits(60), 12)
+    payment_id = "PM" + base32(int(created.timestamp() * 1000) + n % 86_400_000, 10) + base32(rng.getrandbits(60), 12)
     iban, bic = ACCOUNTS[n % len(ACCOUNTS)]
     name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
     plan, mandate = f"PL{merchant[-1]}{n // 12:08d}", f"MD{merchant[-1]}{n // 12:08d}"

@@ -36,7 +36,7 @@ from pathlib import Path
 from bench.common import SAMPLE_SECONDS, RssSampler, throwaway_database, throwaway_vhost
 from bench.common import services as _services
 from bench.common import status_mb as _status_mb
-from common.ids import _base32
+from common.ids import base32
 from common.money import parse_amount
 
 GOAL_RATIO = 2.0
@@ -74,10 +74,10 @@ def _entries(merchant, count, first_day, days, rng):
         offset = n * days // count
         day = first_day + timedelta(days=offset)
         millis = epoch_ms + offset * 86_400_000 + n % 86_400_000
-        entry_id = "LE" + _base32(millis, 10) + _base32(rng.getrandbits(60), 12)
+        entry_id = "LE" + base32(millis, 10) + base32(rng.getrandbits(60), 12)
         name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
         kind = n % 100
-        payment = "PM" + _base32(rng.getrandbits(110), 22)
+        payment = "PM" + base32(rng.getrandbits(110), 22)
         if kind < 86:
             row = ("SDD", payment, payment, name, LABELS[n % len(LABELS)], 500 + (n * 7919) % 250_000)
         elif kind < 92:
@@ -89,7 +89,7 @@ def _entries(merchant, count, first_day, days, rng):
         elif kind < 99:
             row = ("FEE", f"FEE-{day:%Y%m}-{n % 1000:03d}", None, None, "Frais de prélèvement SEPA", -35)
         else:
-            row = ("PAYOUT", "PO" + _base32(rng.getrandbits(110), 22), None, None,
+            row = ("PAYOUT", "PO" + base32(rng.getrandbits(110), 22), None, None,
                    "Payout to FR7630006000011234567890189", -(100_000 + n % 900_000))
         code, reference, payment_id, subscriber, label, amount = row
         value_day = day + timedelta(days=n % 3) if code == "SDD" else day

@@ -7,7 +7,8 @@ import time
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 
 
-def _base32(number, length):
+def base32(number, length):
+    """`number` in `length` Crockford base32 characters, most significant first."""
     chars = []
     for _ in range(length):
         number, digit = divmod(number, 32)
@@ -27,7 +28,7 @@ def _id(prefix, millis, bits):
 
 
 def new_id(prefix):
-    """`prefix` + 10 chars of milliseconds + 12 random chars (60 bits): _base32 of each, by
+    """`prefix` + 10 chars of milliseconds + 12 random chars (60 bits): base32 of each, by
     pairs of characters (a bank file of 10 000 returns makes 20 000 ids)."""
     return _id(prefix, time.time_ns() // 1_000_000, secrets.randbits(60))
 
@@ -53,7 +54,7 @@ class IdMaker:
             self.tails = [text[i:i + 12] for i in range(0, len(text), 12)]
         millis = time.time_ns() // 1_000_000
         if millis != self.millis:
-            self.millis, self.head = millis, _base32(millis, 10)
+            self.millis, self.head = millis, base32(millis, 10)
         return prefix + self.head + self.tails.pop()
 
 

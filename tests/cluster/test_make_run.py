@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from harness.ports import free_port
+from harness.processes import pid_alive as alive
 
 pytestmark = pytest.mark.cluster
 DEBITO = str(Path(sys.executable).parent / "debito")
@@ -127,14 +128,6 @@ def command_line(pid):
             return handle.read().replace(b"\0", b" ").decode(errors="replace")
     except FileNotFoundError:
         return ""
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.timeout(DEMO_WAIT + 120)

@@ -110,6 +110,15 @@ def end(processes, grace=GRACE):
             pass
 
 
+def pid_alive(pid):
+    """True while process `pid` runs (a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
 def _group_has_live_member(pgid):
     return any(stat[2] not in ("Z", "X") and int(stat[4]) == pgid for _, stat in _proc_stats())
 

@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from harness.processes import MARKER
+from harness.processes import MARKER, pid_alive as alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,14 +31,6 @@ def run_inner(tmp_path, source, timeout=120):
 def pids(tmp_path):
     """{name: [pid...]} the inner tests wrote."""
     return {path.name: [int(pid) for pid in path.read_text().split()] for path in (tmp_path / "pids").iterdir()}
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def kill_survivors(found):
