@@ -102,7 +102,7 @@ def write_answers(outbox, inbox):
         chunk = records[start:start + ANSWERED_PER_FILE]
         refused = [dict(record, outcome="rejected", code="AM04") for record in chunk[::REJECTED_EVERY]]
         paid = [record for record in chunk if record not in chunk[::REJECTED_EVERY]]
-        sandbox.write_answers(DUE, {"rejected": refused, "credited": paid, "returned": [], "refunded": [],
+        sandbox.write_answers(DUE, {"rejected": refused, "pending": [], "credited": paid, "returned": [], "refunded": [],
                                     "payouts_paid": []}, inbox, state)
         credited += [record["end_to_end_id"] for record in paid]
         rejected += [record["end_to_end_id"] for record in refused]
