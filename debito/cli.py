@@ -192,7 +192,10 @@ def run():
         supervisor.stop()
         raise
     empty = _no_merchant_yet()
-    signal.signal(signal.SIGTERM, _interrupt)  # from the first child on: SIGTERM stops them all
+    # from the first child on, SIGTERM and Ctrl-C stop them all (SIGINT too: a shell starts a
+    # background job with it ignored, and Python then leaves it so)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         supervisor.start()
         threading.Thread(target=_after_start, args=(empty,), daemon=True).start()

@@ -60,11 +60,15 @@ class EmbeddedPostgres:
     def __init__(self, directory=None):
         self.directory = directory or var_dir() / "postgres"
         self.server = None
+        self.watch = None
 
     def start(self):
-        """Start it (or join it if it runs); its URL (a Unix socket)."""
+        """Start it (or join it if it runs); its URL (a Unix socket). A watcher started first
+        stops it if this process dies before `stop` (debito/postgres_watch.py)."""
         from common.database import embedded_server
 
+        self.watch = subprocess.Popen([PYTHON, "-m", "debito.postgres_watch", str(self.directory),
+                                       str(os.getpid())], cwd=ROOT)
         self.server = embedded_server(self.directory)
         log.info("embedded PostgreSQL running on %s", self.directory)
         return self.server.get_uri()
@@ -74,6 +78,10 @@ class EmbeddedPostgres:
             self.server.cleanup()
             self.server = None
             log.info("embedded PostgreSQL stopped")
+        if self.watch is not None:
+            self.watch.kill()
+            self.watch.wait()
+            self.watch = None
 
 
 class Supervisor:

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from harness.ports import free_port
+from debito.postgres_watch import server_pid
 from harness.processes import pid_alive as alive
 
 pytestmark = pytest.mark.cluster
@@ -71,8 +72,10 @@ def debito_run(infrastructure, tmp_path, **settings):
         env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")}
         env.update(AMQP_URI=amqp_uri, DEBITO_VAR=str(tmp_path / "var"), GATEWAY_PORT=str(port),
                    PYTHONWARNINGS="ignore::DeprecationWarning", **settings)
+        # started with SIGINT ignored, as a shell starts a background job: Ctrl-C stops it all the same
         process = subprocess.Popen([DEBITO, "run"], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+                                   stderr=subprocess.STDOUT, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         output = Output(process)
         try:
             yield process, output, port
@@ -147,13 +150,14 @@ def test_debito_run_killed_while_making_its_demo_leaves_no_process(infrastructur
         while not any(" debito demo " in command_line(pid) for pid in descendants(process.pid)):
             assert time.monotonic() < deadline, f"no `debito demo` process after 60s\n{output.text()[-3000:]}"
             time.sleep(0.1)
-        children = descendants(process.pid)
+        # pg_ctl runs the embedded PostgreSQL apart from `debito run`: not among its descendants
+        children = descendants(process.pid) + [server_pid(tmp_path / "var" / "postgres")]
         process.kill()
         process.wait()
-        deadline = time.monotonic() + 15  # a service stops within 10 s of SIGTERM
+        deadline = time.monotonic() + 40  # a service stops within 10 s of SIGTERM, PostgreSQL within 30 s
         while [pid for pid in children if alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.2)
         left = {pid: command_line(pid) for pid in children if alive(pid)}
         for pid in left:
             os.kill(pid, signal.SIGKILL)
-        assert not left, f"`debito run` killed, these lived on 15 s later: {left}"
+        assert not left, f"`debito run` killed, these lived on 40 s later: {left}"

@@ -23,10 +23,18 @@ def argv_of(name):
     return service_argv(name)
 
 
-def start(name, amqp_uri, tmp_path):
+@pytest.fixture(scope="module")
+def database_url(infrastructure):
+    """A database of the module's own: without DATABASE_URL a service would start an embedded
+    PostgreSQL that the alarm's exit leaves running."""
+    with infrastructure.database("debito_stop") as url:
+        yield url
+
+
+def start(name, amqp_uri, tmp_path, database_url):
     env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")}
     env.update(AMQP_URI=amqp_uri, DEBITO_VAR=str(tmp_path / "var"), SCHEDULER_INTERVAL="3600",
-               PYTHONWARNINGS="ignore::DeprecationWarning")
+               DATABASE_URL=database_url, PYTHONWARNINGS="ignore::DeprecationWarning")
     if name != "scheduler":
         subprocess.run([DEBITO, "migrate", name], env=env, check=True, capture_output=True, timeout=120)
     log = open(tmp_path / f"{name}.log", "wb")
@@ -50,9 +58,9 @@ def stop_time(process, timeout=30):
 
 
 @pytest.mark.parametrize("name", ["signing", "scheduler"])
-def test_a_service_whose_vhost_is_deleted_stops_within_10_s_of_sigterm(infrastructure, tmp_path, name):
+def test_a_service_whose_vhost_is_deleted_stops_within_10_s_of_sigterm(infrastructure, tmp_path, name, database_url):
     with infrastructure.vhost() as amqp_uri:
-        process = start(name, amqp_uri, tmp_path)
+        process = start(name, amqp_uri, tmp_path, database_url)
         try:
             wait_for_consumers(infrastructure, amqp_uri, {name: 1}, timeout=120)
         except BaseException:
@@ -67,19 +75,19 @@ def test_a_service_whose_vhost_is_deleted_stops_within_10_s_of_sigterm(infrastru
     assert "did not stop within 8s of SIGTERM" in log
 
 
-def test_a_service_whose_broker_port_is_closed_stops_within_10_s_of_sigterm(tmp_path):
+def test_a_service_whose_broker_port_is_closed_stops_within_10_s_of_sigterm(tmp_path, database_url):
     from harness.ports import free_port
 
-    process = start("scheduler", f"amqp://guest:guest@127.0.0.1:{free_port()}/", tmp_path)
+    process = start("scheduler", f"amqp://guest:guest@127.0.0.1:{free_port()}/", tmp_path, database_url)
     time.sleep(5)  # started, trying to connect
     assert process.poll() is None, (tmp_path / "scheduler.log").read_text(errors="replace")
     seconds = stop_time(process)
     assert seconds < 10, (tmp_path / "scheduler.log").read_text(errors="replace")[-3000:]
 
 
-def test_a_service_with_its_broker_stops_gracefully_on_sigterm(infrastructure, tmp_path):
+def test_a_service_with_its_broker_stops_gracefully_on_sigterm(infrastructure, tmp_path, database_url):
     with infrastructure.vhost() as amqp_uri:
-        process = start("signing", amqp_uri, tmp_path)
+        process = start("signing", amqp_uri, tmp_path, database_url)
         try:
             wait_for_consumers(infrastructure, amqp_uri, {"signing": 1}, timeout=120)
         finally:
