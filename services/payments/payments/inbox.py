@@ -67,9 +67,7 @@ def message_name(file) -> str:
     try:
         for _, root in etree.iterparse(file, events=("start",), resolve_entities=False, no_network=True,
                                        load_dtd=False, huge_tree=False):
-            docinfo = root.getroottree().docinfo
-            if docinfo.doctype or docinfo.internalDTD is not None:
-                raise xsd.InvalidFile("DOCTYPE declarations are not accepted in bank files")
+            xsd.refuse_doctype(root.getroottree())
             message = xsd.message_of(root)
             break
     except etree.XMLSyntaxError as error:

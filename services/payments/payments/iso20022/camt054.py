@@ -24,7 +24,7 @@ from lxml import etree
 
 from payments.domain import BankTransaction, BankTransactionCode
 
-from .xsd import ROOTS, InvalidFile, message_of, namespace
+from .xsd import ROOTS, InvalidFile, accepted_message, message_of, namespace, refuse_doctype
 
 VERSIONS = ("camt.054.001.02", "camt.054.001.04", "camt.054.001.08")
 
@@ -275,14 +275,9 @@ class Notification:
 
     def _open(self, element):
         tree = element.getroottree()
-        if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-            raise InvalidFile("DOCTYPE declarations are not accepted in bank files")
+        refuse_doctype(tree)
         root = tree.getroot()
-        message = message_of(root)
-        if message not in VERSIONS:
-            raise InvalidFile(f"expected a {' or '.join(VERSIONS)} <Document>, "
-                              f"found <{etree.QName(root).localname}> in namespace "
-                              f"{etree.QName(root).namespace or '(none)'}")
+        message = accepted_message(root, VERSIONS)
         self.version = message[len("camt.054."):]
         return root
 

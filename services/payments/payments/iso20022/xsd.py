@@ -56,7 +56,7 @@ def _parser(**extra) -> etree.XMLParser:
                            remove_pis=True, **extra)
 
 
-def _refuse_doctype(tree: etree._ElementTree) -> None:
+def refuse_doctype(tree: etree._ElementTree) -> None:
     # A bank file never needs a DOCTYPE; refusing it closes every entity trick.
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise InvalidFile("DOCTYPE declarations are not accepted in bank files")
@@ -75,19 +75,25 @@ def parse_document(source) -> etree._ElementTree:
             tree = etree.parse(source, _parser())
     except etree.XMLSyntaxError as error:
         raise InvalidFile(f"not well-formed XML: {error}") from None
-    _refuse_doctype(tree)
+    refuse_doctype(tree)
     return tree
+
+
+def accepted_message(root: etree._Element, accepted: tuple[str, ...]) -> str:
+    """The message name of the <Document> `root`; InvalidFile unless one of `accepted`."""
+    message = message_of(root)
+    if message not in accepted:
+        raise InvalidFile(f"expected a {' or '.join(accepted)} <Document>, "
+                          f"found <{etree.QName(root).localname}> in namespace "
+                          f"{etree.QName(root).namespace or '(none)'}")
+    return message
 
 
 def parse_message(source, accepted: tuple[str, ...]) -> tuple[etree._Element, str]:
     """The <Document> root and its message name, which must be one of `accepted`."""
     tree = parse_document(source)
     root = tree.getroot()
-    message = message_of(root)
-    if message not in accepted:
-        raise InvalidFile(f"expected a {' or '.join(accepted)} <Document>, "
-                          f"found <{etree.QName(root).localname}> in namespace "
-                          f"{etree.QName(root).namespace or '(none)'}")
+    message = accepted_message(root, accepted)
     body = root.find(f"{{{namespace(message)}}}{ROOTS[message]}")
     if body is None:
         raise InvalidFile(f"{message} without its <{ROOTS[message]}> element")
