@@ -29,7 +29,6 @@ cluster (issue 17, figure `api_p95_during_cycle`).
    Exit status 0: this measures, it does not judge.
 """
 import argparse
-import json
 import multiprocessing
 import os
 import shutil
@@ -252,11 +251,7 @@ def run(scale=1.0, database_url=None, output=DEFAULT_OUTPUT, clients=10, request
         "load_seconds": load_seconds, "dataset": {k: v for k, v in data.items() if "key" not in k},
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": common.machine(),
     }
-    if output is not None:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
-    return figures
+    return common.save_figures(figures, output)
 
 
 def report(figures, output):

@@ -35,7 +35,6 @@ import argparse
 import csv
 import gc
 import io
-import json
 import multiprocessing
 import os
 import random
@@ -46,7 +45,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import machine, reset_peak, status_mb, throwaway_database
+from bench.common import machine, reset_peak, save_figures, status_mb, throwaway_database
 from bench.pain008_vs_sepaxml import ACCOUNTS, FIRST, LABELS, LAST
 from common.ids import base32
 
@@ -592,11 +591,7 @@ def run(scale=1.0, database_url=DEFAULT_URL, output=DEFAULT_OUTPUT, repeat=3):
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
     }
-    if output is not None:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
-    return figures
+    return save_figures(figures, output)
 
 
 def report(figures, output):

@@ -4,6 +4,7 @@ vhost, the real services as child processes (`debito service NAME`), and their m
 Each benchmark module has `run(...) -> dict` (its figures) and `main()` (`python -m
 bench.NAME`); `bench/__main__.py` (`make bench`) runs them one after the other.
 """
+import json
 import os
 import platform
 import secrets
@@ -183,3 +184,12 @@ def run_figure_module(name, scale):
     import importlib
 
     return importlib.import_module(f"bench.{name}").run(scale=scale, database_url=database_url())
+
+
+def save_figures(figures, output):
+    """`figures`, also written as JSON to `output` when one is given."""
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+    return figures
